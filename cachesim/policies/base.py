@@ -9,11 +9,15 @@ simulated cluster runs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 #: Returned by :meth:`EvictionPolicy.get` on a miss (values may be falsy, e.g. version 0).
 MISS: Any = object()
+
+#: The shared, immutable "nothing was evicted" answer of :meth:`EvictionPolicy.put`
+#: (no allocation on the hot path). Callers must not mutate what ``put`` returns.
+NO_EVICTIONS: tuple[Hashable, ...] = ()
 
 
 class EvictionPolicy(ABC):
@@ -36,11 +40,27 @@ class EvictionPolicy(ABC):
         or :data:`MISS`."""
 
     @abstractmethod
-    def put(self, key: Hashable, value: Any, size: int = 1) -> list[Hashable]:
+    def put(self, key: Hashable, value: Any, size: int = 1) -> Sequence[Hashable]:
         """Insert ``key`` after a miss (or overwrite it), evicting as the policy says.
 
-        Returns the evicted keys, oldest decision first. An object larger than the
-        whole capacity is not inserted (and nothing is evicted for it)."""
+        Returns the evicted keys, oldest decision first: a new list, or the shared
+        :data:`NO_EVICTIONS` when nothing was evicted (treat it as read-only). An object
+        larger than the whole capacity is not inserted (and nothing is evicted for it).
+        Room is made *before* the new key goes in, as libCacheSim does. Putting a key
+        already stored replaces its value and size and counts as an access (the hit a
+        request would have been)."""
+
+    def access(self, key: Hashable, size: int = 1) -> bool:
+        """One request as libCacheSim's ``get`` sees it: a lookup that records the
+        access, and on a miss an insert (value ``None``) of ``size`` units if it fits.
+        Returns whether it was a hit. A hit never changes the stored size.
+
+        Trace replay calls this in its inner loop; subclasses override it with a
+        fused version that allocates nothing."""
+        if self.get(key) is not MISS:
+            return True
+        self.put(key, None, size)
+        return False
 
     @abstractmethod
     def update(self, key: Hashable, value: Any) -> bool:

@@ -1,0 +1,49 @@
+"""Cache policies: eviction (what a node drops) and routing (which node a key goes to).
+
+Eviction policies are chosen by name through :data:`EVICTION_POLICIES` /
+:func:`make_eviction`; the cache nodes and trace replay use the same classes.
+"""
+
+from __future__ import annotations
+
+from cachesim.policies.base import MISS, NO_EVICTIONS, EvictionPolicy
+from cachesim.policies.eviction import FIFO, LFU, LRU, Clock, QueuePolicy
+from cachesim.policies.sieve import Sieve
+
+#: Eviction policies by name. All of them agree exactly with libCacheSim's policy of
+#: the same name (tests/test_replay.py).
+EVICTION_POLICIES: dict[str, type[EvictionPolicy]] = {
+    "lru": LRU,
+    "fifo": FIFO,
+    "lfu": LFU,
+    "clock": Clock,
+    "sieve": Sieve,
+}
+
+
+def make_eviction(name: str, capacity: int) -> EvictionPolicy:
+    """A new, empty eviction policy ``name`` holding at most ``capacity`` units.
+
+    Raises ValueError for an unknown name (listing the known ones) or a capacity < 1.
+    """
+    try:
+        cls = EVICTION_POLICIES[name]
+    except KeyError:
+        known = ", ".join(EVICTION_POLICIES)
+        raise ValueError(f"unknown eviction policy {name!r} (expected one of: {known})") from None
+    return cls(capacity)
+
+
+__all__ = [
+    "EVICTION_POLICIES",
+    "FIFO",
+    "LFU",
+    "LRU",
+    "MISS",
+    "NO_EVICTIONS",
+    "Clock",
+    "EvictionPolicy",
+    "QueuePolicy",
+    "Sieve",
+    "make_eviction",
+]
