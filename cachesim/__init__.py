@@ -1,0 +1,38 @@
+"""cachesim: a discrete-event simulator of distributed caching systems.
+
+The public API (a contract; see DESIGN.md)::
+
+    cfg = cachesim.load_scenario("baseline")
+    cfg = cfg.with_overrides({"cluster.nodes": 8})
+    sim = cachesim.Simulation(cfg)
+    for snap in sim.stream(): ...
+    res = cachesim.simulate(cfg)
+"""
+
+from .config import (
+    ConfigError,
+    SimConfig,
+    format_validation_error,
+    list_scenarios,
+    load_scenario,
+    scenario_description,
+)
+from .engine import Simulation, simulate
+from .metrics import Event, NodeSnapshot, Snapshot
+from .results import RunResult
+
+__all__ = [
+    "ConfigError",
+    "Event",
+    "NodeSnapshot",
+    "RunResult",
+    "SimConfig",
+    "Simulation",
+    "Snapshot",
+    "format_validation_error",
+    "list_scenarios",
+    "load_scenario",
+    "scenario_description",
+    "simulate",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,181 @@
+"""A cache node: a bounded store behind ``concurrency`` service slots and a FIFO queue.
+
+A read is looked up when its service ends. A hit answers at once; a miss reads
+through from the database (the slot is freed meanwhile, as an asynchronous server
+would) and fills the cache with the version it got. Invalidations and updates from
+the database apply on arrival. Killed, the node drops whatever arrives and loses its
+contents; restarted, it comes back cold; slowed, its service time is multiplied.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import simpy
+from simpy.events import Timeout
+
+from ..config import SimConfig
+from ..policies import MISS, make_eviction
+from ..rng import Stream
+from .observer import Observer
+
+if TYPE_CHECKING:
+    from .client import Clients, Request
+    from .database import Database
+    from .network import Network
+
+
+class CacheNode:
+    def __init__(self, env: simpy.Environment, cfg: SimConfig, index: int, stream: Stream,
+                 obs: Observer, net: Network) -> None:
+        self.env = env
+        self.index = index
+        self.name = f"node-{index + 1}"
+        self.capacity = cfg.cluster.capacity
+        self.store = make_eviction(cfg.cluster.eviction, cfg.cluster.capacity)
+        self.service_s = cfg.cluster.service_time_ms / 1000.0
+        self.exponential = cfg.cluster.service_distribution == "exponential"
+        self.concurrency = cfg.cluster.concurrency
+        self.ttl_s = cfg.cluster.ttl_s
+        self.write_through = cfg.database.write_policy == "write_through"
+        self.coalesce = cfg.cluster.coalesce_misses
+        self.fetch_timeout_s = cfg.client.timeout_ms / 1000.0
+        self._stream = stream
+        self.obs = obs
+        self.net = net
+        self.db: Database
+        self.clients: Clients
+        self.alive = True
+        self.epoch = 0
+        self.slow_factor = 1.0
+        self.down_since: float | None = None
+        self.busy = 0
+        self.queue: deque[Request] = deque()
+        self._expiry: dict[int, float] = {}
+        self._fetching: dict[int, tuple[float, list[Request]]] = {}
+        # cumulative counters (the observer takes per-window differences)
+        self.requests = 0
+        self.hits = 0
+        self.misses = 0
+        self.dropped = 0
+        self.evictions = 0
+        self.invalidated = 0
+
+    # -- requests -----------------------------------------------------------------------
+
+    def on_request(self, ev) -> None:
+        req: Request = ev.value
+        if not self.alive:
+            self.dropped += 1
+            return
+        self.requests += 1
+        req.epoch = self.epoch
+        if self.busy < self.concurrency:
+            self.busy += 1
+            self._start(req)
+        else:
+            self.queue.append(req)
+
+    def _start(self, req: Request) -> None:
+        s = self.service_s * self.slow_factor
+        if self.exponential:
+            s *= self._stream.exponential()
+        ev = Timeout(self.env, s, req)
+        ev.callbacks.append(self._served)
+
+    def _served(self, ev) -> None:
+        req: Request = ev.value
+        if req.epoch != self.epoch:
+            return  # the node died while serving it
+        if self.queue:
+            self._start(self.queue.popleft())
+        else:
+            self.busy -= 1
+        key = req.key
+        version = self.store.get(key)
+        if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= self.env.now:
+            self.store.discard(key)
+            version = MISS
+        if version is MISS:
+            self.misses += 1
+            self.obs.misses += 1
+            self._fetch(req)
+        else:
+            self.hits += 1
+            self.obs.hits += 1
+            req.version = version
+            self._respond(req)
+
+    def _respond(self, req: Request) -> None:
+        if req.version < self.db.versions.get(req.key, 0):
+            self.obs.stale_reads += 1
+        self.net.send(self.name, self.clients.ENDPOINT, self.clients.on_response, req)
+
+    # -- read-through -------------------------------------------------------------------
+
+    def _fetch(self, req: Request) -> None:
+        if self.coalesce:
+            pending = self._fetching.get(req.key)
+            now = self.env.now
+            if pending is not None and now - pending[0] < self.fetch_timeout_s:
+                pending[1].append(req)
+                return
+            self._fetching[req.key] = (now, [req])
+        self.net.send(self.name, self.db.ENDPOINT, self.db.on_read, req)
+
+    def on_fetched(self, ev) -> None:
+        req: Request = ev.value
+        if not self.alive or req.epoch != self.epoch:
+            return
+        self._fill(req.key, req.version)
+        if self.coalesce:
+            pending = self._fetching.get(req.key)
+            if pending is not None and pending[1][0] is req:
+                del self._fetching[req.key]
+                for waiter in pending[1]:
+                    waiter.version = req.version
+                    self._respond(waiter)
+                return
+        self._respond(req)
+
+    def _fill(self, key: int, version: int) -> None:
+        evicted = self.store.put(key, version)
+        if evicted:
+            self.evictions += len(evicted)
+            if self.ttl_s:
+                for k in evicted:
+                    self._expiry.pop(k, None)
+        if self.ttl_s:
+            self._expiry[key] = self.env.now + self.ttl_s
+
+    # -- from the database --------------------------------------------------------------
+
+    def on_invalidate(self, ev) -> None:
+        """An invalidation (or, under write-through, the new version) of a key."""
+        if not self.alive:
+            return
+        req: Request = ev.value
+        if self.write_through:
+            current = self.store.peek(req.key)
+            if current is not MISS and current < req.version:
+                self.store.update(req.key, req.version)
+        elif self.store.discard(req.key):
+            self.invalidated += 1
+
+    # -- faults -------------------------------------------------------------------------
+
+    def kill(self) -> None:
+        self.alive = False
+        self.down_since = self.env.now
+        self.epoch += 1  # work in service or in the queue is lost
+        self.busy = 0
+        self.queue.clear()
+        self._fetching.clear()
+        self.store.clear()
+        self._expiry.clear()
+
+    def restart(self) -> None:
+        self.alive = True
+        self.down_since = None
+        self.slow_factor = 1.0

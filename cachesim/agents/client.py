@@ -1,0 +1,161 @@
+"""Clients: open-loop Poisson traffic, a timeout per attempt, retries.
+
+Each client issues requests at ``rate_rps / clients``. Reads go through the load
+balancer to a cache node, writes to the database. Attempt deadlines are monotone in
+time (one timeout for all), so a single timer watching the oldest attempt replaces a
+timer per request: it wakes about once per timeout period, not once per request.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import simpy
+from simpy.events import Timeout
+
+from ..config import SimConfig
+from ..rng import Stream
+from .observer import Observer
+
+if TYPE_CHECKING:
+    from .cache_node import CacheNode
+    from .database import Database
+    from .load_balancer import LoadBalancer
+    from .network import Network
+
+
+class Request:
+    """One attempt of a client request (a retry is a new attempt of the same request)."""
+
+    __slots__ = ("key", "is_write", "t0", "measured", "attempt", "deadline", "node",
+                 "done", "dead", "version", "epoch")
+
+    def __init__(self, key: int, is_write: bool, t0: float, measured: bool, attempt: int) -> None:
+        self.key = key
+        self.is_write = is_write
+        self.t0 = t0
+        self.measured = measured
+        self.attempt = attempt
+        self.deadline = 0.0
+        self.node: CacheNode | None = None
+        self.done = False
+        self.dead = False
+        self.version = 0
+        self.epoch = 0
+
+
+class Clients:
+    """The client population and the lifecycle of every request."""
+
+    ENDPOINT = "client"
+
+    def __init__(self, env: simpy.Environment, cfg: SimConfig, arrivals: Stream, sampler,
+                 obs: Observer, net: Network) -> None:
+        self.env = env
+        self.n = cfg.workload.clients
+        self.mean_gap_s = cfg.workload.clients / cfg.workload.rate_rps
+        self.timeout_s = cfg.client.timeout_ms / 1000.0
+        self.retries = cfg.client.retries
+        self.measure_from = cfg.warmup_s
+        self.end_s = cfg.duration_s
+        self._arrivals = arrivals
+        self._sampler = sampler
+        self.obs = obs
+        self.net = net
+        self.lb: LoadBalancer
+        self.db: Database
+        self._pending: deque[Request] = deque()
+        self._armed = False
+        self.in_flight = 0
+
+    def start(self) -> None:
+        for _ in range(self.n):
+            self._schedule_arrival()
+
+    # -- arrivals -----------------------------------------------------------------------
+
+    def _schedule_arrival(self) -> None:
+        ev = Timeout(self.env, self.mean_gap_s * self._arrivals.exponential())
+        ev.callbacks.append(self._arrive)
+
+    def _arrive(self, _ev) -> None:
+        now = self.env.now
+        if now >= self.end_s:
+            return
+        key, is_write = self._sampler.next()
+        measured = now >= self.measure_from
+        self.obs.issued += 1
+        if measured:
+            self.obs.m_issued += 1
+        self.in_flight += 1
+        self._send(Request(key, is_write, now, measured, 0))
+        self._schedule_arrival()
+
+    # -- one attempt --------------------------------------------------------------------
+
+    def _send(self, req: Request) -> None:
+        req.deadline = self.env.now + self.timeout_s
+        if req.is_write:
+            self._watch(req)
+            self.net.send(self.ENDPOINT, self.db.ENDPOINT, self.db.on_write, req)
+            return
+        node = self.lb.route(req.key)
+        if node is None:  # no node believed healthy: fail fast
+            self._fail(req, unavailable=True)
+            return
+        req.node = node
+        self.lb.outstanding[node.index] += 1
+        self._watch(req)
+        self.net.send(self.ENDPOINT, node.name, node.on_request, req)
+
+    def on_response(self, ev) -> None:
+        req: Request = ev.value
+        if req.done or req.dead:
+            return  # a late answer to an attempt that already timed out
+        req.done = True
+        if req.node is not None:
+            self.lb.outstanding[req.node.index] -= 1
+        self.in_flight -= 1
+        self.obs.completed_request(req.t0, self.env.now, req.measured)
+
+    def _fail(self, req: Request, unavailable: bool) -> None:
+        req.done = True
+        self.in_flight -= 1
+        self.obs.failed_request(req.measured, unavailable)
+
+    # -- timeouts -----------------------------------------------------------------------
+
+    def _watch(self, req: Request) -> None:
+        self._pending.append(req)
+        if not self._armed:
+            self._arm()
+
+    def _arm(self) -> None:
+        q = self._pending
+        while q and (q[0].done or q[0].dead):
+            q.popleft()
+        if not q:
+            self._armed = False
+            return
+        self._armed = True
+        ev = Timeout(self.env, max(0.0, q[0].deadline - self.env.now))
+        ev.callbacks.append(self._expire)
+
+    def _expire(self, _ev) -> None:
+        now = self.env.now
+        q = self._pending
+        while q and q[0].deadline <= now:
+            req = q.popleft()
+            if req.done or req.dead:
+                continue
+            req.dead = True
+            self.obs.timeouts += 1
+            if req.node is not None:
+                self.lb.outstanding[req.node.index] -= 1
+            if req.attempt < self.retries:
+                self.obs.retries += 1
+                self._send(Request(req.key, req.is_write, req.t0, req.measured, req.attempt + 1))
+            else:
+                self._fail(req, unavailable=False)
+        self._arm()

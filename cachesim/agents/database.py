@@ -1,0 +1,89 @@
+"""The database: the authority. Versioned values; a write bumps the key's version and,
+by ``write_policy``, sends invalidations (or the new version) to every cache node over
+the network, where they can be delayed or lost."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import simpy
+from simpy.events import Timeout
+
+from ..config import SimConfig
+from ..rng import Stream
+from .observer import Observer
+
+if TYPE_CHECKING:
+    from .cache_node import CacheNode
+    from .client import Clients, Request
+    from .network import Network
+
+
+class Database:
+    ENDPOINT = "database"
+
+    def __init__(self, env: simpy.Environment, cfg: SimConfig, stream: Stream,
+                 obs: Observer, net: Network) -> None:
+        self.env = env
+        self.service_s = cfg.database.service_time_ms / 1000.0
+        self.exponential = cfg.database.service_distribution == "exponential"
+        self.concurrency = cfg.database.concurrency
+        self.write_policy = cfg.database.write_policy
+        self._stream = stream
+        self.obs = obs
+        self.net = net
+        self.versions: dict[int, int] = {}
+        self.busy = 0
+        self.queue: deque[Request] = deque()
+        self.nodes: list[CacheNode] = []
+        self.clients: Clients
+
+    # -- arrivals (reads come from nodes, writes from clients) -------------------------
+
+    def on_read(self, ev) -> None:
+        self._enqueue(ev.value)
+
+    def on_write(self, ev) -> None:
+        self._enqueue(ev.value)
+
+    def _enqueue(self, req: Request) -> None:
+        if self.busy < self.concurrency:
+            self.busy += 1
+            self._start(req)
+        else:
+            self.queue.append(req)
+
+    def _start(self, req: Request) -> None:
+        s = self.service_s
+        if self.exponential:
+            s *= self._stream.exponential()
+        ev = Timeout(self.env, s, req)
+        ev.callbacks.append(self._served)
+
+    def _served(self, ev) -> None:
+        req: Request = ev.value
+        if self.queue:
+            self._start(self.queue.popleft())
+        else:
+            self.busy -= 1
+        if req.is_write:
+            self._write(req)
+        else:
+            self.obs.db_reads += 1
+            req.version = self.versions.get(req.key, 0)
+            node = req.node
+            self.net.send(self.ENDPOINT, node.name, node.on_fetched, req)
+
+    def _write(self, req: Request) -> None:
+        version = self.versions.get(req.key, 0) + 1
+        self.versions[req.key] = version
+        req.version = version
+        self.obs.db_writes += 1
+        if self.write_policy != "none":
+            send = self.net.send
+            for node in self.nodes:
+                self.obs.invalidations_sent += 1
+                if not send(self.ENDPOINT, node.name, node.on_invalidate, req):
+                    self.obs.invalidations_lost += 1
+        self.net.send(self.ENDPOINT, self.clients.ENDPOINT, self.clients.on_response, req)

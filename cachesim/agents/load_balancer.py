@@ -1,0 +1,76 @@
+"""The load balancer: routes reads to cache nodes and health-checks them.
+
+It learns that a node is down only through its periodic health check, so between a
+failure and the next check requests still go to the dead node (and time out); then
+routing moves around it. A node that answers again is routed to again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import simpy
+from simpy.events import Timeout
+
+from ..config import SimConfig
+from ..metrics import EventLog
+from ..policies.routing import make_router
+from ..rng import Stream
+
+if TYPE_CHECKING:
+    from .cache_node import CacheNode
+    from .network import Network
+
+
+class LoadBalancer:
+    ENDPOINT = "balancer"
+
+    def __init__(self, env: simpy.Environment, cfg: SimConfig, nodes: list[CacheNode],
+                 net: Network, stream: Stream, events: EventLog) -> None:
+        self.env = env
+        self.nodes = nodes
+        self.net = net
+        self.events = events
+        self.interval_s = cfg.cluster.health_check_interval_s
+        self.outstanding = [0] * len(nodes)
+        self.believed_up = [True] * len(nodes)
+        self.router = make_router(cfg.cluster.routing, [n.name for n in nodes],
+                                  virtual_nodes=cfg.cluster.virtual_nodes, stream=stream,
+                                  outstanding=self.outstanding)
+        self.detections = 0
+        self._phase = stream.uniform()
+
+    def start(self) -> None:
+        # Health checks run on their own clock: the first one at a random phase, so a
+        # fault is noticed anywhere from 0 to one interval after it happens.
+        ev = Timeout(self.env, self.interval_s * self._phase)
+        ev.callbacks.append(self._check)
+
+    def route(self, key: int) -> CacheNode | None:
+        i = self.router.pick(key)
+        return self.nodes[i] if i >= 0 else None
+
+    def _schedule_check(self) -> None:
+        ev = Timeout(self.env, self.interval_s)
+        ev.callbacks.append(self._check)
+
+    def _check(self, _ev) -> None:
+        """Probe every node; a node answers if it is alive and reachable."""
+        changed = False
+        now = self.env.now
+        for node in self.nodes:
+            ok = node.alive and self.net.reachable(self.ENDPOINT, node.name)
+            if ok != self.believed_up[node.index]:
+                self.believed_up[node.index] = ok
+                changed = True
+                self.detections += 1
+                if ok:
+                    self.events.add(now, "node_up_detected", "balancer",
+                                    f"balancer sees {node.name} healthy again; routing to it", node.name)
+                else:
+                    since = f" ({now - node.down_since:.2f} s after it failed)" if node.down_since is not None else ""
+                    self.events.add(now, "node_down_detected", "balancer",
+                                    f"balancer marked {node.name} down{since}; routing around it", node.name)
+        if changed:
+            self.router.set_healthy([i for i, up in enumerate(self.believed_up) if up])
+        self._schedule_check()

@@ -1,0 +1,141 @@
+"""The observer: counters every agent increments, and a snapshot every interval.
+
+Counters are plain integers on one object (the cheapest thing to bump on the hot
+path); a snapshot takes the differences since the last one. Latencies go into
+log-bucketed counts, never into a list.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..metrics import (
+    _LOG_G,
+    MIN_MS,
+    N_BUCKETS,
+    EventLog,
+    NodeSnapshot,
+    Snapshot,
+    quantiles_from_counts,
+)
+
+#: Counters that a snapshot reports per window.
+WINDOW_COUNTERS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
+                   "stale_reads", "db_reads", "db_writes", "invalidations_sent",
+                   "invalidations_lost")
+
+
+class Observer:
+    """Counts what happens and turns it into :class:`Snapshot` records."""
+
+    def __init__(self, measure_from_s: float, events: EventLog) -> None:
+        self.events = events
+        self.measure_from_s = measure_from_s
+        for name in WINDOW_COUNTERS:
+            setattr(self, name, 0)
+        self.failed_unavailable = 0
+        # requests issued at or after warm-up ("measured"): their outcomes
+        self.m_issued = 0
+        self.m_completed = 0
+        self.m_failed = 0
+        self.m_counts = [0] * N_BUCKETS
+        self.m_sum_ms = 0.0
+        self.m_max_ms = 0.0
+        # the current window's latencies
+        self._w_counts = [0] * N_BUCKETS
+        self._w_sum_ms = 0.0
+        self._w_n = 0
+        self.run_counts = np.zeros(N_BUCKETS, dtype=np.int64)
+        self._prev = {name: 0 for name in WINDOW_COUNTERS}
+        self._prev_t = 0.0
+        self._event_index = 0
+        self.at_warmup: dict[str, int] | None = None if measure_from_s > 0 else self.counters()
+        # anomaly detection state
+        self._hr_ewma = math.nan
+        self._anomalous = False
+
+    # -- hot path -----------------------------------------------------------------------
+
+    def completed_request(self, t0: float, now: float, measured: bool) -> None:
+        lat = (now - t0) * 1000.0
+        if lat <= MIN_MS:
+            b = 0
+        else:
+            b = int(math.log(lat / MIN_MS) / _LOG_G) + 1
+            if b >= N_BUCKETS:
+                b = N_BUCKETS - 1
+        self.completed += 1
+        self._w_counts[b] += 1
+        self._w_sum_ms += lat
+        self._w_n += 1
+        if measured:
+            self.m_completed += 1
+            self.m_counts[b] += 1
+            self.m_sum_ms += lat
+            if lat > self.m_max_ms:
+                self.m_max_ms = lat
+
+    def failed_request(self, measured: bool, unavailable: bool) -> None:
+        self.failed += 1
+        if unavailable:
+            self.failed_unavailable += 1
+        if measured:
+            self.m_failed += 1
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in WINDOW_COUNTERS}
+
+    def mark_warmup(self) -> None:
+        self.at_warmup = self.counters()
+
+    def snapshot(self, t: float, in_flight: int, nodes: tuple[NodeSnapshot, ...]) -> Snapshot:
+        now = self.counters()
+        win = {k: now[k] - self._prev[k] for k in WINDOW_COUNTERS}
+        interval = t - self._prev_t
+        counts = np.asarray(self._w_counts, dtype=np.int64)
+        p50, p95, p99 = quantiles_from_counts(counts, (0.5, 0.95, 0.99))
+        mean = self._w_sum_ms / self._w_n if self._w_n else math.nan
+        self.run_counts += counts
+        lookups = win["hits"] + win["misses"]
+        hit_ratio = win["hits"] / lookups if lookups else math.nan
+        new_events = tuple(self.events.since(self._event_index))
+        self._event_index = self.events.total
+        snap = Snapshot(
+            t=round(t, 9), interval_s=round(interval, 9), **win,
+            hit_ratio=hit_ratio,
+            throughput_rps=win["completed"] / interval if interval > 0 else math.nan,
+            latency_mean_ms=mean, latency_p50_ms=p50, latency_p95_ms=p95, latency_p99_ms=p99,
+            total_issued=now["issued"], total_completed=now["completed"],
+            total_failed=now["failed"], in_flight=in_flight, nodes=nodes, events=new_events,
+        )
+        self._prev = now
+        self._prev_t = t
+        self._w_counts = [0] * N_BUCKETS
+        self._w_sum_ms = 0.0
+        self._w_n = 0
+        return snap
+
+    def check_anomaly(self, snap: Snapshot) -> None:
+        """Log when the window hit ratio falls well below its recent average, and when
+        it recovers (once each, not every window)."""
+        hr = snap.hit_ratio
+        if math.isnan(hr):
+            return
+        if math.isnan(self._hr_ewma):
+            self._hr_ewma = hr
+            return
+        drop = self._hr_ewma - hr
+        if not self._anomalous and drop > 0.15:
+            self._anomalous = True
+            self.events.add(snap.t, "anomaly", "observer",
+                            f"hit ratio fell to {hr:.2f} from a recent average of {self._hr_ewma:.2f}")
+        elif self._anomalous and drop < 0.05:
+            self._anomalous = False
+            self.events.add(snap.t, "recovered", "observer",
+                            f"hit ratio back to {hr:.2f}")
+        if not self._anomalous:
+            self._hr_ewma = 0.8 * self._hr_ewma + 0.2 * hr

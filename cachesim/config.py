@@ -1,0 +1,283 @@
+"""SimConfig: the validated, frozen description of one simulation run.
+
+Everything a run depends on is here; a run is a pure function of (config, seed).
+Validation happens once, up front, with errors that name the field and the allowed
+range; the engine then trusts the config.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+EVICTION_NAMES = ("lru", "fifo", "lfu", "clock", "sieve")
+ROUTING_NAMES = ("round_robin", "random", "least_outstanding", "consistent_hash")
+CHAOS_ACTIONS = ("kill", "restart", "slow", "heal", "partition", "loss")
+#: A partition may isolate the database as well as cache nodes.
+DATABASE_ENDPOINT = "database"
+
+
+class ConfigError(ValueError):
+    """A problem with a config that is not a field value: a TOML syntax error, an
+    unknown scenario, an unknown override key. The message is one clear line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class WorkloadConfig(_Section):
+    rate_rps: float = Field(2000.0, gt=0, le=1_000_000, description="Offered load, requests per simulated second (open loop, Poisson).")
+    clients: int = Field(4, ge=1, le=10_000, description="Client processes; the rate is split evenly over them.")
+    keys: int = Field(10_000, ge=1, le=10_000_000, description="Size of the key space.")
+    distribution: Literal["zipf", "uniform", "hotspot"] = Field("zipf", description="Key popularity.")
+    zipf_alpha: float = Field(0.9, ge=0, le=3, description="Zipf exponent: P(rank k) ~ 1/k^alpha.")
+    hotspot_fraction: float = Field(0.1, gt=0, le=1, description="Hotspot: fraction of keys that are hot.")
+    hotspot_share: float = Field(0.9, ge=0, le=1, description="Hotspot: share of requests that go to the hot keys.")
+    write_ratio: float = Field(0.05, ge=0, le=1, description="Fraction of requests that are writes.")
+    trace: str | None = Field(None, description="Replay the keys (and ops) of a trace file instead of the generator; arrivals stay Poisson at rate_rps.")
+
+    @field_validator("trace")
+    @classmethod
+    def _trace_path(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            return None
+        return v
+
+
+class ClusterConfig(_Section):
+    nodes: int = Field(4, ge=1, le=256, description="Cache nodes, named node-1 .. node-N.")
+    capacity: int = Field(1000, ge=1, le=50_000_000, description="Items per node.")
+    eviction: str = Field("lru", description=f"Eviction policy: {' | '.join(EVICTION_NAMES)}.")
+    routing: Literal["round_robin", "random", "least_outstanding", "consistent_hash"] = Field(
+        "consistent_hash", description="How the load balancer picks a node.")
+    virtual_nodes: int = Field(100, ge=1, le=2000, description="Points per node on the consistent-hash ring.")
+    service_time_ms: float = Field(0.5, ge=0, le=10_000, description="Mean time a node spends on one request.")
+    service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
+    concurrency: int = Field(8, ge=1, le=10_000, description="Requests a node serves in parallel; the rest queue.")
+    ttl_s: float = Field(0.0, ge=0, le=86_400, description="Entry lifetime in seconds; 0 means no expiry.")
+    health_check_interval_s: float = Field(0.5, gt=0, le=3600, description="How often the balancer probes nodes.")
+    coalesce_misses: bool = Field(False, description="Collapse concurrent misses on one key into a single database read.")
+
+    @field_validator("eviction")
+    @classmethod
+    def _eviction_known(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in EVICTION_NAMES:
+            raise ValueError(f"unknown eviction policy {v!r}; allowed: {', '.join(EVICTION_NAMES)}")
+        return v
+
+
+class DatabaseConfig(_Section):
+    service_time_ms: float = Field(5.0, ge=0, le=60_000, description="Mean time the database spends on one read or write.")
+    service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
+    concurrency: int = Field(16, ge=1, le=10_000, description="Requests the database serves in parallel.")
+    write_policy: Literal["invalidate", "write_through", "none"] = Field(
+        "invalidate", description="On a write: invalidate the nodes' copies, update them, or nothing (TTL only).")
+
+
+class NetworkConfig(_Section):
+    latency_ms: float = Field(1.0, ge=0, le=10_000, description="Mean one-way delay per hop.")
+    jitter_ms: float = Field(0.2, ge=0, le=10_000, description="Standard deviation of the delay (truncated at 0).")
+    loss_rate: float = Field(0.0, ge=0, lt=1, description="Probability that a message is lost.")
+
+
+class ClientConfig(_Section):
+    timeout_ms: float = Field(100.0, gt=0, le=600_000, description="A request attempt fails after this long.")
+    retries: int = Field(1, ge=0, le=10, description="Extra attempts after a timeout.")
+
+
+class ChaosEvent(_Section):
+    at_s: float = Field(ge=0, description="When, in simulated seconds.")
+    action: Literal["kill", "restart", "slow", "heal", "partition", "loss"]
+    target: str = Field("", description="A node (node-3), several (node-1,node-2), 'database' (partition), or empty (heal all / loss).")
+    duration_s: float | None = Field(None, gt=0, description="Undo the action after this long; empty means until a later event.")
+    factor: float = Field(10.0, ge=1, le=1000, description="slow: service-time multiplier.")
+    loss_rate: float = Field(0.2, ge=0, lt=1, description="loss: network loss rate while it lasts.")
+
+    def targets(self) -> list[str]:
+        return [t.strip() for t in self.target.split(",") if t.strip()]
+
+
+class ChaosConfig(_Section):
+    events: tuple[ChaosEvent, ...] = Field((), description="Scheduled faults.")
+    random_kill_per_min: float = Field(0.0, ge=0, le=600, description="Random node kills per simulated minute.")
+    random_downtime_s: float = Field(5.0, gt=0, le=3600, description="How long a randomly killed node stays down.")
+    random_slow_per_min: float = Field(0.0, ge=0, le=600, description="Random slowdowns per simulated minute.")
+    random_slow_factor: float = Field(5.0, ge=1, le=1000, description="Service-time multiplier of a random slowdown.")
+    random_slow_duration_s: float = Field(5.0, gt=0, le=3600, description="How long a random slowdown lasts.")
+
+
+class SimConfig(_Section):
+    """One run: nested sections as in DESIGN.md's schema."""
+
+    name: str = Field("custom", max_length=80, description="A label for the run.")
+    description: str = Field("", max_length=4000, description="What the scenario shows.")
+    seed: int = Field(1, ge=0, le=2**63 - 1, description="Seed of the run's random generator.")
+    duration_s: float = Field(30.0, gt=0, le=86_400, description="Simulated seconds.")
+    warmup_s: float = Field(0.0, ge=0, description="Excluded from the summary.")
+    snapshot_interval_s: float = Field(0.1, ge=0.001, le=3600, description="Simulated seconds between snapshots.")
+    workload: WorkloadConfig = WorkloadConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    network: NetworkConfig = NetworkConfig()
+    client: ClientConfig = ClientConfig()
+    chaos: ChaosConfig = ChaosConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SimConfig:
+        if self.warmup_s >= self.duration_s:
+            raise ValueError(f"warmup_s ({self.warmup_s:g}) must be less than duration_s ({self.duration_s:g})")
+        if self.snapshot_interval_s > self.duration_s:
+            raise ValueError(f"snapshot_interval_s ({self.snapshot_interval_s:g}) must be at most duration_s ({self.duration_s:g})")
+        if self.duration_s / self.snapshot_interval_s > 1_000_000:
+            raise ValueError("duration_s / snapshot_interval_s must be at most 1,000,000 snapshots")
+        names = set(self.node_names())
+        for i, ev in enumerate(self.chaos.events):
+            where = f"chaos.events.{i}.target"
+            targets = ev.targets()
+            needs_target = ev.action in ("kill", "restart", "slow", "partition")
+            if needs_target and not targets:
+                raise ValueError(f"{where}: action {ev.action!r} needs a target (node-1 .. node-{self.cluster.nodes})")
+            allowed = names | ({DATABASE_ENDPOINT} if ev.action in ("partition", "heal") else set())
+            for t in targets:
+                if t not in allowed and not (ev.action == "loss"):
+                    raise ValueError(f"{where}: {t!r} is not a node of this cluster (node-1 .. node-{self.cluster.nodes})")
+        return self
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def node_names(self) -> list[str]:
+        return [f"node-{i}" for i in range(1, self.cluster.nodes + 1)]
+
+    def total_requests(self) -> float:
+        """The expected number of requests of the run."""
+        return self.workload.rate_rps * self.duration_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_toml(), encoding="utf-8")
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "TOML") -> SimConfig:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+        return cls.model_validate(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SimConfig:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc}") from None
+        return cls.from_toml(text, source=str(p))
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted keys -> values (chaos.events as a JSON string), for URLs and tables."""
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    out[f"{key}.{sub}"] = json.dumps(v) if isinstance(v, list) else v
+            else:
+                out[key] = value
+        return out
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> SimConfig:
+        """A new validated config with dotted keys set, e.g. ``{"cluster.nodes": "8"}``.
+
+        String values are converted by the field's type (``"8"`` -> 8, ``"true"`` ->
+        True); ``chaos.events`` takes a JSON list. An unknown key raises ConfigError,
+        a bad value pydantic's ValidationError naming the field."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            parts = dotted.split(".")
+            node: Any = data
+            model: type[BaseModel] = type(self)
+            for i, part in enumerate(parts):
+                fields = model.model_fields
+                if part not in fields:
+                    where = ".".join(parts[:i]) or "the top level"
+                    allowed = ", ".join(fields)
+                    raise ConfigError(f"unknown config key {dotted!r}: {where} has {allowed}")
+                annotation = fields[part].annotation
+                last = i == len(parts) - 1
+                if last:
+                    node[part] = _coerce(dotted, annotation, value)
+                else:
+                    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                        raise ConfigError(f"unknown config key {dotted!r}: {'.'.join(parts[: i + 1])} is not a section")
+                    node = node.setdefault(part, {})
+                    model = annotation
+        return type(self).model_validate(data)
+
+
+def _coerce(dotted: str, annotation: Any, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if dotted.endswith("chaos.events"):
+        try:
+            return json.loads(text or "[]")
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{dotted}: expected a JSON list of events ({exc})") from None
+    if annotation == (str | None) and text.lower() in ("", "none", "null"):
+        return None
+    return text
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """One line per problem, each naming the field: ``cluster.nodes: Input should be ...``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "config"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict | list):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"{loc}: {msg}")
+    return "; ".join(lines)
+
+
+# -- built-in scenarios -----------------------------------------------------------------
+
+
+def _scenario_dir() -> Any:
+    return resources.files("cachesim") / "scenarios"
+
+
+def list_scenarios() -> list[str]:
+    """Names of the built-in scenarios, sorted, ``baseline`` first."""
+    names = sorted(p.name[:-5] for p in _scenario_dir().iterdir() if p.name.endswith(".toml"))
+    return sorted(names, key=lambda n: (n != "baseline", n))
+
+
+def load_scenario(name: str) -> SimConfig:
+    """A built-in scenario by name (see :func:`list_scenarios`)."""
+    names = list_scenarios()
+    if name not in names:
+        raise ConfigError(f"unknown scenario {name!r}; built-in scenarios: {', '.join(names)}")
+    text = (_scenario_dir() / f"{name}.toml").read_text(encoding="utf-8")
+    return SimConfig.from_toml(text, source=f"scenario {name}")
+
+
+def scenario_description(name: str) -> str:
+    return load_scenario(name).description

@@ -1,0 +1,156 @@
+"""Routing strategies of the load balancer, chosen by name.
+
+A router picks a node index for a key among the nodes the balancer believes healthy.
+Placement uses md5 from hashlib, never ``hash()``, so it is the same in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from ..rng import Stream
+
+
+def hash64(text: str) -> int:
+    """A stable 64-bit hash of ``text`` (the first 8 bytes of its md5)."""
+    return int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "big")
+
+
+class Router(ABC):
+    """Chooses a node for each request. ``set_healthy`` is called whenever the
+    balancer's view of which nodes are up changes."""
+
+    name: str = ""
+
+    def __init__(self, n_nodes: int) -> None:
+        self.n_nodes = n_nodes
+        self.healthy: list[int] = list(range(n_nodes))
+
+    def set_healthy(self, healthy: Sequence[int]) -> None:
+        self.healthy = sorted(healthy)
+
+    @abstractmethod
+    def pick(self, key: int) -> int:
+        """A node index, or -1 when no node is healthy."""
+
+
+class RoundRobin(Router):
+    name = "round_robin"
+
+    def __init__(self, n_nodes: int) -> None:
+        super().__init__(n_nodes)
+        self._next = 0
+
+    def pick(self, key: int) -> int:
+        h = self.healthy
+        if not h:
+            return -1
+        i = self._next % len(h)
+        self._next = i + 1
+        return h[i]
+
+
+class RandomRouter(Router):
+    name = "random"
+
+    def __init__(self, n_nodes: int, stream: Stream) -> None:
+        super().__init__(n_nodes)
+        self._stream = stream
+
+    def pick(self, key: int) -> int:
+        h = self.healthy
+        if not h:
+            return -1
+        return h[int(self._stream.uniform() * len(h))]
+
+
+class LeastOutstanding(Router):
+    """The healthy node with the fewest requests sent and not yet answered; ties go
+    to the lowest index."""
+
+    name = "least_outstanding"
+
+    def __init__(self, n_nodes: int, outstanding: list[int]) -> None:
+        super().__init__(n_nodes)
+        self._outstanding = outstanding
+
+    def pick(self, key: int) -> int:
+        h = self.healthy
+        if not h:
+            return -1
+        out = self._outstanding
+        best = h[0]
+        best_n = out[best]
+        for i in h:
+            if out[i] < best_n:
+                best, best_n = i, out[i]
+        return best
+
+
+_MEMO_LIMIT = 1_000_000  # bounds the key -> node memo of a huge key space
+
+
+class ConsistentHash(Router):
+    """A hash ring with ``virtual_nodes`` points per node; a key goes to the first
+    healthy node clockwise from its hash, so losing a node moves only its keys."""
+
+    name = "consistent_hash"
+
+    def __init__(self, node_names: Sequence[str], virtual_nodes: int) -> None:
+        super().__init__(len(node_names))
+        points = sorted(
+            (hash64(f"{name}#{v}"), idx)
+            for idx, name in enumerate(node_names)
+            for v in range(virtual_nodes)
+        )
+        self._hashes = [p[0] for p in points]
+        self._owners = [p[1] for p in points]
+        self._up = [True] * self.n_nodes
+        self._memo: dict[int, int] = {}
+
+    def set_healthy(self, healthy: Sequence[int]) -> None:
+        super().set_healthy(healthy)
+        up = set(healthy)
+        self._up = [i in up for i in range(self.n_nodes)]
+        self._memo.clear()
+
+    def pick(self, key: int) -> int:
+        node = self._memo.get(key)
+        if node is not None:
+            return node
+        node = self._walk(hash64(str(key)))
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = node
+        return node
+
+    def _walk(self, h: int) -> int:
+        if not self.healthy:
+            return -1
+        owners, up = self._owners, self._up
+        n = len(owners)
+        start = bisect_right(self._hashes, h)
+        for step in range(n):
+            owner = owners[(start + step) % n]
+            if up[owner]:
+                return owner
+        return -1
+
+
+ROUTING_POLICIES = ("round_robin", "random", "least_outstanding", "consistent_hash")
+
+
+def make_router(name: str, node_names: Sequence[str], *, virtual_nodes: int,
+                stream: Stream, outstanding: list[int]) -> Router:
+    if name == "round_robin":
+        return RoundRobin(len(node_names))
+    if name == "random":
+        return RandomRouter(len(node_names), stream)
+    if name == "least_outstanding":
+        return LeastOutstanding(len(node_names), outstanding)
+    if name == "consistent_hash":
+        return ConsistentHash(node_names, virtual_nodes)
+    raise ValueError(f"unknown routing {name!r}; allowed: {', '.join(ROUTING_POLICIES)}")

@@ -1,0 +1,189 @@
+"""RunResult: a finished (or stopped, or running) run as plain data and DataFrames.
+
+Holds the config, the summary, one row per snapshot, per-node rows, the events and
+the latency histogram; ``save(dir)`` writes them as TOML/JSON/CSV and
+``RunResult.load(dir)`` gives back equal data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .config import SimConfig
+from .metrics import BUCKET_VALUES, GROWTH, NODE_COLUMNS, SNAPSHOT_COLUMNS, bucket_edges, quantiles_from_counts
+
+if TYPE_CHECKING:
+    from .engine import Simulation
+
+#: The summary keys DESIGN.md promises (more may follow them).
+SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", "hit_ratio",
+                "stale_reads", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
+                "latency_p99_ms", "throughput_rps", "db_reads", "db_writes")
+EVENT_COLUMNS = ("t", "kind", "source", "target", "message")
+NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
+                      "hit_ratio", "dropped", "evictions", "invalidated", "occupancy",
+                      "capacity", "outstanding")
+
+
+def _num(x: float) -> float | None:
+    """NaN (undefined, e.g. a hit ratio with no lookups) becomes None."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+@dataclass
+class RunResult:
+    config: SimConfig
+    summary: dict[str, Any]
+    status: str
+    sim_time_s: float
+    _timeseries: pd.DataFrame
+    _node_timeseries: pd.DataFrame
+    _nodes: pd.DataFrame
+    _events: pd.DataFrame
+    _latency: pd.DataFrame
+
+    # -- views --------------------------------------------------------------------------
+
+    def timeseries(self) -> pd.DataFrame:
+        """One row per snapshot: window counts, ratios, latencies, cumulative totals."""
+        return self._timeseries.copy()
+
+    def node_timeseries(self) -> pd.DataFrame:
+        """One row per (snapshot, node): up/routed state, window load, occupancy, queue."""
+        return self._node_timeseries.copy()
+
+    def nodes(self) -> pd.DataFrame:
+        """One row per node, whole-run counts and the state at the end."""
+        return self._nodes.copy()
+
+    def events(self) -> pd.DataFrame:
+        """The event log: t, kind, source, target, message."""
+        return self._events.copy()
+
+    def latency_histogram(self) -> pd.DataFrame:
+        """Latency distribution of the measured requests: lower_ms, upper_ms, value_ms, count
+        (non-empty buckets only)."""
+        return self._latency.copy()
+
+    # -- building -----------------------------------------------------------------------
+
+    @classmethod
+    def from_simulation(cls, sim: Simulation) -> RunResult:
+        cfg = sim.config
+        ts = pd.DataFrame([s.row() for s in sim.snapshots], columns=list(SNAPSHOT_COLUMNS))
+        node_rows = [
+            (s.t, *(getattr(n, f) for f in NODE_COLUMNS[1:])) for s in sim.snapshots for n in s.nodes
+        ]
+        node_ts = pd.DataFrame(node_rows, columns=list(NODE_COLUMNS))
+        nodes = pd.DataFrame(
+            [(n.name, n.alive, sim.balancer.believed_up[n.index], n.slow_factor, n.requests,
+              n.hits, n.misses, _ratio(n.hits, n.hits + n.misses), n.dropped, n.evictions,
+              n.invalidated, len(n.store), n.capacity, sim.balancer.outstanding[n.index])
+             for n in sim.nodes], columns=list(NODE_TABLE_COLUMNS))
+        events = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in sim.events],
+                              columns=list(EVENT_COLUMNS))
+        counts = np.asarray(sim.obs.m_counts, dtype=np.int64)
+        return cls(config=cfg, summary=_summary(sim, counts), status=sim.status,
+                   sim_time_s=float(sim.env.now), _timeseries=ts, _node_timeseries=node_ts,
+                   _nodes=nodes, _events=events, _latency=_latency_frame(counts))
+
+    # -- persistence --------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.config.save(d / "config.toml")
+        meta = {"status": self.status, "sim_time_s": self.sim_time_s}
+        (d / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n", encoding="utf-8")
+        (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        self._timeseries.to_csv(d / "timeseries.csv", index=False)
+        self._node_timeseries.to_csv(d / "node_timeseries.csv", index=False)
+        self._nodes.to_csv(d / "nodes.csv", index=False)
+        self._events.to_csv(d / "events.csv", index=False)
+        self._latency.to_csv(d / "latency_histogram.csv", index=False)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> RunResult:
+        d = Path(directory)
+        if not (d / "summary.json").is_file():
+            raise FileNotFoundError(f"{d} holds no saved run (summary.json is missing)")
+        meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+        events = pd.read_csv(d / "events.csv", keep_default_na=False,
+                             dtype={"kind": str, "source": str, "target": str, "message": str})
+        events["t"] = events["t"].astype(float)
+        return cls(
+            config=SimConfig.load(d / "config.toml"),
+            summary=json.loads((d / "summary.json").read_text(encoding="utf-8")),
+            status=meta["status"], sim_time_s=float(meta["sim_time_s"]),
+            _timeseries=pd.read_csv(d / "timeseries.csv"),
+            _node_timeseries=pd.read_csv(d / "node_timeseries.csv", dtype={"name": str}),
+            _nodes=pd.read_csv(d / "nodes.csv", dtype={"node": str}),
+            _events=events,
+            _latency=pd.read_csv(d / "latency_histogram.csv"),
+        )
+
+
+def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
+    idx = np.flatnonzero(counts)
+    lower = bucket_edges()
+    return pd.DataFrame({
+        "lower_ms": lower[idx],
+        "upper_ms": np.where(idx == 0, lower[1], lower[idx] * GROWTH),
+        "value_ms": BUCKET_VALUES[idx],
+        "count": counts[idx],
+    })
+
+
+def _summary(sim: Simulation, counts: np.ndarray) -> dict[str, Any]:
+    """Whole-run figures after warm-up (see DESIGN.md for the keys).
+
+    issued/completed/failed/in_flight and the latencies describe the requests issued
+    after warm-up; hits, misses, stale reads and database operations are counted from
+    the moment warm-up ends."""
+    cfg, obs = sim.config, sim.obs
+    base = obs.at_warmup or obs.counters()  # before warm-up ends nothing is measured yet
+    now = obs.counters()
+    d = {k: now[k] - base[k] for k in now}
+    p50, p95, p99 = quantiles_from_counts(counts, (0.5, 0.95, 0.99))
+    measured_s = max(0.0, sim.env.now - cfg.warmup_s)
+    lookups = d["hits"] + d["misses"]
+    summary: dict[str, Any] = {
+        "issued": obs.m_issued,
+        "completed": obs.m_completed,
+        "failed": obs.m_failed,
+        "in_flight": obs.m_issued - obs.m_completed - obs.m_failed,
+        "hits": d["hits"],
+        "misses": d["misses"],
+        "hit_ratio": _ratio(d["hits"], lookups),
+        "stale_reads": d["stale_reads"],
+        "latency_mean_ms": _num(obs.m_sum_ms / obs.m_completed) if obs.m_completed else None,
+        "latency_p50_ms": _num(p50),
+        "latency_p95_ms": _num(p95),
+        "latency_p99_ms": _num(p99),
+        "throughput_rps": _ratio(obs.m_completed, measured_s),
+        "db_reads": d["db_reads"],
+        "db_writes": d["db_writes"],
+        # extensions
+        "latency_max_ms": obs.m_max_ms if obs.m_completed else None,
+        "timeouts": d["timeouts"],
+        "retries": d["retries"],
+        "stale_read_ratio": _ratio(d["stale_reads"], d["hits"]),
+        "db_load_rps": _ratio(d["db_reads"] + d["db_writes"], measured_s),
+        "invalidations_sent": d["invalidations_sent"],
+        "invalidations_lost": d["invalidations_lost"],
+        "measured_s": measured_s,
+        "sim_time_s": float(sim.env.now),
+    }
+    return summary
