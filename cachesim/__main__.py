@@ -1,0 +1,3 @@
+from cachesim.cli import main
+
+raise SystemExit(main())
