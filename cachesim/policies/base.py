@@ -45,7 +45,8 @@ class EvictionPolicy(ABC):
 
         Returns the evicted keys, oldest decision first: a new list, or the shared
         :data:`NO_EVICTIONS` when nothing was evicted (treat it as read-only). An object
-        larger than the whole capacity is not inserted (and nothing is evicted for it).
+        larger than the whole capacity is not inserted and nothing is evicted for it (if
+        it was stored with another size, that entry is dropped and returned).
         Room is made *before* the new key goes in, as libCacheSim does. Putting a key
         already stored replaces its value and size and counts as an access (the hit a
         request would have been)."""

@@ -75,6 +75,8 @@ class QueuePolicy(EvictionPolicy):
                 self._hit(key)
                 return NO_EVICTIONS
             self.discard(key)  # a new size: re-insert as a fresh object
+            if size > self.capacity:
+                return [key]  # dropped: the new size does not fit at all
         capacity = self.capacity
         if size > capacity:
             return NO_EVICTIONS
@@ -337,6 +339,8 @@ class LFU(EvictionPolicy):
                 self._bump(key, f)
                 return NO_EVICTIONS
             self.discard(key)  # a new size: re-insert as a fresh object
+            if size > self.capacity:
+                return [key]  # dropped: the new size does not fit at all
         capacity = self.capacity
         if size > capacity:
             return NO_EVICTIONS

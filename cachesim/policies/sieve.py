@@ -107,6 +107,8 @@ class Sieve(EvictionPolicy):
                 self._visited.add(key)
                 return NO_EVICTIONS
             self.discard(key)  # a new size: re-insert as a fresh object
+            if size > self.capacity:
+                return [key]  # dropped: the new size does not fit at all
         capacity = self.capacity
         if size > capacity:
             return NO_EVICTIONS
