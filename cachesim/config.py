@@ -62,6 +62,7 @@ class ClusterConfig(_Section):
     service_time_ms: float = Field(0.5, ge=0, le=10_000, description="Mean time a node spends on one request.")
     service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
     concurrency: int = Field(8, ge=1, le=10_000, description="Requests a node serves in parallel; the rest queue.")
+    queue_limit: int = Field(1000, ge=0, le=1_000_000, description="Requests a node lets wait; more are dropped (the client times out).")
     ttl_s: float = Field(0.0, ge=0, le=86_400, description="Entry lifetime in seconds; 0 means no expiry.")
     health_check_interval_s: float = Field(0.5, gt=0, le=3600, description="How often the balancer probes nodes.")
     coalesce_misses: bool = Field(False, description="Collapse concurrent misses on one key into a single database read.")
@@ -79,6 +80,7 @@ class DatabaseConfig(_Section):
     service_time_ms: float = Field(5.0, ge=0, le=60_000, description="Mean time the database spends on one read or write.")
     service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
     concurrency: int = Field(16, ge=1, le=10_000, description="Requests the database serves in parallel.")
+    queue_limit: int = Field(10_000, ge=0, le=1_000_000, description="Requests the database lets wait; more are dropped.")
     write_policy: Literal["invalidate", "write_through", "none"] = Field(
         "invalidate", description="On a write: invalidate the nodes' copies, update them, or nothing (TTL only).")
 

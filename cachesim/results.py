@@ -28,7 +28,7 @@ SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", 
                 "latency_p99_ms", "throughput_rps", "db_reads", "db_writes")
 EVENT_COLUMNS = ("t", "kind", "source", "target", "message")
 NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
-                      "hit_ratio", "dropped", "evictions", "invalidated", "occupancy",
+                      "hit_ratio", "dropped", "rejected", "evictions", "invalidated", "occupancy",
                       "capacity", "outstanding")
 
 
@@ -88,7 +88,7 @@ class RunResult:
         node_ts = pd.DataFrame(node_rows, columns=list(NODE_COLUMNS))
         nodes = pd.DataFrame(
             [(n.name, n.alive, sim.balancer.believed_up[n.index], n.slow_factor, n.requests,
-              n.hits, n.misses, _ratio(n.hits, n.hits + n.misses), n.dropped, n.evictions,
+              n.hits, n.misses, _ratio(n.hits, n.hits + n.misses), n.dropped, n.rejected, n.evictions,
               n.invalidated, len(n.store), n.capacity, sim.balancer.outstanding[n.index])
              for n in sim.nodes], columns=list(NODE_TABLE_COLUMNS))
         events = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in sim.events],

@@ -37,6 +37,7 @@ class CacheNode:
         self.service_s = cfg.cluster.service_time_ms / 1000.0
         self.exponential = cfg.cluster.service_distribution == "exponential"
         self.concurrency = cfg.cluster.concurrency
+        self.queue_limit = cfg.cluster.queue_limit
         self.ttl_s = cfg.cluster.ttl_s
         self.write_through = cfg.database.write_policy == "write_through"
         self.coalesce = cfg.cluster.coalesce_misses
@@ -58,7 +59,8 @@ class CacheNode:
         self.requests = 0
         self.hits = 0
         self.misses = 0
-        self.dropped = 0
+        self.dropped = 0  # arrived while the node was down
+        self.rejected = 0  # arrived to a full queue
         self.evictions = 0
         self.invalidated = 0
 
@@ -74,8 +76,10 @@ class CacheNode:
         if self.busy < self.concurrency:
             self.busy += 1
             self._start(req)
-        else:
+        elif len(self.queue) < self.queue_limit:
             self.queue.append(req)
+        else:
+            self.rejected += 1
 
     def _start(self, req: Request) -> None:
         s = self.service_s * self.slow_factor

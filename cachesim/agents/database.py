@@ -29,6 +29,8 @@ class Database:
         self.service_s = cfg.database.service_time_ms / 1000.0
         self.exponential = cfg.database.service_distribution == "exponential"
         self.concurrency = cfg.database.concurrency
+        self.queue_limit = cfg.database.queue_limit
+        self.rejected = 0
         self.write_policy = cfg.database.write_policy
         self._stream = stream
         self.obs = obs
@@ -51,8 +53,10 @@ class Database:
         if self.busy < self.concurrency:
             self.busy += 1
             self._start(req)
-        else:
+        elif len(self.queue) < self.queue_limit:
             self.queue.append(req)
+        else:
+            self.rejected += 1
 
     def _start(self, req: Request) -> None:
         s = self.service_s
