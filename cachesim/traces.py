@@ -29,7 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ORACLE_GENERAL_DTYPE", "Trace", "TraceError", "is_binary_trace", "read_trace"]
+__all__ = [
+    "ORACLE_GENERAL_DTYPE",
+    "Trace",
+    "TraceError",
+    "is_binary_trace",
+    "next_access_vtime",
+    "read_trace",
+    "write_trace",
+]
 
 #: One libCacheSim oracleGeneral record (24 bytes, little-endian, packed).
 ORACLE_GENERAL_DTYPE = np.dtype(
@@ -117,6 +125,44 @@ def _drop_zero_sizes(trace: Trace) -> Trace:
     )
 
 
+def write_trace(trace: Trace, path: str | Path) -> Path:
+    """Write ``trace`` as oracleGeneral if ``path`` looks binary (``.bin`` or
+    ``oracleGeneral`` in the name), else as CSV with the columns it has
+    (``time,key,size,op``). Keys must fit uint64 for oracleGeneral (negative int64 keys
+    are written as their two's complement, which :func:`read_trace` reads back)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".bin" or (suffix != ".csv" and "oraclegeneral" in path.name.lower()):
+        records = np.empty(len(trace), dtype=ORACLE_GENERAL_DTYPE)
+        records["time"] = 0 if trace.times is None else trace.times.astype(np.uint32)
+        records["obj_id"] = trace.keys.astype(np.uint64)
+        records["size"] = trace.sizes.astype(np.uint32)
+        records["next_access_vtime"] = next_access_vtime(trace.keys)
+        records.tofile(path)
+        return path
+    columns: dict[str, np.ndarray] = {}
+    if trace.times is not None:
+        whole = bool(np.all(trace.times == np.floor(trace.times)))
+        columns["time"] = trace.times.astype(np.int64) if whole else trace.times
+    columns["key"] = trace.keys
+    columns["size"] = trace.sizes
+    if trace.is_write is not None:
+        columns["op"] = np.where(trace.is_write, "write", "read")
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+def next_access_vtime(keys: np.ndarray) -> np.ndarray:
+    """For each request, the 1-based position of the next request for the same key, or
+    -1 (oracleGeneral's ``next_access_vtime``); vectorised."""
+    n = keys.shape[0]
+    order = np.lexsort((np.arange(n), keys))  # by key, then position
+    out = np.full(n, -1, dtype=np.int64)
+    same = keys[order[1:]] == keys[order[:-1]]
+    out[order[:-1][same]] = order[1:][same] + 1
+    return out
+
+
 # -- oracleGeneral ------------------------------------------------------------------
 
 
@@ -147,7 +193,14 @@ def _read_oracle_general(path: Path) -> Trace:
 
 def _read_csv(path: Path) -> Trace:
     try:
-        df = pd.read_csv(path, skipinitialspace=True, dtype={"op": str}, low_memory=False)
+        df = pd.read_csv(
+            path,
+            skipinitialspace=True,
+            dtype={"op": str},
+            keep_default_na=False,  # a key such as "NA" or "null" is a key
+            na_values=[""],
+            low_memory=False,
+        )
     except pd.errors.EmptyDataError:
         raise TraceError(f"{path}: empty file (expected a CSV header with a 'key' column)") from None
     except pd.errors.ParserError as err:
