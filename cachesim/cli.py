@@ -64,10 +64,11 @@ def _build_parser() -> _Parser:
 
     p = sub.add_parser("run", help="run a simulation and print its summary")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--scenario", metavar="NAME", help="a built-in scenario (default: baseline)")
+    source.add_argument("--scenario", metavar="NAME",
+                        help="a built-in scenario (default: baseline)")
     source.add_argument("--config", metavar="FILE.toml", help="a config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field by its dotted name, e.g. cluster.nodes=8 (repeatable)")
+                   help="set a config field by its dotted name, e.g. cluster.nodes=8 (repeatable)")
     p.add_argument("--out", metavar="DIR", help="save the whole result to DIR")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_cmd_run)
@@ -75,8 +76,10 @@ def _build_parser() -> _Parser:
     from cachesim.policies import EVICTION_POLICIES
 
     p = sub.add_parser("replay", help="replay a trace through one eviction policy")
-    p.add_argument("trace", metavar="TRACE", help="a CSV (key[,time,size,op]) or oracleGeneral .bin file")
-    p.add_argument("--policy", required=True, choices=list(EVICTION_POLICIES), help="eviction policy")
+    p.add_argument("trace", metavar="TRACE",
+                   help="a CSV (key[,time,size,op]) or oracleGeneral .bin file")
+    p.add_argument("--policy", required=True, choices=list(EVICTION_POLICIES),
+                   help="eviction policy")
     p.add_argument("--capacity", required=True, type=_positive_int, metavar="N",
                    help="cache capacity: objects, or bytes with --bytes")
     p.add_argument("--bytes", dest="use_bytes", action="store_true",
@@ -145,8 +148,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _load_config(args: argparse.Namespace) -> tuple[Any, str]:
-    import cachesim
     from pydantic import ValidationError
+
+    import cachesim
 
     try:
         if args.config:

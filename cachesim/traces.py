@@ -202,7 +202,8 @@ def _read_csv(path: Path) -> Trace:
             low_memory=False,
         )
     except pd.errors.EmptyDataError:
-        raise TraceError(f"{path}: empty file (expected a CSV header with a 'key' column)") from None
+        msg = f"{path}: empty file (expected a CSV header with a 'key' column)"
+        raise TraceError(msg) from None
     except pd.errors.ParserError as err:
         raise TraceError(f"{path}: {_parser_message(err)}") from None
     except UnicodeDecodeError:

@@ -87,7 +87,8 @@ def test_bad_set_key() -> None:
 
 
 def test_bad_set_value() -> None:
-    assert_usage_error(cli("run", "--set", "cluster.nodes=0"), "cluster.nodes", "greater than or equal to 1")
+    assert_usage_error(cli("run", "--set", "cluster.nodes=0"),
+                       "cluster.nodes", "greater than or equal to 1")
     assert_usage_error(cli("run", "--set", "cluster.nodes=many"), "cluster.nodes")
     assert_usage_error(cli("run", "--set", "cluster.nodes"), "--set expects KEY=VALUE")
 

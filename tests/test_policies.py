@@ -277,7 +277,9 @@ class _ReferenceLRU:
     capacity=st.integers(1, 20),
     reqs=st.lists(st.tuples(st.integers(0, 25), st.integers(1, 8)), max_size=300),
 )
-def test_lru_fifo_match_a_naive_model(kind: str, capacity: int, reqs: list[tuple[int, int]]) -> None:
+def test_lru_fifo_match_a_naive_model(
+    kind: str, capacity: int, reqs: list[tuple[int, int]]
+) -> None:
     cache = make_eviction(kind, capacity)
     model = _ReferenceLRU(capacity, lru=kind == "lru")
     for key, size in reqs:

@@ -69,7 +69,9 @@ def lcs_reader(path: Path, *, use_bytes: bool, string_keys: bool = False) -> obj
     return lcs.TraceReader(str(path), lcs.TraceType.CSV_TRACE, params)
 
 
-def lcs_misses(path: Path, policy: str, capacity: int, *, use_bytes: bool, **kw: bool) -> tuple[int, int]:
+def lcs_misses(
+    path: Path, policy: str, capacity: int, *, use_bytes: bool, **kw: bool
+) -> tuple[int, int]:
     """(requests, misses) of libCacheSim's policy on the file."""
     # counted request by request: the reader's get_num_of_req() counts the records of
     # the file, including the size-0 ones that reading skips
@@ -128,7 +130,8 @@ def test_zero_size_requests_are_skipped_like_libcachesim(tmp_path: Path) -> None
     assert read.zero_size_skipped == int((sizes == 0).sum())
     for use_bytes, capacity in [(False, 200), (True, 400_000)]:
         result = replay(read, "lru", capacity, use_bytes=use_bytes)
-        assert (result.requests, result.misses) == lcs_misses(path, "lru", capacity, use_bytes=use_bytes)
+        expected = lcs_misses(path, "lru", capacity, use_bytes=use_bytes)
+        assert (result.requests, result.misses) == expected
 
 
 def test_both_formats_read_the_same_requests(files: dict[str, Path]) -> None:

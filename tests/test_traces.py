@@ -38,7 +38,10 @@ def test_csv_integer_keys_are_kept(tmp_path: Path) -> None:
 
 
 def test_csv_all_columns_any_order_and_case(tmp_path: Path) -> None:
-    text = "Op, Size,key,time,extra\nREAD,10,a,0.5,x\nwrite,20,b,1,y\nGet,30,a,2.25,z\nSET,5,c,3,w\n"
+    text = (
+        "Op, Size,key,time,extra\n"
+        "READ,10,a,0.5,x\nwrite,20,b,1,y\nGet,30,a,2.25,z\nSET,5,c,3,w\n"
+    )
     trace = read_trace(csv(tmp_path, text))
     assert trace.keys.tolist() == [0, 1, 0, 2]
     assert trace.sizes.tolist() == [10, 20, 30, 5]
@@ -93,7 +96,7 @@ def test_zero_sizes_are_skipped(tmp_path: Path) -> None:
         ("key,size\na,1\nb,1.5\n", r"line 3: size must be a non-negative integer, got '1.5'"),
         ("key,size\na,1\nb,1\nc,1\nd,1,9\n", r"line 5: expected 2 fields, saw 3"),
         ("key,size\na,1\n\n\nb,\n", r"line 5: size must be a non-negative integer, got nothing"),
-        ("key,op\na,read\nb,delete\n", r"line 3: op must be read or write \(or get/set\), got 'delete'"),
+        ("key,op\na,read\nb,delete\n", r"line 3: op must be read or write .*, got 'delete'"),
         ("key,time\na,1\nb,soon\n", r"line 3: time must be a number, got 'soon'"),
         ("key,size\na,1\n,2\n", r"line 3: missing key"),
     ],

@@ -33,7 +33,7 @@ from typing import Any
 
 from cachesim.policies.base import MISS, NO_EVICTIONS, EvictionPolicy
 
-__all__ = ["FIFO", "LFU", "LRU", "Clock", "Sieve", "QueuePolicy"]
+__all__ = ["FIFO", "LFU", "LRU", "Clock", "QueuePolicy"]
 
 
 class QueuePolicy(EvictionPolicy):
