@@ -1,0 +1,272 @@
+"""The offline analyst: answers common questions from the run itself, with no LLM.
+
+It reads the question for topics (hit ratio, latency, failures, stale reads, nodes,
+database, what changed, compare), a time (``t=10``, ``at 10 s``) and a node
+(``node-2``), then answers from the findings and the same tools the LLM uses, and
+reports those tool calls so the chat can show its evidence. Deterministic: the same
+run and question give the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .findings import Finding, compute_findings
+from .incidents import Incident, incidents
+from .tools import RunTools, to_json
+from .turns import Event, ToolStep, chunk_words
+
+TOPIC_WORDS: dict[str, tuple[str, ...]] = {
+    "hit": ("hit", "miss", "dip", "drop", "fell", "fall", "cache"),
+    "latency": ("latency", "slow", "p99", "p95", "p50", "tail", "response time", "fast"),
+    "failures": ("fail", "error", "timeout", "timed out", "retr", "unavailable"),
+    "stale": ("stale", "consisten", "invalidat", "outdated"),
+    "nodes": ("node", "which", "hot", "imbalanc", "balanc", "busiest", "skew", "shard"),
+    "database": ("database", "db", "backend", "origin"),
+    "throughput": ("throughput", "rps", "per second", "capacity"),
+    "warmup": ("warm", "cold start"),
+    "changed": ("what changed", "what happened", "why", "explain", "summar", "overview",
+                "incident", "chaos", "cause", "root", "went wrong", "tell me"),
+    "compare": ("compare", " vs", "versus", "differ", "other run", "previous run", "baseline"),
+}
+_TIME = re.compile(r"(?:\bt\s*=\s*|\bat\s+|\baround\s+|\bnear\s+)(\d+(?:\.\d+)?)\s*(?:s\b|sec)?"
+                   r"|\b(\d+(?:\.\d+)?)\s*(?:s|sec|seconds)\b")
+_NODE = re.compile(r"\bnode[-_ ]?(\d+)\b")
+OFFLINE_NOTE = "_Offline analyst: computed from the run's data, no LLM involved._"
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    topics: tuple[str, ...]
+    t: float | None
+    node: str | None
+    run_ref: str | None
+
+
+def parse_question(text: str, run_ids: tuple[str, ...] = ()) -> Question:
+    q = " " + text.lower().strip() + " "
+    topics = tuple(k for k, words in TOPIC_WORDS.items() if any(w in q for w in words))
+    m = _TIME.search(q)
+    t = float(m.group(1) or m.group(2)) if m else None
+    n = _NODE.search(q)
+    ref = next((r for r in run_ids if r.lower() in q), None)
+    return Question(text, topics, t, f"node-{n.group(1)}" if n else None, ref)
+
+
+@dataclass
+class OfflineAnalyst:
+    """Answers questions about ``tools.run`` from its data."""
+
+    tools: RunTools
+    findings: list[Finding] = field(default_factory=list)
+    _incidents: list[Incident] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.findings:
+            self.findings = compute_findings(self.tools.run)
+        self._incidents = incidents(self.tools.run)
+        self._steps: list[ToolStep] = []
+
+    # -- evidence ----------------------------------------------------------------------
+
+    def _call(self, name: str, fn, **args):  # type: ignore[no-untyped-def]
+        result = fn(**args)
+        self._steps.append(ToolStep(f"offline_{len(self._steps) + 1}", name, args, to_json(result)))
+        return result
+
+    def _topic(self, topic: str) -> list[Finding]:
+        return [f for f in self.findings if f.topic == topic]
+
+    def _near(self, t: float) -> list[Incident]:
+        """Incidents whose span contains t, or that started at most 2 s before or 1 s after."""
+        return [i for i in self._incidents if i.t - 1.0 <= t <= max(i.end, i.t + 2.0)]
+
+    # -- sections ----------------------------------------------------------------------
+
+    def _at_time(self, q: Question) -> list[str]:
+        assert q.t is not None
+        t0, t1 = max(0.0, q.t - 2.0), min(self.tools.t_max, q.t + 3.0)
+        if t1 <= t0:
+            return [f"The run covers t=0-{self.tools.t_max:g} s; t={q.t:g} s is outside it."]
+        m = self._call("get_metrics", self.tools.metrics, t_start=t0, t_end=t1,
+                       metrics=["hit_ratio", "latency_p99_ms", "failed"], buckets=5)
+        ev = self._call("search_events", self.tools.events, t_start=t0, t_end=t1)
+        hrs = [b["hit_ratio"] for b in m["buckets"] if b.get("hit_ratio")]
+        lines = []
+        near = self._near(q.t)
+        if near:
+            lines += [i.describe() for i in near]
+        else:
+            kinds = sorted({e["kind"] for e in ev["events"]})
+            lines.append(f"No chaos action happened near t={q.t:g} s"
+                         + (f" (events there: {', '.join(kinds)})." if kinds else "."))
+        if hrs:
+            low = min(h["min"] for h in hrs)
+            high = max(h["max"] for h in hrs)
+            failed = sum(b["failed"] for b in m["buckets"])
+            lines.append(f"In [t={t0:.1f}-{t1:.1f} s] the window hit ratio ranged from "
+                         f"{low:.2f} to {high:.2f} and {failed} requests failed.")
+        return lines
+
+    def _summary(self) -> dict:  # type: ignore[type-arg]
+        done = next((st for st in self._steps if st.name == "get_summary"), None)
+        return self.tools.summary()["summary"] if done else \
+            self._call("get_summary", self.tools.summary)["summary"]
+
+    def _hit(self, q: Question) -> list[str]:
+        s = self._summary()
+        lines = []
+        if s.get("hit_ratio") is not None:
+            lines.append(f"The measured hit ratio was {s['hit_ratio']:.3f} ({s['hits']} hits, "
+                         f"{s['misses']} misses).")
+        dips = [i for i in self._incidents if i.dipped]
+        if q.t is None:
+            lines += [i.describe() for i in dips]
+            lines += [f.text for f in self._topic("anomaly") + self._topic("warmup")]
+        return lines
+
+    def _latency(self, q: Question) -> list[str]:
+        self._summary()
+        lines = [f.text for f in self._topic("latency")]
+        lines += [i.describe() for i in self._incidents
+                  if i.p99_peak_ms and i.p99_before_ms and i.p99_peak_ms > 2 * i.p99_before_ms
+                  and q.t is None]
+        return lines
+
+    def _failures(self, q: Question) -> list[str]:
+        self._summary()
+        lines = [f.text for f in self._topic("failures")] or ["No measured request failed."]
+        if q.t is None:
+            lines += [i.describe() for i in self._incidents if i.failed]
+        return lines
+
+    def _stale(self, q: Question) -> list[str]:
+        self._summary()
+        return [f.text for f in self._topic("stale")] or ["There were no stale reads."]
+
+    def _nodes(self, q: Question) -> list[str]:
+        window = None if q.t is None else (max(0.0, q.t - 1.0), min(self.tools.t_max, q.t + 2.0))
+        args = {"t_start": window[0], "t_end": window[1]} if window else {}
+        rows = self._call("compare_nodes", self.tools.nodes, **args)["nodes"]
+        lines = [] if window else [f.text for f in self._topic("nodes")]
+        if window and rows:
+            busy = max(rows, key=lambda r: r["requests"] or 0)
+            down = [r["node"] for r in rows if (r.get("up_fraction") or 0) < 1]
+            lines.append(f"In [t={window[0]:.1f}-{window[1]:.1f} s] {busy['node']} served the most "
+                         f"requests ({busy['requests']})" + (f"; down for part of it: "
+                         f"{', '.join(down)}" if down else "") + ".")
+        if q.node:
+            row = next((r for r in rows if q.node in (r.get("node"), r.get("name"))), None)
+            if row is None:
+                lines.append(f"There is no {q.node} in this run.")
+            else:
+                hr = row.get("hit_ratio")
+                lines.append(f"{q.node}: {row['requests']} requests, hit ratio "
+                             f"{hr:.2f}." if hr is not None else f"{q.node}: no lookups.")
+                ev = self._call("search_events", self.tools.events, text=q.node)
+                lines.append("\n".join(f"- t={e['t']:g} s: {e['kind']} ({e['source']})"
+                                        for e in ev["events"][:6]))
+        return lines
+
+    def _database(self, q: Question) -> list[str]:
+        self._summary()
+        return [f.text for f in self._topic("database")]
+
+    def _throughput(self, q: Question) -> list[str]:
+        s = self.tools.run.summary
+        return [f"Throughput was {s['throughput_rps'] or 0:.0f} completed requests/s against "
+                f"{self.tools.run.config.workload.rate_rps:g} offered."]
+
+    def _warmup(self, q: Question) -> list[str]:
+        return [f.text for f in self._topic("warmup")] or ["The caches were warm from the start "
+                                                             "(no slow climb in the hit ratio)."]
+
+    def _changed(self, q: Question) -> list[str]:
+        lines = [self.findings[0].text]
+        incs = [f.text for f in self._topic("incident")]
+        lines += incs or ["No chaos action was scheduled in this run."]
+        lines += [f.text for f in self._topic("anomaly")]
+        self._call("search_events", self.tools.events, source="chaos")
+        return lines
+
+    def _compare(self, q: Question) -> list[str]:
+        others = list(self.tools.others)
+        if not others:
+            return ["There is no other run in this session to compare with: run another "
+                    "scenario (or the same one with a change), then ask again."]
+        ref = q.run_ref or others[-1]
+        d = self._call("compare_runs", self.tools.compare, other_run_id=ref)
+        keys = ("hit_ratio", "latency_p99_ms", "failed", "throughput_rps", "stale_reads",
+                "db_load_rps")
+        diffs = {x["metric"]: x for x in d["summary_differences"] if x["metric"] in keys}
+        rows = []
+        for k in keys:
+            if k in diffs:
+                a, b = diffs[k]["this"], diffs[k]["other"]
+                delta = f" ({a - b:+.3g})" if isinstance(a, (int, float)) and \
+                    isinstance(b, (int, float)) else ""
+                rows.append(f"- {k}: {a:.4g} here vs {b:.4g} in {ref}{delta}"
+                            if delta else f"- {k}: {a} here vs {b} in {ref}")
+        lines = [f"Compared with {ref}:\n" + ("\n".join(rows) if rows else
+                                              "- the headline figures are identical")]
+        cfg = [f"{c['key']} ({c['this']} vs {c['other']})" for c in d["config_differences"][:6]
+               if c["key"] != "name"]
+        lines.append("Config differences: " + ("; ".join(cfg) if cfg else "none") + ".")
+        return lines
+
+    # -- answering ---------------------------------------------------------------------
+
+    def compose(self, question: str) -> tuple[str, list[ToolStep]]:
+        """The answer text and the tool steps behind it."""
+        self._steps = []
+        q = parse_question(question, tuple(self.tools.others))
+        sections: list[str] = []
+        if q.t is not None:
+            sections += self._at_time(q)
+        order = ("compare", "hit", "latency", "failures", "stale", "nodes", "database",
+                 "throughput", "warmup")
+        for topic in order:
+            if topic in q.topics and not (topic == "hit" and q.t is not None):
+                sections += getattr(self, f"_{topic}")(q)
+        if q.node and "nodes" not in q.topics:
+            sections += self._nodes(q)
+        if not sections or ("changed" in q.topics and q.t is None and len(q.topics) == 1):
+            sections += self._changed(q)
+        if not q.topics and q.t is None and q.node is None:
+            sections.append("Ask about the hit ratio, latency, failures, stale reads, a node, "
+                            "the database, a time (t=10 s) or what changed.")
+        unique = list(dict.fromkeys(sections))
+        text = "\n\n".join(unique) + "\n\n" + OFFLINE_NOTE
+        return text, list(self._steps)
+
+    def answer(self, question: str) -> Iterator[Event]:
+        text, steps = self.compose(question)
+        for s in steps:
+            yield ToolStep(s.call_id, s.name, s.args)
+            yield s
+        yield from chunk_words(text)
+
+
+def suggestions(tools: RunTools, findings: list[Finding], asked: tuple[str, ...] = (),
+                limit: int = 3) -> list[str]:
+    """Follow-up questions worth asking about this run, minus those already asked."""
+    out = []
+    for f in findings:
+        if f.topic == "incident":
+            kind, target, t = f.facts["kind"], f.facts["target"], f.facts["t"]
+            verb = {"kill": "killed", "restart": "restarted", "slow": "slowed",
+                    "partition": "partitioned", "loss": "added loss to"}.get(kind, kind)
+            out.append(f"What happened when chaos {verb} {target or 'the network'} at t={t:g} s?")
+    if any(f.topic == "anomaly" for f in findings):
+        out.append("Why did the hit ratio drop without any chaos?")
+    out += ["Which node was the busiest, and why?", "How did latency behave?"]
+    if any(f.topic == "stale" for f in findings):
+        out.append("Where did the stale reads come from?")
+    if tools.others:
+        out.append(f"Compare this run with {list(tools.others)[-1]}.")
+    out.append("What changed over the run?")
+    seen = {a.strip().lower() for a in asked}
+    return [q for q in dict.fromkeys(out) if q.lower() not in seen][:limit]
