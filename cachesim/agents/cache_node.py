@@ -13,12 +13,12 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import simpy
-from simpy.events import Timeout
 
 from ..config import SimConfig
 from ..policies import MISS, make_eviction
 from ..rng import Stream
 from .observer import Observer
+from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     from .client import Clients, Request
@@ -30,6 +30,7 @@ class CacheNode:
     def __init__(self, env: simpy.Environment, cfg: SimConfig, index: int, stream: Stream,
                  obs: Observer, net: Network) -> None:
         self.env = env
+        self.schedule = Scheduler(env).schedule
         self.index = index
         self.name = f"node-{index + 1}"
         self.capacity = cfg.cluster.capacity
@@ -85,8 +86,7 @@ class CacheNode:
         s = self.service_s * self.slow_factor
         if self.exponential:
             s *= self._stream.exponential()
-        ev = Timeout(self.env, s, req)
-        ev.callbacks.append(self._served)
+        self.schedule(s, self._served, req)
 
     def _served(self, ev) -> None:
         req: Request = ev.value
@@ -114,7 +114,7 @@ class CacheNode:
     def _respond(self, req: Request) -> None:
         if req.version < self.db.versions.get(req.key, 0):
             self.obs.stale_reads += 1
-        self.net.send(self.name, self.clients.ENDPOINT, self.clients.on_response, req)
+        self.clients.answer(self.name, req)
 
     # -- read-through -------------------------------------------------------------------
 

@@ -8,11 +8,11 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import simpy
-from simpy.events import Timeout
 
 from ..config import SimConfig
 from ..rng import Stream
 from .observer import Observer
+from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     from .cache_node import CacheNode
@@ -26,6 +26,7 @@ class Database:
     def __init__(self, env: simpy.Environment, cfg: SimConfig, stream: Stream,
                  obs: Observer, net: Network) -> None:
         self.env = env
+        self.schedule = Scheduler(env).schedule
         self.service_s = cfg.database.service_time_ms / 1000.0
         self.exponential = cfg.database.service_distribution == "exponential"
         self.concurrency = cfg.database.concurrency
@@ -62,8 +63,7 @@ class Database:
         s = self.service_s
         if self.exponential:
             s *= self._stream.exponential()
-        ev = Timeout(self.env, s, req)
-        ev.callbacks.append(self._served)
+        self.schedule(s, self._served, req)
 
     def _served(self, ev) -> None:
         req: Request = ev.value
@@ -90,4 +90,4 @@ class Database:
                 self.obs.invalidations_sent += 1
                 if not send(self.ENDPOINT, node.name, node.on_invalidate, req):
                     self.obs.invalidations_lost += 1
-        self.net.send(self.ENDPOINT, self.clients.ENDPOINT, self.clients.on_response, req)
+        self.clients.answer(self.ENDPOINT, req)

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import simpy
-from simpy.events import Timeout
 
 from ..config import NetworkConfig
 from ..rng import Stream
+from .scheduler import Scheduler
 
 
 class Network:
@@ -21,6 +21,7 @@ class Network:
 
     def __init__(self, env: simpy.Environment, cfg: NetworkConfig, stream: Stream) -> None:
         self.env = env
+        self.schedule = Scheduler(env).schedule
         self.latency_s = cfg.latency_ms / 1000.0
         self.jitter_s = cfg.jitter_ms / 1000.0
         self.base_loss = cfg.loss_rate
@@ -57,7 +58,16 @@ class Network:
 
     # -- delivery -----------------------------------------------------------------------
 
-    def delay(self) -> float:
+    def transit(self, src: str, dst: str) -> float:
+        """The delay of one message from ``src`` to ``dst``, or -1.0 if it is lost
+        (dropped at random or unable to cross a partition)."""
+        self.sent += 1
+        if self._group and self._group.get(src, 0) != self._group.get(dst, 0):
+            self.lost += 1
+            return -1.0
+        if self.loss_rate and self._stream.uniform() < self.loss_rate:
+            self.lost += 1
+            return -1.0
         d = self.latency_s
         if self.jitter_s:
             d += self.jitter_s * self._stream.normal()
@@ -66,15 +76,10 @@ class Network:
         return d
 
     def send(self, src: str, dst: str, handler: Callable[[Any], None], msg: Any) -> bool:
-        """Schedule ``handler(event)`` (``event.value is msg``) after one hop.
+        """Schedule ``handler(delivery)`` (``delivery.value is msg``) after one hop.
         Returns False if the message is lost or cannot cross a partition."""
-        self.sent += 1
-        if self._group and self._group.get(src, 0) != self._group.get(dst, 0):
-            self.lost += 1
+        d = self.transit(src, dst)
+        if d < 0.0:
             return False
-        if self.loss_rate and self._stream.uniform() < self.loss_rate:
-            self.lost += 1
-            return False
-        ev = Timeout(self.env, self.delay(), msg)
-        ev.callbacks.append(handler)
+        self.schedule(d, handler, msg)
         return True
