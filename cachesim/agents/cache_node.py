@@ -18,7 +18,7 @@ from ..config import SimConfig
 from ..policies import MISS, make_eviction
 from ..rng import Stream
 from .observer import Observer
-from .scheduler import Scheduler
+from .scheduler import scheduler
 
 if TYPE_CHECKING:
     from .client import Clients, Request
@@ -30,7 +30,7 @@ class CacheNode:
     def __init__(self, env: simpy.Environment, cfg: SimConfig, index: int, stream: Stream,
                  obs: Observer, net: Network) -> None:
         self.env = env
-        self.schedule = Scheduler(env).schedule
+        self.schedule = scheduler(env)
         self.index = index
         self.name = f"node-{index + 1}"
         self.capacity = cfg.cluster.capacity

@@ -16,7 +16,7 @@ import simpy
 from ..config import SimConfig
 from ..rng import Stream
 from .observer import Observer
-from .scheduler import Scheduler
+from .scheduler import scheduler
 
 if TYPE_CHECKING:
     from .cache_node import CacheNode
@@ -53,7 +53,7 @@ class Clients:
     def __init__(self, env: simpy.Environment, cfg: SimConfig, arrivals: Stream, sampler,
                  obs: Observer, net: Network) -> None:
         self.env = env
-        self.schedule = Scheduler(env).schedule
+        self.schedule = scheduler(env)
         self.n = cfg.workload.clients
         self.mean_gap_s = cfg.workload.clients / cfg.workload.rate_rps
         self.timeout_s = cfg.client.timeout_ms / 1000.0

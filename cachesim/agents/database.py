@@ -12,7 +12,7 @@ import simpy
 from ..config import SimConfig
 from ..rng import Stream
 from .observer import Observer
-from .scheduler import Scheduler
+from .scheduler import scheduler
 
 if TYPE_CHECKING:
     from .cache_node import CacheNode
@@ -26,7 +26,7 @@ class Database:
     def __init__(self, env: simpy.Environment, cfg: SimConfig, stream: Stream,
                  obs: Observer, net: Network) -> None:
         self.env = env
-        self.schedule = Scheduler(env).schedule
+        self.schedule = scheduler(env)
         self.service_s = cfg.database.service_time_ms / 1000.0
         self.exponential = cfg.database.service_distribution == "exponential"
         self.concurrency = cfg.database.concurrency

@@ -9,7 +9,7 @@ import simpy
 
 from ..config import NetworkConfig
 from ..rng import Stream
-from .scheduler import Scheduler
+from .scheduler import scheduler
 
 
 class Network:
@@ -21,7 +21,7 @@ class Network:
 
     def __init__(self, env: simpy.Environment, cfg: NetworkConfig, stream: Stream) -> None:
         self.env = env
-        self.schedule = Scheduler(env).schedule
+        self.schedule = scheduler(env)
         self.latency_s = cfg.latency_ms / 1000.0
         self.jitter_s = cfg.jitter_ms / 1000.0
         self.base_loss = cfg.loss_rate

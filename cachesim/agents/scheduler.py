@@ -28,15 +28,13 @@ class Delivery:
         self._ok = True
 
 
-class Scheduler:
-    """``schedule(delay, handler, value)`` calls ``handler(delivery)`` after ``delay``."""
+def scheduler(env: simpy.Environment) -> Callable[..., None]:
+    """``schedule(delay, handler, value=None)`` calls ``handler(delivery)`` after ``delay``
+    (a closure over simpy's heap: the fewest lookups per call)."""
+    queue = env._queue  # noqa: SLF001 -- simpy's heap, used exactly as Environment.schedule does
+    eid = env._eid  # noqa: SLF001
 
-    __slots__ = ("env", "_queue", "_eid")
+    def schedule(delay: float, handler: Callable[[Any], None], value: Any = None) -> None:
+        heappush(queue, (env._now + delay, NORMAL, next(eid), Delivery(handler, value)))  # noqa: SLF001
 
-    def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-        self._queue = env._queue  # noqa: SLF001 -- simpy's heap, used as Environment.schedule does
-        self._eid = env._eid  # noqa: SLF001
-
-    def schedule(self, delay: float, handler: Callable[[Any], None], value: Any = None) -> None:
-        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._eid), Delivery(handler, value)))  # noqa: SLF001
+    return schedule
