@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import cachesim
-from cachesim.metrics import LatencyHistogram, N_BUCKETS
+from cachesim.metrics import N_BUCKETS, LatencyHistogram
 
 ROOT = Path(__file__).resolve().parents[1]
 
