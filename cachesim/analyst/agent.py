@@ -28,6 +28,12 @@ MAX_MODEL_CALLS = 6
 MAX_TOOL_CALLS = 10
 HISTORY_TURNS = 6
 HISTORY_CHARS = 2000
+#: How ModelCallLimitMiddleware's closing message starts (exit_behavior="end").
+LIMIT_PREFIX = "Model call limits exceeded"
+
+
+class ModelCallLimitExceeded(RuntimeError):
+    """The agent stopped at its model-call limit (mapped to the "limit" message)."""
 
 
 class MetricsArgs(BaseModel):
@@ -156,8 +162,11 @@ def _from_message(msg: BaseMessage, streamed: set[str]) -> Iterator[Event]:
         for tc in msg.tool_calls:
             yield ToolStep(tc.get("id") or tc["name"], tc["name"], dict(tc.get("args") or {}))
         text = _text(msg.content)
-        if text and (msg.id or "") not in streamed:  # e.g. the call-limit message
+        if text and (msg.id or "") not in streamed:  # not from the model: the limit message
             streamed.add(msg.id or "")
-            yield TextDelta(text)
+            if text.startswith(LIMIT_PREFIX):
+                yield Failure(describe_error(ModelCallLimitExceeded(text)))
+            else:
+                yield TextDelta(text)
     elif isinstance(msg, ToolMessage):
         yield ToolStep(msg.tool_call_id, msg.name or "tool", {}, _text(msg.content))

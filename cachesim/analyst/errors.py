@@ -67,7 +67,8 @@ def _classify(e: BaseException) -> str | None:
     if names & {"APIConnectionError", "ConnectError", "ConnectionError", "ConnectionRefusedError",
                 "RemoteProtocolError"}:
         return "connection"
-    if names & {"ModelCallLimitExceededError", "ToolCallLimitExceededError", "GraphRecursionError"}:
+    if names & {"ModelCallLimitExceeded", "ModelCallLimitExceededError",
+                "ToolCallLimitExceededError", "GraphRecursionError"}:
         return "limit"
     if "OpenAIError" in names and "api_key" in str(e):
         return "no_key"

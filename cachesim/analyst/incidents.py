@@ -88,9 +88,13 @@ class Incident:
             else:
                 parts.append(f"the hit ratio held near {self.hr_before:.2f} "
                              f"(lowest window {self.hr_low:.2f})")
-        if self.failed or self.timeouts:
+        span = f"between t={self.fail_first_t or 0:.1f} and t={self.fail_last_t or 0:.1f} s"
+        if self.failed:
             parts.append(f"{self.failed} requests failed and {self.timeouts} attempts timed out "
-                         f"between t={self.fail_first_t:.1f} and t={self.fail_last_t:.1f} s")
+                         + span)
+        elif self.timeouts:
+            parts.append(f"no request failed, but {self.timeouts} attempts timed out {span} "
+                         "and were retried")
         else:
             parts.append("no request failed")
         if self.p99_peak_ms is not None and self.p99_before_ms and \
@@ -102,7 +106,7 @@ class Incident:
                 self.db_reads_peak_rps > 1.3 * self.db_reads_before_rps:
             parts.append(f"database reads rose from {self.db_reads_before_rps:.0f}/s to a peak of "
                          f"{self.db_reads_peak_rps:.0f}/s")
-        if self.stale_reads > max(5, 2 * self.stale_reads_before):
+        if self.stale_reads > max(10, 3 * self.stale_reads_before):
             parts.append(f"{self.stale_reads} stale reads followed "
                          f"({self.stale_reads_before} in as long a stretch before)")
         return "; ".join(parts) + "."

@@ -37,6 +37,12 @@ _NODE = re.compile(r"\bnode[-_ ]?(\d+)\b")
 OFFLINE_NOTE = "_Offline analyst: computed from the run's data, no LLM involved._"
 
 
+def run_aliases(run_id: str) -> tuple[str, ...]:
+    """How a question may name a run: its id, or the id's first part ("run-3")."""
+    head = run_id.split("·")[0].strip().lower()
+    return tuple(dict.fromkeys([run_id.lower(), head]))
+
+
 @dataclass(frozen=True)
 class Question:
     text: str
@@ -52,7 +58,8 @@ def parse_question(text: str, run_ids: tuple[str, ...] = ()) -> Question:
     m = _TIME.search(q)
     t = float(m.group(1) or m.group(2)) if m else None
     n = _NODE.search(q)
-    ref = next((r for r in run_ids if r.lower() in q), None)
+    ref = next((r for r in run_ids if any(re.search(rf"(?<![\w-]){re.escape(alias)}(?![\w-])", q)
+                                          for alias in run_aliases(r))), None)
     return Question(text, topics, t, f"node-{n.group(1)}" if n else None, ref)
 
 

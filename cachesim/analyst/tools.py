@@ -206,10 +206,19 @@ class RunTools:
                 for name, r in out.to_dict("index").items()]
         return {"window": [a, b], "nodes": rows[:64]}
 
+    def _resolve(self, ref: str) -> str:
+        """A run id from its full form or its first part ("run-3" for "run-3 · baseline")."""
+        ref = ref.strip()
+        if ref in self.others:
+            return ref
+        heads = [k for k in self.others if k.split("·")[0].strip() == ref]
+        if len(heads) == 1:
+            return heads[0]
+        raise ToolInputError(f"no run {clean_text(ref, 60)!r}; available: {list(self.others)[:20]}")
+
     def compare(self, other_run_id: str) -> dict[str, Any]:
         """Summary differences and config differences against another run of the session."""
-        if other_run_id not in self.others:
-            raise ToolInputError(f"no run {other_run_id!r}; available: {list(self.others)[:20]}")
+        other_run_id = self._resolve(other_run_id)
         other = self.others[other_run_id]
         a, b = self.run.summary, other.summary
         diff = [{"metric": k, "this": _num(a.get(k)), "other": _num(b.get(k))}
