@@ -1,0 +1,291 @@
+"""The analyst chat view (Streamlit): run picker, history per run, streamed answers,
+tool steps, cited time ranges on a chart, follow-up buttons.
+
+Session state it owns (all per browser session):
+
+- ``analyst_history``: ``{run_id: [message, ...]}``; a message is
+  ``{"role", "content", ...}``; assistant messages also carry ``mode``, ``steps``,
+  ``ranges``, ``error``.
+- ``analyst_pending``: a question waiting to be answered (from a button or the prefill).
+- ``analyst_offline``: the "offline analyst" toggle.
+- ``analyst_model_factory`` (optional, set by tests or embedding code): a zero-argument
+  callable returning a LangChain chat model; when present it replaces ChatOpenAI, e.g.
+  ``st.session_state["analyst_model_factory"] = cachesim.analyst.testing.demo_model``.
+- ``analyst_prefill`` (set by the analysis page): ``{"run_id", "question"}``; consumed
+  and cleared here.
+
+The API key is read from ``st.secrets`` or the environment on every rerun and never
+stored in session state, shown, logged or exported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import streamlit as st
+
+import cachesim
+from cachesim.analyst import (
+    LLM,
+    OFFLINE,
+    Answer,
+    LLMSettings,
+    answer_events,
+    choose_mode,
+    compute_findings,
+    run_tools,
+    settings_from,
+    suggestions,
+)
+from cachesim.analyst.chart import cited_window_chart
+from cachesim.analyst.turns import Event, ToolStep
+from cachesim.results import RunResult
+
+HISTORY = "analyst_history"
+PENDING = "analyst_pending"
+FACTORY = "analyst_model_factory"
+PREFILL = "analyst_prefill"
+RUN_PICKER = "analyst_run"
+QUICK_SCENARIO = "node_failure"
+_FALLBACK_RUNS = "analyst_runs"
+
+
+# -- runs (cachesim.ui.state when it exists; a minimal stand-in until then) --------------
+
+def _state() -> Any:
+    try:
+        from cachesim.ui import state
+    except ImportError:
+        return None
+    return state if hasattr(state, "get_runs") else None
+
+
+def get_runs() -> dict[str, RunResult]:
+    s = _state()
+    if s is not None:
+        return dict(s.get_runs())
+    return dict(st.session_state.get(_FALLBACK_RUNS, {}))
+
+
+def current_run_id() -> str | None:
+    s = _state()
+    if s is not None:
+        return s.current_run_id()
+    return st.session_state.get(_FALLBACK_RUNS + "_current")
+
+
+def set_current_run(run_id: str) -> None:
+    s = _state()
+    if s is not None:
+        s.set_current_run(run_id)
+    else:
+        st.session_state[_FALLBACK_RUNS + "_current"] = run_id
+
+
+def add_run(result: RunResult) -> str:
+    s = _state()
+    if s is not None:
+        return s.add_run(result)
+    runs = st.session_state.setdefault(_FALLBACK_RUNS, {})
+    run_id = f"run-{len(runs) + 1}"
+    runs[run_id] = result
+    set_current_run(run_id)
+    return run_id
+
+
+def run_label(run_id: str, run: RunResult) -> str:
+    name = run.config.to_dict().get("name") or "custom"
+    return run_id if name in run_id else f"{run_id} · {name}"
+
+
+# -- settings ----------------------------------------------------------------------------
+
+def _secrets() -> Mapping[str, Any] | None:
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets file: fine, the environment is the fallback
+        return None
+
+
+def llm_settings() -> LLMSettings:
+    return settings_from(_secrets(), os.environ)
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+def render_steps(steps: list[dict[str, Any]], expanded: bool = False) -> None:
+    if not steps:
+        return
+    with st.expander(f"Tool calls behind this answer ({len(steps)})", expanded=expanded):
+        for s in steps:
+            args = ", ".join(f"{k}={v!r}" for k, v in (s.get("args") or {}).items())
+            st.markdown(f"**{s['name']}**({args})")
+            if s.get("result"):
+                st.code(s["result"][:3000], language="json", wrap_lines=True)
+
+
+def render_ranges(run: RunResult, ranges: list, key: str) -> None:
+    if not ranges:
+        return
+    chart = cited_window_chart(run, [tuple(r) for r in ranges])
+    if chart is not None:
+        cited = ", ".join(f"t={a:g}-{b:g} s" if b != a else f"t={a:g} s" for a, b in ranges)
+        st.caption(f"Cited: {cited} (shaded; dashed lines are chaos actions)")
+        st.altair_chart(chart, width="stretch", key=key)
+
+
+def mode_caption(mode: str) -> str:
+    return "Offline analyst (computed from the run, no LLM)" if mode == OFFLINE else "LLM analyst"
+
+
+def render_message(msg: dict[str, Any], run: RunResult, key: str) -> None:
+    with st.chat_message(msg["role"]):
+        if msg.get("content"):
+            st.markdown(msg["content"])
+        if msg["role"] != "assistant":
+            return
+        if msg.get("error"):
+            st.error(msg["error"], icon="⚠️")
+        st.caption(mode_caption(msg.get("mode", OFFLINE)))
+        render_steps(msg.get("steps") or [])
+        render_ranges(run, msg.get("ranges") or [], key=f"{key}_chart")
+
+
+def transcript(run_id: str, history: list[dict[str, Any]]) -> str:
+    """The chat as Markdown (questions, answers, errors; no settings, no key)."""
+    lines = [f"# cachesim analyst: {run_id}", ""]
+    for m in history:
+        who = "You" if m["role"] == "user" else f"Analyst ({m.get('mode', OFFLINE)})"
+        lines += [f"**{who}:** {m.get('content') or ''}"]
+        if m.get("error"):
+            lines.append(f"> error: {m['error']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- the page ----------------------------------------------------------------------------
+
+def _consume_prefill(runs: Mapping[str, RunResult]) -> None:
+    pre = st.session_state.pop(PREFILL, None)
+    if not isinstance(pre, Mapping):
+        return
+    if pre.get("run_id") in runs:
+        set_current_run(str(pre["run_id"]))
+        st.session_state[RUN_PICKER] = str(pre["run_id"])
+    if pre.get("question"):
+        st.session_state[PENDING] = str(pre["question"])
+
+
+def _quick_run() -> None:
+    st.info("No finished run yet. Run a scenario here, or configure one on the other pages.")
+    names = cachesim.list_scenarios()
+    idx = names.index(QUICK_SCENARIO) if QUICK_SCENARIO in names else 0
+    name = st.selectbox("Scenario", names, index=idx, key="analyst_quick_scenario")
+    if st.button(f"Run {name}", type="primary", key="analyst_quick_run"):
+        with st.spinner(f"Simulating {name}…"):
+            result = cachesim.simulate(cachesim.load_scenario(name))
+        set_current_run(add_run(result))
+        st.rerun()
+
+
+def _pick_run(runs: dict[str, RunResult]) -> str:
+    ids = list(runs)
+    current = current_run_id()
+    if st.session_state.get(RUN_PICKER) not in ids:  # first visit, or the run went away
+        st.session_state[RUN_PICKER] = current if current in ids else ids[-1]
+    chosen = st.selectbox("Run", ids, key=RUN_PICKER, format_func=lambda r: run_label(r, runs[r]))
+    if chosen != current:
+        set_current_run(chosen)
+    return chosen
+
+
+def _mode(settings: LLMSettings, factory: Callable[[], Any] | None) -> str:
+    can_llm = factory is not None or settings.configured
+    offline = st.toggle("Offline analyst", value=not can_llm, disabled=not can_llm,
+                        key="analyst_offline" if can_llm else "analyst_offline_forced",
+                        help="Answers computed from the run itself, without an LLM.")
+    mode = choose_mode(settings, factory, prefer_offline=offline)
+    if not can_llm:
+        st.caption("No API key configured, so the **offline analyst** answers (computed from "
+                   "the run, no LLM). Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL, "
+                   "CACHESIM_LLM_MODEL) in .streamlit/secrets.toml or the environment.")
+    elif mode == LLM:
+        where = "an injected model" if factory is not None else settings.describe()
+        st.caption(f"LLM analyst: {where}. Tool output is treated as data; limits on model and "
+                   "tool calls apply.")
+    else:
+        st.caption("Offline analyst: answers computed from the run, no LLM.")
+    return mode
+
+
+def _answer(run_id: str, runs: dict[str, RunResult], question: str, history: list,
+            mode: str, settings: LLMSettings, factory: Callable[[], Any] | None) -> None:
+    history.append({"role": "user", "content": question})
+    render_message(history[-1], runs[run_id], key=f"q{len(history)}")
+    answer = Answer(mode)
+    events = answer_events(run_id, runs, question, history[:-1], mode=mode,
+                           settings=settings, factory=factory)
+    with st.chat_message("assistant"):
+        status = st.status("Looking at the run…", expanded=False)
+        st.write_stream(answer.text_stream(_show_steps(events, status)))
+        if answer.error is not None:
+            st.error(answer.error.message, icon="⚠️")
+        status.update(label=f"{len(answer.steps)} tool calls", expanded=False,
+                      state="complete" if answer.error is None else "error")
+    history.append(answer.record())
+
+
+def _show_steps(events: Iterable[Event], status: Any) -> Iterator[Event]:
+    """Pass ``events`` through, naming each tool call in ``status`` as it happens."""
+    for ev in events:
+        if isinstance(ev, ToolStep) and ev.result is None:
+            status.update(label=f"Calling {ev.name}…")
+            status.markdown(f"`{ev.name}`")
+        yield ev
+
+
+def render_analyst_page() -> None:
+    st.title("Analyst")
+    st.caption("Ask about a finished run: why the hit ratio dropped, which node was hot, "
+               "what a chaos action did. Answers cite the run's own numbers and events.")
+    runs = get_runs()
+    _consume_prefill(runs)
+    if not runs:
+        _quick_run()
+        return
+    run_id = _pick_run(runs)
+    run = runs[run_id]
+    settings = llm_settings()
+    factory = st.session_state.get(FACTORY)
+    factory = factory if callable(factory) else None
+    mode = _mode(settings, factory)
+    history: list[dict[str, Any]] = st.session_state.setdefault(HISTORY, {}).setdefault(run_id, [])
+    for i, msg in enumerate(history):
+        render_message(msg, run, key=f"{run_id}_{i}")
+    question = st.chat_input("Ask about this run, e.g. why did the hit ratio drop at t=10 s?",
+                             key="analyst_input")
+    pending = st.session_state.pop(PENDING, None)
+    question = question or pending
+    if question:
+        _answer(run_id, runs, question.strip()[:2000], history, mode, settings, factory)
+        st.rerun()
+    asked = tuple(m["content"] for m in history if m["role"] == "user")
+    rt = run_tools(run_id, runs)
+    follow = suggestions(rt, compute_findings(run), asked)
+    if follow:
+        st.caption("Try asking")
+        cols = st.columns(len(follow))
+        for i, (col, q) in enumerate(zip(cols, follow, strict=True)):
+            if col.button(q, key=f"analyst_suggest_{i}", width="stretch"):
+                st.session_state[PENDING] = q
+                st.rerun()
+    if history:
+        c1, c2 = st.columns(2)
+        c1.download_button("Download chat (Markdown)", transcript(run_id, history),
+                           file_name=f"analyst-{run_id}.md", mime="text/markdown",
+                           key="analyst_download")
+        if c2.button("Clear this chat", key="analyst_clear"):
+            st.session_state[HISTORY][run_id] = []
+            st.rerun()
