@@ -20,6 +20,7 @@ from .config import (
 from .engine import Simulation, simulate
 from .metrics import Event, NodeSnapshot, Snapshot
 from .results import RunResult
+from .sweep import sweep
 
 __all__ = [
     "ConfigError",
@@ -34,5 +35,6 @@ __all__ = [
     "load_scenario",
     "scenario_description",
     "simulate",
+    "sweep",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The command line: ``python -m cachesim scenarios | run | replay``.
+"""The command line: ``python -m cachesim scenarios | run | sweep | replay``.
 
 Bad input (an unknown scenario, a bad ``--set``, a missing or malformed file, a
 capacity of 0, ...) exits with status 2 after one line on stderr, never a traceback.
@@ -73,6 +73,21 @@ def _build_parser() -> _Parser:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_cmd_run)
 
+    p = sub.add_parser("sweep", help="run a config over a grid of values and seeds")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--scenario", metavar="NAME", help="a built-in scenario (default: baseline)")
+    source.add_argument("--config", metavar="FILE.toml", help="a config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a config field for every run (repeatable)")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", required=True,
+                   help="a field and the values to try, e.g. cluster.nodes=2,4,8 (repeatable: a grid)")
+    p.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
+                   help="runs per grid point, seeds seed..seed+N-1 (default 1)")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel worker processes")
+    p.add_argument("--csv", metavar="FILE", help="also write every run's row to FILE")
+    p.add_argument("--json", action="store_true", help="print every run's row as JSON lines")
+    p.set_defaults(handler=_cmd_sweep)
+
     from cachesim.policies import EVICTION_POLICIES
 
     p = sub.add_parser("replay", help="replay a trace through one eviction policy")
@@ -144,6 +159,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _print_table(summary.items())
         if saved is not None:
             print(f"saved to {saved}")
+    return EXIT_OK
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    import cachesim
+    from cachesim.sweep import aggregate, sweep, sweep_configs
+
+    cfg, label = _load_config(args)
+    grid: dict[str, list[str]] = {}
+    for item in args.vary:
+        key, values = _parse_override(item)
+        grid[key] = [v.strip() for v in values.split(",") if v.strip()]
+        if not grid[key]:
+            raise UsageError(f"--vary {key} has no values (e.g. {key}=2,4,8)")
+    try:
+        sweep_configs(cfg, grid, args.seeds)  # validate every point before running any
+    except ValidationError as err:
+        raise UsageError(cachesim.format_validation_error(err)) from None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    table = sweep(cfg, grid, seeds=args.seeds, processes=args.jobs)
+    if args.csv:
+        try:
+            table.to_csv(args.csv, index=False)
+        except OSError as err:
+            raise UsageError(f"cannot write {args.csv}: {err.strerror or err}") from None
+    if args.json:
+        for row in table.to_dict(orient="records"):
+            print(json.dumps({k: _jsonable(v) for k, v in row.items()}, allow_nan=False))
+        return EXIT_OK
+    agg = aggregate(table, list(grid))
+    print(f"{label}: {len(table)} runs ({len(agg)} points x {args.seeds} seeds)")
+    print(agg.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     return EXIT_OK
 
 
