@@ -20,7 +20,7 @@ from .config import (
 from .engine import Simulation, simulate
 from .metrics import Event, NodeSnapshot, Snapshot
 from .results import RunResult
-from .sweep import sweep
+from .sweeps import sweep
 
 __all__ = [
     "ConfigError",

@@ -166,7 +166,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     import cachesim
-    from cachesim.sweep import aggregate, sweep, sweep_configs
+    from cachesim.sweeps import aggregate, sweep, sweep_configs
 
     cfg, label = _load_config(args)
     grid: dict[str, list[str]] = {}

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 import cachesim
-import cachesim.sweep as sweep_mod
+import cachesim.sweeps as sweep_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = cachesim.load_scenario("baseline").with_overrides({"duration_s": 3, "warmup_s": 1})
