@@ -14,7 +14,7 @@ import pytest
 import cachesim
 from cachesim.analyst import OfflineAnalyst, RunTools, compute_findings, incidents, suggestions
 from cachesim.analyst.incidents import BASELINE_S, RECOVERY_WINDOWS
-from cachesim.analyst.offline import OFFLINE_NOTE, parse_question
+from cachesim.analyst.offline import parse_question
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,6 @@ def test_offline_why_did_hit_ratio_drop(node_failure: cachesim.RunResult) -> Non
     assert f"ranged from {ts['hit_ratio'].min():.2f} to {ts['hit_ratio'].max():.2f}" in text
     assert f"and {ts['failed'].sum()} requests failed" in text
     assert [s.name for s in steps] == ["get_metrics", "search_events"]
-    assert text.endswith(OFFLINE_NOTE)
 
 
 def test_offline_common_questions(node_failure: cachesim.RunResult,

@@ -42,13 +42,15 @@ def cited_window_chart(run: RunResult, ranges: Sequence[tuple[float, float]],
                            "label": f"t={r0:g}-{r1:g} s"} for r0, r1 in ranges])
     ev = run.events()
     ev = ev[(ev["source"] == "chaos") & (ev["t"] >= a) & (ev["t"] <= b)][["t", "kind", "target"]]
-    x = alt.X("t:Q", title="simulated time (s)", scale=alt.Scale(domain=[a, b]))
-    band = alt.Chart(bands).mark_rect(opacity=0.18, color="#f58518").encode(
-        x="start:Q", x2="end:Q", tooltip=[alt.Tooltip("label:N", title="cited")])
+    scale = alt.Scale(domain=[a, b], zero=False, nice=False)
+    x = alt.X("t:Q", title="simulated time (s)", scale=scale)
+    band = alt.Chart(bands).mark_rect(opacity=0.18, color="#f58518", clip=True).encode(
+        x=alt.X("start:Q", scale=scale), x2="end:Q",
+        tooltip=[alt.Tooltip("label:N", title="cited")])
     rules = alt.Chart(ev).mark_rule(color="#e45756", strokeDash=[4, 3]).encode(
-        x="t:Q", tooltip=["t:Q", "kind:N", "target:N"])
+        x=alt.X("t:Q", scale=scale), tooltip=["t:Q", "kind:N", "target:N"])
     line = alt.Chart(long).mark_line(interpolate="step-before").encode(
-        x=x, y=alt.Y("value:Q", title=None),
+        x=x, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         tooltip=["t:Q", "metric:N", alt.Tooltip("value:Q", format=".3f")])
     panels = [alt.layer(band, rules, line.transform_filter(alt.datum.metric == m))
               .properties(height=height // 2, title=m)

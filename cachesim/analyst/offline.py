@@ -34,7 +34,6 @@ TOPIC_WORDS: dict[str, tuple[str, ...]] = {
 _TIME = re.compile(r"(?:\bt\s*=\s*|\bat\s+|\baround\s+|\bnear\s+)(\d+(?:\.\d+)?)\s*(?:s\b|sec)?"
                    r"|\b(\d+(?:\.\d+)?)\s*(?:s|sec|seconds)\b")
 _NODE = re.compile(r"\bnode[-_ ]?(\d+)\b")
-OFFLINE_NOTE = "_Offline analyst: computed from the run's data, no LLM involved._"
 
 
 def run_aliases(run_id: str) -> tuple[str, ...]:
@@ -246,7 +245,7 @@ class OfflineAnalyst:
             sections.append("Ask about the hit ratio, latency, failures, stale reads, a node, "
                             "the database, a time (t=10 s) or what changed.")
         unique = list(dict.fromkeys(sections))
-        text = "\n\n".join(unique) + "\n\n" + OFFLINE_NOTE
+        text = "\n\n".join(unique)
         return text, list(self._steps)
 
     def answer(self, question: str) -> Iterator[Event]:

@@ -21,6 +21,7 @@ stored in session state, shown, logged or exported.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -50,6 +51,9 @@ PREFILL = "analyst_prefill"
 RUN_PICKER = "analyst_run"
 QUICK_SCENARIO = "node_failure"
 _FALLBACK_RUNS = "analyst_runs"
+#: Pacing of offline answers (seconds per word, at most this much in all).
+OFFLINE_PACE_S = 0.01
+OFFLINE_PACE_BUDGET_S = 1.0
 
 
 # -- runs (cachesim.ui.state when it exists; a minimal stand-in until then) --------------
@@ -229,12 +233,24 @@ def _answer(run_id: str, runs: dict[str, RunResult], question: str, history: lis
                            settings=settings, factory=factory)
     with st.chat_message("assistant"):
         status = st.status("Looking at the run…", expanded=False)
-        st.write_stream(answer.text_stream(_show_steps(events, status)))
+        text = answer.text_stream(_show_steps(events, status))
+        st.write_stream(_paced(text) if mode == OFFLINE else text)
         if answer.error is not None:
             st.error(answer.error.message, icon="⚠️")
         status.update(label=f"{len(answer.steps)} tool calls", expanded=False,
                       state="complete" if answer.error is None else "error")
     history.append(answer.record())
+
+
+def _paced(pieces: Iterator[str], per_piece_s: float = OFFLINE_PACE_S,
+           budget_s: float = OFFLINE_PACE_BUDGET_S) -> Iterator[str]:
+    """The offline answer is ready at once; pace it a little so it reads as it arrives."""
+    spent = 0.0
+    for piece in pieces:
+        yield piece
+        if spent < budget_s:
+            time.sleep(per_piece_s)
+            spent += per_piece_s
 
 
 def _show_steps(events: Iterable[Event], status: Any) -> Iterator[Event]:
@@ -278,7 +294,7 @@ def render_analyst_page() -> None:
         st.caption("Try asking")
         cols = st.columns(len(follow))
         for i, (col, q) in enumerate(zip(cols, follow, strict=True)):
-            if col.button(q, key=f"analyst_suggest_{i}", width="stretch"):
+            if col.button(q, key=f"analyst_suggest_{i}", width="stretch", wrap=True):
                 st.session_state[PENDING] = q
                 st.rerun()
     if history:
