@@ -115,10 +115,14 @@ def test_findings_cover_the_run(node_failure: cachesim.RunResult) -> None:
             assert 0 <= float(a) <= float(b) <= node_failure.sim_time_s
 
 
-def test_saturated_database_is_named() -> None:
-    cfg = cachesim.load_scenario("thundering_herd").with_overrides(
-        {"duration_s": 6.0, "warmup_s": 1.0})
-    run = cachesim.simulate(cfg)
+@pytest.fixture(scope="module")
+def herd() -> cachesim.RunResult:
+    return cachesim.simulate(cachesim.load_scenario("thundering_herd").with_overrides(
+        {"duration_s": 5.0, "warmup_s": 1.0}))
+
+
+def test_saturated_database_is_named(herd: cachesim.RunResult) -> None:
+    run, cfg = herd, herd.config
     db = next(f for f in compute_findings(run) if f.topic == "database")
     cap = cfg.database.concurrency * 1000 / cfg.database.service_time_ms
     assert f"capacity of about {cap:.0f}/s" in db.text
@@ -148,8 +152,19 @@ def test_offline_why_did_hit_ratio_drop(node_failure: cachesim.RunResult) -> Non
     assert f"t={kill.detected_at:.2f} s" in text and f"to {kill.hr_low:.2f}" in text
     ts = _span(node_failure.timeseries(), 8.0, 13.0)
     assert f"ranged from {ts['hit_ratio'].min():.2f} to {ts['hit_ratio'].max():.2f}" in text
-    assert f"and {ts['failed'].sum()} requests failed" in text
+    assert f", {ts['failed'].sum()} requests failed" in text
+    assert f"worst window p99 was {ts['latency_p99_ms'].max():.0f} ms" in text
+    assert "Database reads ran" not in text  # a chaos action explains this one
     assert [s.name for s in steps] == ["get_metrics", "search_events"]
+
+
+def test_offline_blames_the_database_when_no_chaos_explains_a_drop(
+        herd: cachesim.RunResult) -> None:
+    text, _ = OfflineAnalyst(RunTools(herd)).compose("Why did the hit ratio fall at t=3 s?")
+    ts = _span(herd.timeseries(), 1.0, 5.0)
+    rate = ts["db_reads"].sum() / 4.0
+    assert "No chaos action happened near t=3 s" in text
+    assert f"Database reads ran at {rate:.0f}/s there against a capacity of about 1600/s" in text
 
 
 def test_offline_common_questions(node_failure: cachesim.RunResult,

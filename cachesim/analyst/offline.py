@@ -98,7 +98,7 @@ class OfflineAnalyst:
         if t1 <= t0:
             return [f"The run covers t=0-{self.tools.t_max:g} s; t={q.t:g} s is outside it."]
         m = self._call("get_metrics", self.tools.metrics, t_start=t0, t_end=t1,
-                       metrics=["hit_ratio", "latency_p99_ms", "failed"], buckets=5)
+                       metrics=["hit_ratio", "latency_p99_ms", "failed", "db_reads"], buckets=5)
         ev = self._call("search_events", self.tools.events, t_start=t0, t_end=t1)
         hrs = [b["hit_ratio"] for b in m["buckets"] if b.get("hit_ratio")]
         lines = []
@@ -113,9 +113,24 @@ class OfflineAnalyst:
             low = min(h["min"] for h in hrs)
             high = max(h["max"] for h in hrs)
             failed = sum(b["failed"] for b in m["buckets"])
+            p99 = max((b["latency_p99_ms"]["max"] for b in m["buckets"] if b["latency_p99_ms"]),
+                      default=None)
             lines.append(f"In [t={t0:.1f}-{t1:.1f} s] the window hit ratio ranged from "
-                         f"{low:.2f} to {high:.2f} and {failed} requests failed.")
+                         f"{low:.2f} to {high:.2f}, {failed} requests failed"
+                         + (f" and the worst window p99 was {p99:.0f} ms." if p99 else "."))
+        if not near:
+            lines += self._load(sum(b["db_reads"] for b in m["buckets"]) / (t1 - t0))
+            lines += [f.text for f in self._topic("anomaly")]
         return lines
+
+    def _load(self, db_reads_rps: float) -> list[str]:
+        """Whether the database was the bottleneck in a window (no chaos to blame)."""
+        db = self.tools.run.config.database
+        capacity = db.concurrency * 1000.0 / db.service_time_ms
+        verdict = ("at or over its capacity: misses queue there, time out and retry"
+                   if db_reads_rps >= 0.9 * capacity else "well within its capacity")
+        return [f"Database reads ran at {db_reads_rps:.0f}/s there against a capacity of about "
+                f"{capacity:.0f}/s, {verdict}."]
 
     def _summary(self) -> dict:  # type: ignore[type-arg]
         done = next((st for st in self._steps if st.name == "get_summary"), None)
@@ -136,6 +151,8 @@ class OfflineAnalyst:
 
     def _latency(self, q: Question) -> list[str]:
         self._summary()
+        if q.t is not None:  # the time section already gives the window's p99
+            return []
         lines = [f.text for f in self._topic("latency")]
         lines += [i.describe() for i in self._incidents
                   if i.p99_peak_ms and i.p99_before_ms and i.p99_peak_ms > 2 * i.p99_before_ms
@@ -144,10 +161,10 @@ class OfflineAnalyst:
 
     def _failures(self, q: Question) -> list[str]:
         self._summary()
+        if q.t is not None:  # the time section already counts the window's failures
+            return []
         lines = [f.text for f in self._topic("failures")] or ["No measured request failed."]
-        if q.t is None:
-            lines += [i.describe() for i in self._incidents if i.failed]
-        return lines
+        return lines + [i.describe() for i in self._incidents if i.failed]
 
     def _stale(self, q: Question) -> list[str]:
         self._summary()
@@ -173,8 +190,9 @@ class OfflineAnalyst:
                 lines.append(f"{q.node}: {row['requests']} requests, hit ratio "
                              f"{hr:.2f}." if hr is not None else f"{q.node}: no lookups.")
                 ev = self._call("search_events", self.tools.events, text=q.node)
-                lines.append("\n".join(f"- t={e['t']:g} s: {e['kind']} ({e['source']})"
-                                        for e in ev["events"][:6]))
+                if ev["events"]:
+                    lines.append("\n".join(f"- t={e['t']:g} s: {e['kind']} ({e['source']})"
+                                            for e in ev["events"][:6]))
         return lines
 
     def _database(self, q: Question) -> list[str]:
