@@ -9,7 +9,6 @@ contents; restarted, it comes back cold; slowed, its service time is multiplied.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 import simpy
@@ -19,6 +18,7 @@ from ..policies import MISS, make_eviction
 from ..rng import Stream
 from .observer import Observer
 from .scheduler import scheduler
+from .station import Station
 
 if TYPE_CHECKING:
     from .client import Clients, Request
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .network import Network
 
 
-class CacheNode:
+class CacheNode(Station):
     def __init__(self, env: simpy.Environment, cfg: SimConfig, index: int, stream: Stream,
                  obs: Observer, net: Network) -> None:
         self.env = env
@@ -35,15 +35,13 @@ class CacheNode:
         self.name = f"node-{index + 1}"
         self.capacity = cfg.cluster.capacity
         self.store = make_eviction(cfg.cluster.eviction, cfg.cluster.capacity)
-        self.service_s = cfg.cluster.service_time_ms / 1000.0
-        self.exponential = cfg.cluster.service_distribution == "exponential"
-        self.concurrency = cfg.cluster.concurrency
-        self.queue_limit = cfg.cluster.queue_limit
+        c = cfg.cluster
+        self._init_station(service_ms=c.service_time_ms, exponential=c.service_distribution == "exponential",
+                           concurrency=c.concurrency, queue_limit=c.queue_limit, stream=stream)
         self.ttl_s = cfg.cluster.ttl_s
         self.write_through = cfg.database.write_policy == "write_through"
         self.coalesce = cfg.cluster.coalesce_misses
         self.fetch_timeout_s = cfg.client.timeout_ms / 1000.0
-        self._stream = stream
         self.obs = obs
         self.net = net
         self.db: Database
@@ -52,8 +50,6 @@ class CacheNode:
         self.epoch = 0
         self.slow_factor = 1.0
         self.down_since: float | None = None
-        self.busy = 0
-        self.queue: deque[Request] = deque()
         self._expiry: dict[int, float] = {}
         self._fetching: dict[int, tuple[float, list[Request]]] = {}
         # cumulative counters (the observer takes per-window differences)
@@ -61,7 +57,6 @@ class CacheNode:
         self.hits = 0
         self.misses = 0
         self.dropped = 0  # arrived while the node was down
-        self.rejected = 0  # arrived to a full queue
         self.evictions = 0
         self.invalidated = 0
 
@@ -74,28 +69,13 @@ class CacheNode:
             return
         self.requests += 1
         req.epoch = self.epoch
-        if self.busy < self.concurrency:
-            self.busy += 1
-            self._start(req)
-        elif len(self.queue) < self.queue_limit:
-            self.queue.append(req)
-        else:
-            self.rejected += 1
-
-    def _start(self, req: Request) -> None:
-        s = self.service_s * self.slow_factor
-        if self.exponential:
-            s *= self._stream.exponential()
-        self.schedule(s, self._served, req)
+        self._admit(req)
 
     def _served(self, ev) -> None:
         req: Request = ev.value
         if req.epoch != self.epoch:
             return  # the node died while serving it
-        if self.queue:
-            self._start(self.queue.popleft())
-        else:
-            self.busy -= 1
+        self._release()
         key = req.key
         version = self.store.get(key)
         if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= self.env.now:

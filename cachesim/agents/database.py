@@ -4,7 +4,6 @@ the network, where they can be delayed or lost."""
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 import simpy
@@ -13,6 +12,7 @@ from ..config import SimConfig
 from ..rng import Stream
 from .observer import Observer
 from .scheduler import scheduler
+from .station import Station
 
 if TYPE_CHECKING:
     from .cache_node import CacheNode
@@ -20,57 +20,34 @@ if TYPE_CHECKING:
     from .network import Network
 
 
-class Database:
+class Database(Station):
     ENDPOINT = "database"
 
     def __init__(self, env: simpy.Environment, cfg: SimConfig, stream: Stream,
                  obs: Observer, net: Network) -> None:
         self.env = env
         self.schedule = scheduler(env)
-        self.service_s = cfg.database.service_time_ms / 1000.0
-        self.exponential = cfg.database.service_distribution == "exponential"
-        self.concurrency = cfg.database.concurrency
-        self.queue_limit = cfg.database.queue_limit
-        self.rejected = 0
+        d = cfg.database
+        self._init_station(service_ms=d.service_time_ms, exponential=d.service_distribution == "exponential",
+                           concurrency=d.concurrency, queue_limit=d.queue_limit, stream=stream)
         self.write_policy = cfg.database.write_policy
-        self._stream = stream
         self.obs = obs
         self.net = net
         self.versions: dict[int, int] = {}
-        self.busy = 0
-        self.queue: deque[Request] = deque()
         self.nodes: list[CacheNode] = []
         self.clients: Clients
 
     # -- arrivals (reads come from nodes, writes from clients) -------------------------
 
     def on_read(self, ev) -> None:
-        self._enqueue(ev.value)
+        self._admit(ev.value)
 
     def on_write(self, ev) -> None:
-        self._enqueue(ev.value)
-
-    def _enqueue(self, req: Request) -> None:
-        if self.busy < self.concurrency:
-            self.busy += 1
-            self._start(req)
-        elif len(self.queue) < self.queue_limit:
-            self.queue.append(req)
-        else:
-            self.rejected += 1
-
-    def _start(self, req: Request) -> None:
-        s = self.service_s
-        if self.exponential:
-            s *= self._stream.exponential()
-        self.schedule(s, self._served, req)
+        self._admit(ev.value)
 
     def _served(self, ev) -> None:
         req: Request = ev.value
-        if self.queue:
-            self._start(self.queue.popleft())
-        else:
-            self.busy -= 1
+        self._release()
         if req.is_write:
             self._write(req)
         else:
