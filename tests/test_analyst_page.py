@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,32 @@ def test_llm_errors_are_one_message_and_the_key_stays_hidden(
     assert KEY not in repr(at.session_state)
     download = at.get("download_button")[0].proto
     assert KEY not in str(download)
+
+
+def test_llm_answer_through_the_real_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page with ChatOpenAI against the local OpenAI-compatible server."""
+    from tests.test_analyst_openai import LocalOpenAI
+
+    srv = LocalOpenAI()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("CACHESIM_LLM_MODEL", "local-model")
+        at = started()
+        assert any("LLM analyst: local-model at 127.0.0.1" in c.value for c in at.caption)
+        ask(at, "What did chaos do?")
+        bot = at.chat_message[1]
+        assert texts(bot)[0] == "Chaos killed node-2 at [t=10.0-11.8 s]."
+        assert [e.label for e in at.expander] == ["Tool calls behind this answer (1)"]
+        assert bot.get("vega_lite_chart")
+        assert not at.error
+        assert srv.requests[0]["auth"] == f"Bearer {KEY}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_a_failing_model_shows_one_message() -> None:

@@ -104,4 +104,6 @@ def make_chat_model(settings: LLMSettings) -> Any:
         max_retries=settings.max_retries,
         max_tokens=settings.max_tokens,
         streaming=True,
+        # OpenAI-compatible servers speak Chat Completions; never switch them to Responses
+        use_responses_api=False if settings.base_url else None,
     )

@@ -18,7 +18,7 @@ from .incidents import Incident, incidents
 from .tools import RunTools, to_json
 from .turns import Event, ToolStep, chunk_words
 
-TOPIC_WORDS: dict[str, tuple[str, ...]] = {
+TOPIC_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple({
     "hit": ("hit", "miss", "dip", "drop", "fell", "fall", "cache"),
     "latency": ("latency", "slow", "p99", "p95", "p50", "tail", "response time", "fast"),
     "failures": ("fail", "error", "timeout", "timed out", "retr", "unavailable"),
@@ -30,7 +30,7 @@ TOPIC_WORDS: dict[str, tuple[str, ...]] = {
     "changed": ("what changed", "what happened", "why", "explain", "summar", "overview",
                 "incident", "chaos", "cause", "root", "went wrong", "tell me"),
     "compare": ("compare", " vs", "versus", "differ", "other run", "previous run", "baseline"),
-}
+}.items())
 _TIME = re.compile(r"(?:\bt\s*=\s*|\bat\s+|\baround\s+|\bnear\s+)(\d+(?:\.\d+)?)\s*(?:s\b|sec)?"
                    r"|\b(\d+(?:\.\d+)?)\s*(?:s|sec|seconds)\b")
 _NODE = re.compile(r"\bnode[-_ ]?(\d+)\b")
@@ -53,7 +53,7 @@ class Question:
 
 def parse_question(text: str, run_ids: tuple[str, ...] = ()) -> Question:
     q = " " + text.lower().strip() + " "
-    topics = tuple(k for k, words in TOPIC_WORDS.items() if any(w in q for w in words))
+    topics = tuple(k for k, words in TOPIC_WORDS if any(w in q for w in words))
     m = _TIME.search(q)
     t = float(m.group(1) or m.group(2)) if m else None
     n = _NODE.search(q)
