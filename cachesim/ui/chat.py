@@ -237,7 +237,8 @@ def _answer(run_id: str, runs: dict[str, RunResult], question: str, history: lis
         st.write_stream(_paced(text) if mode == OFFLINE else text)
         if answer.error is not None:
             st.error(answer.error.message, icon="⚠️")
-        status.update(label=f"{len(answer.steps)} tool calls", expanded=False,
+        n = len(answer.steps)
+        status.update(label=f"{n} tool call{'' if n == 1 else 's'}", expanded=False,
                       state="complete" if answer.error is None else "error")
     history.append(answer.record())
 
