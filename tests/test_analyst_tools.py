@@ -84,6 +84,8 @@ def test_output_is_bounded(run: cachesim.RunResult) -> None:
     text = to_json(rt.events(limit=25))
     assert len(text) <= MAX_TOOL_CHARS
     assert max(len(e["message"]) for e in json.loads(text)["events"]) <= 200
+    blob = to_json({"text": "<&\"" * 50_000})  # no list to shorten, heavy escaping
+    assert len(blob) <= MAX_TOOL_CHARS and json.loads(blob)["truncated"] is True
     huge = to_json({"rows": list(range(100_000))})
     assert len(huge) <= MAX_TOOL_CHARS and json.loads(huge)["truncated"] is True
     every = rt.metrics(metrics=["hit_ratio", "latency_p50_ms", "latency_p95_ms",

@@ -67,7 +67,15 @@ def to_json(obj: Any, limit: int = MAX_TOOL_CHARS) -> str:
             break
         obj = {**obj, longest: obj[longest][: len(obj[longest]) // 2], "truncated": True}
         text = dump(obj)
-    return text if len(text) <= limit else text[: limit - 20] + '..."(truncated)"'
+    if len(text) <= limit:
+        return text
+    # no list left to shorten: keep a valid JSON object holding the start of the text
+    cut = limit // 3
+    while True:
+        short = dump({"truncated": True, "partial": text[:cut]})
+        if len(short) <= limit:
+            return short
+        cut //= 2
 
 
 def _num(x: Any, nd: int = 4) -> Any:
