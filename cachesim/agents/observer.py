@@ -129,7 +129,7 @@ class Observer:
             self._hr_ewma = hr
             return
         drop = self._hr_ewma - hr
-        if not self._anomalous and drop > 0.15:
+        if not self._anomalous and drop > 0.12:
             self._anomalous = True
             self.events.add(snap.t, "anomaly", "observer",
                             f"hit ratio fell to {hr:.2f} from a recent average of {self._hr_ewma:.2f}")
