@@ -1,0 +1,459 @@
+"""Altair chart builders: DataFrame in, ``alt.Chart`` out. No streamlit here.
+
+Each chart is two steps: ``*_data(...)`` picks the few columns a chart draws (and the
+events that become vertical rules) into named frames, cheaply, in pandas; a layout
+function turns those frames into an Altair chart. ``*_chart(...)`` does both and is
+what tests and static pages use. Live pages redraw several times a second, where
+building Altair objects (10-60 ms a chart) would starve the engine, so :func:`spec`
+builds each chart's Vega-Lite spec once per *structure* (which event kinds, which
+nodes, fixed or sliding axis), keeps it as a JSON template, and on later calls only
+attaches the new frames as named datasets and sets the x domain (~1 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+#: Chaos actions: drawn as solid rules.
+CHAOS_KINDS = ("kill", "restart", "slow", "heal", "partition", "loss")
+#: What the system noticed: drawn as dashed rules.
+DETECTION_KINDS = ("node_down_detected", "node_up_detected", "anomaly", "recovered")
+MARKER_KINDS = CHAOS_KINDS + DETECTION_KINDS
+KIND_COLORS = {
+    "kill": "#dc2626", "restart": "#16a34a", "slow": "#f59e0b", "heal": "#0d9488",
+    "partition": "#7c3aed", "loss": "#db2777", "node_down_detected": "#991b1b",
+    "node_up_detected": "#166534", "anomaly": "#ea580c", "recovered": "#0e7490",
+}
+STATE_COLORS = {"up": "#2563eb", "slow": "#f59e0b", "partitioned": "#7c3aed",
+                "unrouted": "#94a3b8", "down": "#dc2626"}
+PERCENTILE_COLORS = {"p50": "#93c5fd", "p95": "#3b82f6", "p99": "#1e3a8a"}
+LOAD_COLORS = {"throughput": "#2563eb", "DB load": "#f59e0b", "failures": "#dc2626"}
+#: Live charts show at most this many snapshots (older ones scroll off to the left).
+DEFAULT_WINDOW = 600
+HEIGHT = 220
+#: Fit the container's width; ``height`` is the plot's own height (legends add to it).
+FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
+Frames = dict[str, pd.DataFrame]
+Domain = tuple[float, float] | None
+
+
+# -- frames -----------------------------------------------------------------------------
+
+
+def window(df: pd.DataFrame, max_points: int = DEFAULT_WINDOW) -> pd.DataFrame:
+    """The last ``max_points`` rows (a live chart's visible window)."""
+    return df if len(df) <= max_points else df.iloc[-max_points:]
+
+
+def live_domain(duration_s: float, interval_s: float, max_points: int = DEFAULT_WINDOW) -> Domain:
+    """A live chart's x domain: the whole run when it fits the window (the axis stays
+    put while the lines grow), else None (the axis follows the sliding window)."""
+    return (0.0, float(duration_s)) if duration_s <= max_points * interval_s + 1e-9 else None
+
+
+def downsample(ts: pd.DataFrame, max_points: int = 1500) -> pd.DataFrame:
+    """At most ``max_points`` rows for whole-run charts: consecutive snapshots are
+    averaged in equal groups (the last row of each group gives ``t``)."""
+    n = len(ts)
+    if n <= max_points:
+        return ts
+    group = np.arange(n) // int(np.ceil(n / max_points))
+    out = ts.select_dtypes("number").groupby(group).mean()
+    out["t"] = ts["t"].groupby(group).last().to_numpy()
+    return out.reset_index(drop=True)
+
+
+def node_state(nodes: pd.DataFrame) -> np.ndarray:
+    """Each node row's state: down, partitioned, unrouted, slow or up."""
+    return np.select(
+        [~nodes["up"].to_numpy(bool), nodes["partitioned"].to_numpy(bool),
+         ~nodes["routed"].to_numpy(bool), nodes["slow_factor"].to_numpy(float) > 1],
+        ["down", "partitioned", "unrouted", "slow"], default="up")
+
+
+def markers(events: pd.DataFrame | None, domain: Domain = None,
+            kinds: Sequence[str] = MARKER_KINDS) -> pd.DataFrame:
+    """The events drawn as rules (chaos actions and detections), inside ``domain``."""
+    if events is None or events.empty:
+        return pd.DataFrame({"t": [], "kind": [], "target": [], "message": [], "style": []})
+    kind = events["kind"].to_numpy(object)
+    t = events["t"].to_numpy(float)
+    keep = np.isin(kind, list(kinds))
+    if domain is not None:
+        keep &= (t >= domain[0]) & (t <= domain[1])
+    idx = np.flatnonzero(keep)
+    return pd.DataFrame({
+        "t": t[idx], "kind": kind[idx], "target": events["target"].to_numpy(object)[idx],
+        "message": events["message"].to_numpy(object)[idx],
+        "style": np.where(np.isin(kind[idx], list(CHAOS_KINDS)), "chaos", "detected")})
+
+
+def columns(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    """A new frame of some columns (cheaper than ``df.loc[:, cols]``)."""
+    return pd.DataFrame({c: df[c].to_numpy() for c in cols}, copy=False)
+
+
+def legend_items(events: pd.DataFrame | None) -> list[tuple[str, str, bool]]:
+    """(kind, color, dashed) for each marker kind among ``events``, in legend order: the
+    one legend shown beside a group of charts (the charts themselves carry none)."""
+    present = set() if events is None or events.empty else set(events["kind"])
+    return [(k, KIND_COLORS[k], k in DETECTION_KINDS) for k in MARKER_KINDS if k in present]
+
+
+# -- shared pieces ----------------------------------------------------------------------
+
+
+def _x(domain: Domain, field: str = "t:Q", title: str = "simulated time (s)") -> alt.X:
+    scale = alt.Scale(domain=list(domain), nice=False, zero=False) if domain else alt.Scale(zero=False, nice=False)
+    return alt.X(field, title=title, scale=scale, axis=alt.Axis(tickCount=6))
+
+
+def _legend(**kw: Any) -> alt.Legend:
+    return alt.Legend(orient="top", direction="horizontal", title=None, **kw)
+
+
+def _rules(ev: pd.DataFrame, domain: Domain) -> alt.Chart:
+    kinds = [k for k in MARKER_KINDS if k in set(ev["kind"])]
+    return alt.Chart(ev).mark_rule(strokeWidth=1.5, opacity=0.85).encode(
+        x=_x(domain),
+        color=alt.Color("kind:N", title="event", scale=alt.Scale(domain=kinds, range=[KIND_COLORS[k] for k in kinds]),
+                        legend=None),
+        strokeDash=alt.StrokeDash("style:N", legend=None,
+                                  scale=alt.Scale(domain=["chaos", "detected"], range=[[1, 0], [4, 3]])),
+        tooltip=[alt.Tooltip("t:Q", format=".2f", title="t (s)"), alt.Tooltip("kind:N"),
+                 alt.Tooltip("target:N"), alt.Tooltip("message:N")],
+    )
+
+
+def _with_rules(layers: list, d: Frames, domain: Domain, title: str, height: int) -> alt.LayerChart:
+    if not d["rules"].empty:
+        layers = [*layers, _rules(d["rules"], domain)]
+    return alt.LayerChart(layer=layers, title=title, height=height, autosize=FIT_X,
+                          resolve=alt.Resolve(scale=alt.ScaleResolveMap(color="independent")))
+
+
+def _time_tooltip() -> alt.Tooltip:
+    return alt.Tooltip("t:Q", format=".1f", title="t (s)")
+
+
+# -- time series ------------------------------------------------------------------------
+
+
+def hit_ratio_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
+                   theory: float | None = None, theory_label: str = "analytic") -> Frames:
+    d = {"ts": columns(ts, ["t", "hit_ratio"]), "rules": markers(events, domain)}
+    if theory is not None:
+        d["ref"] = pd.DataFrame({"hit_ratio": [float(theory)], "label": [f"{theory_label}: {theory:.1%}"]})
+    return d
+
+
+def _hit_ratio(d: Frames, domain: Domain, height: int = HEIGHT) -> alt.LayerChart:
+    layers = [alt.Chart(d["ts"]).transform_calculate(series="'hit ratio'").mark_line(strokeWidth=1.6).encode(
+        x=_x(domain),
+        y=alt.Y("hit_ratio:Q", title="hit ratio", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("series:N", legend=_legend(), scale=alt.Scale(domain=["hit ratio"], range=["#2563eb"])),
+        tooltip=[_time_tooltip(), alt.Tooltip("hit_ratio:Q", format=".1%", title="hit ratio")])]
+    if "ref" in d:
+        layers += [
+            alt.Chart(d["ref"]).mark_rule(color="#16a34a", strokeDash=[6, 4], strokeWidth=2).encode(
+                y=alt.Y("hit_ratio:Q"), tooltip=[alt.Tooltip("label:N")]),
+            alt.Chart(d["ref"]).mark_text(align="left", dx=4, dy=-8, color="#15803d", fontSize=11).encode(
+                y=alt.Y("hit_ratio:Q"), x=alt.XValue(0), text=alt.Text("label:N")),
+        ]
+    return _with_rules(layers, d, domain, "Hit ratio", height)
+
+
+def latency_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None) -> Frames:
+    return {"ts": columns(ts, ["t", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]),
+            "rules": markers(events, domain)}
+
+
+def _latency(d: Frames, domain: Domain, height: int = HEIGHT) -> alt.LayerChart:
+    line = alt.Chart(d["ts"]).transform_fold(
+        ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"], as_=["series", "ms"]
+    ).transform_calculate(
+        percentile="replace(replace(datum.series, 'latency_', ''), '_ms', '')"
+    ).transform_filter("isValid(datum.ms) && datum.ms > 0").mark_line(strokeWidth=1.4).encode(
+        x=_x(domain),
+        y=alt.Y("ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
+        color=alt.Color("percentile:N", legend=_legend(),
+                        scale=alt.Scale(domain=list(PERCENTILE_COLORS), range=list(PERCENTILE_COLORS.values()))),
+        tooltip=[_time_tooltip(), alt.Tooltip("percentile:N"), alt.Tooltip("ms:Q", format=".2f")])
+    return _with_rules([line], d, domain, "Latency p50 / p95 / p99", height)
+
+
+def load_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None) -> Frames:
+    return {"ts": columns(ts, ["t", "interval_s", "throughput_rps", "db_reads", "db_writes", "failed"]),
+            "rules": markers(events, domain)}
+
+
+def _load(d: Frames, domain: Domain, height: int = HEIGHT) -> alt.LayerChart:
+    line = alt.Chart(d["ts"]).transform_calculate(
+        throughput="datum.throughput_rps",
+        db="(datum.db_reads + datum.db_writes) / datum.interval_s",
+        failures="datum.failed / datum.interval_s",
+    ).transform_fold(["throughput", "db", "failures"], as_=["key", "rps"]).transform_calculate(
+        series="datum.key == 'db' ? 'DB load' : datum.key"
+    ).mark_line(strokeWidth=1.4).encode(
+        x=_x(domain),
+        y=alt.Y("rps:Q", title="per simulated second"),
+        color=alt.Color("series:N", legend=_legend(),
+                        scale=alt.Scale(domain=list(LOAD_COLORS), range=list(LOAD_COLORS.values()))),
+        tooltip=[_time_tooltip(), alt.Tooltip("series:N"), alt.Tooltip("rps:Q", format=",.0f")])
+    return _with_rules([line], d, domain, "Throughput, DB load and failures", height)
+
+
+def node_load_data(node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
+                   max_marks: int = 6000) -> Frames:
+    """Per-node, per-window rows (bounded to ``max_marks`` cells by keeping every k-th window)."""
+    times = node_ts["t"].unique()
+    step = max(1, int(np.ceil(len(times) * max(1, node_ts["name"].nunique()) / max_marks)))
+    df = node_ts if step == 1 else node_ts[node_ts["t"].isin(times[::step])]
+    interval = float(times[1] - times[0]) if len(times) > 1 else 1.0
+    cells = pd.DataFrame({
+        "t": df["t"].to_numpy(), "t0": df["t"].to_numpy() - interval * step, "name": df["name"].to_numpy(),
+        "state": node_state(df), "rps": df["requests"].to_numpy() / interval,
+        "fill": df["occupancy"].to_numpy() / df["capacity"].to_numpy()})
+    return {"cells": cells, "rules": markers(events, domain)}
+
+
+def _node_load(d: Frames, domain: Domain, height: int | None = None) -> alt.LayerChart:
+    cells = d["cells"]
+    order = list(dict.fromkeys(cells["name"]))
+    y = alt.Y("name:N", title=None, sort=order)
+    tip = [alt.Tooltip("name:N", title="node"), _time_tooltip(), alt.Tooltip("state:N"),
+           alt.Tooltip("rps:Q", format=",.0f", title="req/s"), alt.Tooltip("fill:Q", format=".0%", title="occupancy")]
+    states = [s for s in STATE_COLORS if s not in ("up", "slow")]
+    serving = alt.Chart(cells).transform_filter("datum.state == 'up' || datum.state == 'slow'").mark_rect().encode(
+        x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
+        color=alt.Color("rps:Q", title="req/s", scale=alt.Scale(scheme="blues"),
+                        legend=alt.Legend(orient="right", gradientLength=70)))
+    off = alt.Chart(cells).transform_filter("datum.state != 'up' && datum.state != 'slow'").mark_rect().encode(
+        x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
+        color=alt.Color("state:N", title="not serving", legend=alt.Legend(orient="right"),
+                        scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states])))
+    h = height or max(HEIGHT, min(400, 22 * len(order)))
+    return _with_rules([serving, off], d, domain, "Per-node load and state", h)
+
+
+def node_occupancy_data(latest: pd.DataFrame) -> Frames:
+    """``latest``: one row per node (a node_timeseries() slice at one t)."""
+    return {"nodes": pd.DataFrame({
+        "name": latest["name"].to_numpy(), "state": node_state(latest),
+        "occupancy": latest["occupancy"].to_numpy(), "capacity": latest["capacity"].to_numpy(),
+        "fill": latest["occupancy"].to_numpy() / latest["capacity"].to_numpy()})}
+
+
+def _node_occupancy(d: Frames, domain: Domain = None, height: int | None = None) -> alt.Chart:
+    df = d["nodes"]
+    states = list(STATE_COLORS)
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("fill:Q", title="occupancy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        y=alt.Y("name:N", title=None, sort=list(df["name"])),
+        color=alt.Color("state:N", legend=alt.Legend(orient="bottom", direction="horizontal", title=None),
+                        scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states])),
+        tooltip=[alt.Tooltip("name:N"), alt.Tooltip("state:N"), alt.Tooltip("occupancy:Q"),
+                 alt.Tooltip("capacity:Q"), alt.Tooltip("fill:Q", format=".0%")],
+    ).properties(title="Cache occupancy", height=height or max(60, min(320, 20 * len(df))), autosize=FIT_X)
+
+
+def hit_ratio_chart(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
+                    theory: float | None = None, theory_label: str = "analytic",
+                    height: int = HEIGHT) -> alt.LayerChart:
+    """Hit ratio per snapshot window; chaos rules; optional analytic reference line."""
+    data = hit_ratio_data(ts, events, domain=domain, theory=theory, theory_label=theory_label)
+    return _hit_ratio(data, domain, height)
+
+
+def latency_chart(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
+                  height: int = HEIGHT) -> alt.LayerChart:
+    """p50, p95 and p99 latency per window (log scale), with chaos rules."""
+    return _latency(latency_data(ts, events, domain=domain), domain, height)
+
+
+def load_chart(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
+               height: int = HEIGHT) -> alt.LayerChart:
+    """Throughput, database load and failures per simulated second, with chaos rules."""
+    return _load(load_data(ts, events, domain=domain), domain, height)
+
+
+def node_load_chart(node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
+                    max_marks: int = 6000, height: int | None = None) -> alt.LayerChart:
+    """Heatmap of requests per second by node and window; nodes not serving in red/gray."""
+    return _node_load(node_load_data(node_ts, events, domain=domain, max_marks=max_marks), domain, height)
+
+
+def node_occupancy_chart(latest: pd.DataFrame, *, height: int | None = None) -> alt.Chart:
+    """One bar per node: how full its cache is, colored by its state."""
+    return _node_occupancy(node_occupancy_data(latest), None, height)
+
+
+# -- fast specs for live redraws --------------------------------------------------------
+
+LAYOUTS: dict[str, Callable[..., alt.TopLevelMixin]] = {
+    "hit_ratio": _hit_ratio, "latency": _latency, "load": _load,
+    "node_load": _node_load, "node_occupancy": _node_occupancy,
+}
+_SENTINEL = (-1234.5, -678.9)
+_STRUCTURAL = ("kind", "name", "action", "run")
+_TEMPLATES: OrderedDict[tuple, str] = OrderedDict()  # immutable JSON strings, bounded
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def to_vega_lite(chart: alt.TopLevelMixin, frames: Frames) -> dict[str, Any]:
+    """The chart as a Vega-Lite dict whose data are the named ``frames`` (by object
+    identity), without schema validation. Mutates ``chart``."""
+    names = {id(df): name for name, df in frames.items()}
+
+    def rename(obj: Any) -> None:
+        data = getattr(obj, "data", None)
+        if isinstance(data, pd.DataFrame):
+            obj.data = alt.NamedData(name=names[id(data)])
+        for attr in ("layer", "hconcat", "vconcat", "concat"):
+            for sub in getattr(obj, attr, None) or ():
+                rename(sub)
+
+    rename(chart)
+    out = chart.to_dict(validate=False)
+    out.pop("datasets", None)
+    view = out.get("config", {}).pop("view", None)
+    if view is not None:  # Altair's default theme sizes; Streamlit sizes the chart
+        out["config"].update({"view": {k: v for k, v in view.items() if not k.startswith("continuous")}})
+    return out
+
+
+def _structure(frames: Frames) -> tuple:
+    return tuple((name, tuple(df.columns), df.empty,
+                  tuple(tuple(pd.unique(df[c])) for c in _STRUCTURAL if c in df.columns))
+                 for name, df in frames.items())
+
+
+def _arrow(df: pd.DataFrame) -> pa.Table:
+    if all(dt.kind in "fiub" for dt in df.dtypes):
+        return pa.table({c: df[c].to_numpy() for c in df.columns})
+    return pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
+
+
+def _set_domain(node: Any, domain: list[float]) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "domain" and v == list(_SENTINEL):
+                node[k] = domain
+            else:
+                _set_domain(v, domain)
+    elif isinstance(node, list):
+        for v in node:
+            _set_domain(v, domain)
+
+
+def spec(kind: str, frames: Frames, *, domain: Domain = None, arrow: bool = False,
+         **layout: Any) -> dict[str, Any]:
+    """A Vega-Lite dict (datasets = ``frames``) for ``st.vega_lite_chart``, equal to
+    ``to_vega_lite(LAYOUTS[kind](frames, domain, **layout))`` but built from a cached
+    template when the structure was seen before. ``arrow=True`` hands the datasets over
+    as pyarrow Tables (converted on this thread, which is faster than pandas' pool)."""
+    key = (kind, domain is None, tuple(sorted(layout.items())), _structure(frames))
+    with _TEMPLATES_LOCK:
+        template = _TEMPLATES.get(key)
+    if template is None:
+        chart = LAYOUTS[kind](frames, None if domain is None else _SENTINEL, **layout)
+        template = json.dumps(to_vega_lite(chart, frames))
+        with _TEMPLATES_LOCK:
+            _TEMPLATES[key] = template
+            while len(_TEMPLATES) > 256:
+                _TEMPLATES.popitem(last=False)
+    out = json.loads(template)
+    if domain is not None:
+        _set_domain(out, [float(domain[0]), float(domain[1])])
+    out["datasets"] = {name: _arrow(df) if arrow else df for name, df in frames.items()}
+    return out
+
+
+# -- distributions, comparisons, schedules ----------------------------------------------
+
+
+def latency_cdf_chart(hist: pd.DataFrame, quantiles: Mapping[str, float | None] | None = None, *,
+                      height: int = 260) -> alt.Chart | alt.LayerChart:
+    """Cumulative distribution of request latency (log x) from ``latency_histogram()``,
+    with dashed rules at the given quantiles, e.g. ``{"p50": 1.2, "p99": 8.0}``."""
+    df = hist.loc[:, ["upper_ms", "count"]].sort_values("upper_ms")
+    total = df["count"].sum()
+    df = df.assign(cdf=df["count"].cumsum() / total if total else 0.0)
+    line = alt.Chart(df).mark_line(interpolate="step-before", color="#2563eb").encode(
+        x=alt.X("upper_ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
+        y=alt.Y("cdf:Q", title="share of requests at or below", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        tooltip=[alt.Tooltip("upper_ms:Q", format=".2f", title="≤ ms"), alt.Tooltip("cdf:Q", format=".2%")])
+    q = pd.DataFrame([(k, float(v)) for k, v in (quantiles or {}).items() if v], columns=["quantile", "ms"])
+    if q.empty:
+        return line.properties(title="Latency distribution (CDF)", height=height, autosize=FIT_X)
+    rules = alt.Chart(q).mark_rule(strokeDash=[4, 3], color="#64748b").encode(
+        x=alt.X("ms:Q"), tooltip=[alt.Tooltip("quantile:N"), alt.Tooltip("ms:Q", format=".2f")])
+    labels = alt.Chart(q).mark_text(align="left", dx=3, dy=-4, color="#334155", fontSize=11).encode(
+        x=alt.X("ms:Q"), y=alt.YValue(12), text=alt.Text("quantile:N"))
+    return alt.LayerChart(layer=[line, rules, labels], title="Latency distribution (CDF)", height=height,
+                          autosize=FIT_X)
+
+
+COMPARE_METRICS = {
+    "hit_ratio": ("Hit ratio", ".1%"),
+    "latency_p99_ms": ("Latency p99 (ms)", ".2f"),
+    "throughput_rps": ("Throughput (req/s)", ",.0f"),
+    "db_load_rps": ("DB load (req/s)", ",.0f"),
+}
+
+
+def compare_frame(frames: Mapping[str, pd.DataFrame], metric: str, max_points: int = 1000) -> pd.DataFrame:
+    """Long frame (t, run, value) of one metric over several runs' timeseries."""
+    parts = []
+    for run, ts in frames.items():
+        ts = downsample(ts, max_points)
+        value = (ts["db_reads"] + ts["db_writes"]) / ts["interval_s"] if metric == "db_load_rps" else ts[metric]
+        parts.append(pd.DataFrame({"t": ts["t"].to_numpy(), "run": run, "value": value.to_numpy(float)}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"t": [], "run": [], "value": []})
+
+
+def compare_chart(frames: Mapping[str, pd.DataFrame], metric: str, *, height: int = 220) -> alt.Chart:
+    """One metric of several runs overlaid, one color per run (in the given order)."""
+    title, fmt = COMPARE_METRICS.get(metric, (metric, ",.3g"))
+    df = compare_frame(frames, metric)
+    scale = alt.Scale(type="log") if metric.startswith("latency") else alt.Scale(zero=metric != "hit_ratio")
+    return alt.Chart(df).mark_line(strokeWidth=1.4).encode(
+        x=_x(None),
+        y=alt.Y("value:Q", title=title, scale=scale,
+                axis=alt.Axis(format="%") if metric == "hit_ratio" else alt.Axis()),
+        color=alt.Color("run:N", sort=list(frames), legend=alt.Legend(orient="bottom", direction="horizontal",
+                                                                      title=None, columns=2, labelLimit=260)),
+        tooltip=[alt.Tooltip("run:N"), _time_tooltip(), alt.Tooltip("value:Q", format=fmt, title=title)],
+    ).properties(title=title, height=height, autosize=FIT_X)
+
+
+def chaos_timeline_chart(schedule: pd.DataFrame, duration_s: float, *, height: int | None = None) -> alt.Chart:
+    """A config's scheduled faults as bars over the run; one without ``duration_s``
+    lasts until the end of the run (or a later event undoes it)."""
+    df = schedule.loc[:, ["at_s", "action", "target", "duration_s"]].copy()
+    df["target"] = df["target"].fillna("").astype(str).replace("", "all")
+    at = pd.to_numeric(df["at_s"], errors="coerce").fillna(0.0)
+    dur = pd.to_numeric(df["duration_s"], errors="coerce")
+    end = np.where(dur.notna(), at + dur.fillna(0.0), duration_s)
+    df["at_s"] = at
+    df["end_s"] = np.maximum(np.minimum(end, duration_s), at + duration_s / 150)
+    kinds = [k for k in CHAOS_KINDS if k in set(df["action"])]
+    return alt.Chart(df).mark_bar(cornerRadius=3, opacity=0.85).encode(
+        x=alt.X("at_s:Q", title="simulated time (s)", scale=alt.Scale(domain=[0, duration_s], nice=False)),
+        x2=alt.X2("end_s:Q"),
+        y=alt.Y("target:N", title=None),
+        color=alt.Color("action:N", legend=alt.Legend(orient="bottom", direction="horizontal", title=None),
+                        scale=alt.Scale(domain=kinds, range=[KIND_COLORS[k] for k in kinds])),
+        tooltip=[alt.Tooltip("action:N"), alt.Tooltip("target:N"), alt.Tooltip("at_s:Q", title="from (s)"),
+                 alt.Tooltip("end_s:Q", title="until (s)", format=".1f")],
+    ).properties(title="Chaos schedule", height=height or max(50, 28 * df["target"].nunique()), autosize=FIT_X)

@@ -1,0 +1,259 @@
+"""The analysis page: one kept run in depth, compare runs, downloads.
+
+Everything drawn is derived once per run and session (``state.derived``), so moving
+between tabs or changing a filter never recomputes a chart from scratch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from .. import charts
+from ..config import SimConfig
+from ..results import RunResult
+from . import fmt, nav, state
+from .compare import render_compare
+from .legend import marker_legend
+
+INVESTIGATE_KINDS = charts.CHAOS_KINDS + ("node_down_detected", "node_up_detected", "anomaly", "recovered")
+MAX_INVESTIGATE = 25
+
+
+# -- analytic reference -----------------------------------------------------------------
+
+
+def theory_reference(cfg: SimConfig) -> tuple[float, str] | None:
+    """The analytic hit ratio where theory applies (one node, reads only, LRU or FIFO,
+    synthetic popularity, no TTL, no chaos): (value, label); else None."""
+    w, c, ch = cfg.workload, cfg.cluster, cfg.chaos
+    if (c.nodes != 1 or w.write_ratio != 0 or w.trace or c.eviction not in ("lru", "fifo") or c.ttl_s > 0
+            or ch.events or ch.random_kill_per_min > 0 or ch.random_slow_per_min > 0):
+        return None
+    from ..theory import che_lru_hit_ratio, fifo_hit_ratio
+    from ..workload import popularity
+
+    pop = popularity(w)
+    if c.eviction == "lru":
+        return float(che_lru_hit_ratio(pop, c.capacity)), "Che approximation (LRU)"
+    return float(fifo_hit_ratio(pop, c.capacity)), "FIFO approximation"
+
+
+THEORY_HELP = ("The analytic hit ratio is drawn where theory applies: one node, reads only (write ratio 0), "
+               "LRU or FIFO, a synthetic key popularity, no TTL and no chaos.")
+
+
+def _theory(run_id: str, res: RunResult) -> tuple[float, str] | None:
+    return state.derived(run_id, "theory", lambda: theory_reference(res.config))
+
+
+# -- questions for the analyst ----------------------------------------------------------
+
+
+def investigate_question(t: float, kind: str, target: str, message: str) -> str:
+    """A question about one event for the analyst (``Why ... at t=10.0 s?``)."""
+    at = f"t={t:.1f} s"
+    who = target or "the system"
+    text = {
+        "kill": f"Why did the hit ratio and latency change when {who} was killed at {at}?",
+        "restart": f"Why did the metrics change when {who} restarted at {at}?",
+        "slow": f"Why did latency change when {who} was slowed down at {at}?",
+        "partition": f"Why did requests fail or slow down when {who} was partitioned at {at}?",
+        "heal": f"Why did the metrics change after the heal of {who} at {at}?",
+        "loss": f"Why did latency and failures change when network loss started at {at}?",
+    }.get(kind)
+    return text or f"Why did this happen at {at}: {message.rstrip('.')}?"
+
+
+def _investigate(run_id: str, question: str) -> None:
+    st.session_state["analyst_prefill"] = {"run_id": run_id, "question": question}
+    st.session_state["analysis.go_analyst"] = True
+
+
+# -- sections ---------------------------------------------------------------------------
+
+
+def _pick_run(runs: dict[str, RunResult]) -> str:
+    ids = list(runs)
+    current = state.current_run_id()
+    st.session_state["analysis.run"] = current if current in ids else ids[-1]
+    st.selectbox("Run", ids[::-1], key="analysis.run", on_change=lambda: state.set_current_run(
+        st.session_state["analysis.run"]), help="Runs of this browser session, newest first.")
+    return st.session_state["analysis.run"]
+
+
+def _header(run_id: str, res: RunResult) -> None:
+    cfg = res.config
+    if res.status == "finished":
+        badge = ":green-badge[:material/check_circle: finished]"
+    else:
+        badge = f":orange-badge[:material/pause_circle: {res.status} at t = {res.sim_time_s:.1f} s]"
+    st.markdown(f"{badge} &nbsp; {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items · {cfg.cluster.eviction}"
+                f" · {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · {cfg.duration_s:g} s"
+                f" (warm-up {cfg.warmup_s:g} s excluded) · seed {cfg.seed}")
+    if cfg.description:
+        with st.expander("What this scenario shows"):
+            st.markdown(cfg.description)
+
+
+def _kpis(run_id: str, res: RunResult) -> None:
+    s = res.summary
+    ref = _theory(run_id, res)
+    cols = st.columns(7)
+    gap = fmt.delta(s.get("hit_ratio"), ref[0], "pct") if ref else None
+    cols[0].metric("Hit ratio", fmt.pct(s.get("hit_ratio")), delta_color="off",
+                   delta=(f"{gap} vs theory" if gap else "= theory") if ref else None,
+                   help=f"{ref[1]}: {ref[0]:.2%}. {THEORY_HELP}" if ref else THEORY_HELP)
+    cols[1].metric("p50 latency", fmt.ms(s.get("latency_p50_ms")))
+    cols[2].metric("p99 latency", fmt.ms(s.get("latency_p99_ms")))
+    cols[3].metric("Throughput", fmt.rate(s.get("throughput_rps")))
+    cols[4].metric("DB load", fmt.rate(s.get("db_load_rps")), help="Database reads + writes per simulated second.")
+    failed, issued = s.get("failed") or 0, s.get("issued") or 0
+    cols[5].metric("Failed", fmt.count(failed), help="Requests that ended in a timeout or drop, after warm-up.",
+                   delta=fmt.pct(failed / issued, 2) + " of issued" if issued else None, delta_color="off",
+                   delta_arrow="off")
+    cols[6].metric("Stale reads", fmt.count(s.get("stale_reads")), help="Hits that returned an outdated value.")
+
+
+def _chart(run_id: str, name: str, build: Any) -> None:
+    spec = state.derived(run_id, name, build)
+    st.vega_lite_chart(dict(spec), width="stretch")
+
+
+def _timeseries(run_id: str, res: RunResult) -> None:
+    ts = state.derived(run_id, "ts.down", lambda: charts.downsample(res.timeseries()))
+    events = res.events()
+    ref = _theory(run_id, res)
+    marker_legend(events)
+    c1, c2 = st.columns(2)
+    with c1:
+        _chart(run_id, "spec.hit", lambda: charts.spec("hit_ratio", charts.hit_ratio_data(
+            ts, events, theory=ref[0] if ref else None, theory_label=ref[1] if ref else ""), arrow=True))
+    with c2:
+        _chart(run_id, "spec.lat", lambda: charts.spec("latency", charts.latency_data(ts, events), arrow=True))
+    c3, c4 = st.columns(2)
+    with c3:
+        _chart(run_id, "spec.load", lambda: charts.spec("load", charts.load_data(ts, events), arrow=True))
+    with c4:
+        _chart(run_id, "spec.nodes", lambda: charts.spec(
+            "node_load", charts.node_load_data(res.node_timeseries(), events), arrow=True))
+    st.caption(("Dashed green line: " + ref[1] + ". ") if ref else THEORY_HELP + " ")
+
+
+def _latency(run_id: str, res: RunResult) -> None:
+    s = res.summary
+    q = {"p50": s.get("latency_p50_ms"), "p95": s.get("latency_p95_ms"), "p99": s.get("latency_p99_ms")}
+    c1, c2 = st.columns([3, 1])
+    with c1:
+        chart = state.derived(run_id, "chart.cdf", lambda: charts.latency_cdf_chart(res.latency_histogram(), q))
+        st.altair_chart(chart, width="stretch")
+    with c2:
+        st.dataframe(pd.DataFrame({
+            "latency": ["mean", "p50", "p95", "p99", "max"],
+            "ms": [s.get("latency_mean_ms"), *q.values(), s.get("latency_max_ms")]}),
+            hide_index=True, column_config={"ms": st.column_config.NumberColumn(format="%.2f")})
+        st.caption("Percentiles come from a streaming log-bucket histogram (< 1% relative error).")
+
+
+def _events(run_id: str, res: RunResult) -> None:
+    events = res.events()
+    kinds = list(dict.fromkeys(events["kind"]))
+    chosen = st.multiselect("Kinds", kinds, default=kinds, key=f"analysis.kinds.{run_id}")
+    st.dataframe(events[events["kind"].isin(chosen)], hide_index=True, width="stretch",
+                 column_config={"t": st.column_config.NumberColumn("t (s)", format="%.2f"),
+                                "message": st.column_config.TextColumn(width="large")})
+    notable = events[events["kind"].isin(INVESTIGATE_KINDS)].head(MAX_INVESTIGATE)
+    if notable.empty:
+        return
+    st.markdown("**Investigate an event with the analyst**")
+    available = nav.exists(nav.ANALYST)
+    for i, ev in enumerate(notable.itertuples(index=False)):
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.markdown(f"`{ev.t:7.2f} s` **{ev.kind}** {ev.message}")
+        c2.button("Investigate", key=f"analysis.investigate.{i}", icon=":material/psychology:", width="stretch",
+                  on_click=_investigate, args=(run_id, investigate_question(ev.t, ev.kind, ev.target, ev.message)),
+                  disabled=not available, help="Ask the analyst about this event." if available
+                  else "The analyst page is not available in this build.")
+
+
+def _nodes(run_id: str, res: RunResult) -> None:
+    nodes = res.nodes()
+    nodes["fill"] = nodes["occupancy"] / nodes["capacity"]
+    st.dataframe(nodes, hide_index=True, width="stretch", column_config={
+        "hit_ratio": st.column_config.NumberColumn("hit ratio", format="percent"),
+        "fill": st.column_config.ProgressColumn("occupancy", min_value=0.0, max_value=1.0, format="percent"),
+        "slow_factor": st.column_config.NumberColumn("slow ×", format="%.0f"),
+    })
+    st.caption("Whole-run counts per node; up/routed/occupancy are the state at the end of the run.")
+
+
+# -- downloads --------------------------------------------------------------------------
+
+
+def summary_json(run_id: str, res: RunResult) -> str:
+    return json.dumps({"run": run_id, "status": res.status, "sim_time_s": res.sim_time_s,
+                       "summary": res.summary}, indent=2) + "\n"
+
+
+def zip_bytes(res: RunResult) -> bytes:
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(res.save(Path(tmp) / "run").iterdir()):
+            zf.write(path, path.name)
+    return buf.getvalue()
+
+
+def _downloads(run_id: str, res: RunResult) -> None:
+    stem = run_id.split(" · ")[0] + "-" + res.config.name
+    files = [
+        ("Time series (CSV)", f"{stem}-timeseries.csv", "text/csv", lambda: res.timeseries().to_csv(index=False)),
+        ("Events (CSV)", f"{stem}-events.csv", "text/csv", lambda: res.events().to_csv(index=False)),
+        ("Nodes (CSV)", f"{stem}-nodes.csv", "text/csv", lambda: res.nodes().to_csv(index=False)),
+        ("Summary (JSON)", f"{stem}-summary.json", "application/json", lambda: summary_json(run_id, res)),
+        ("Config (TOML)", f"{stem}.toml", "application/toml", lambda: res.config.to_toml()),
+    ]
+    cols = st.columns(3)
+    for i, (label, name, mime, build) in enumerate(files):
+        cols[i % 3].download_button(label, state.derived(run_id, f"dl.{name}", build), file_name=name, mime=mime,
+                                    key=f"analysis.dl.{i}", icon=":material/download:", width="stretch",
+                                    on_click="ignore")
+    cols[len(files) % 3].download_button("Everything (ZIP)", lambda: zip_bytes(res), file_name=f"{stem}.zip",
+                                         mime="application/zip", key="analysis.dl.zip", type="primary",
+                                         icon=":material/folder_zip:", width="stretch", on_click="ignore")
+    st.caption("The ZIP is what `RunResult.save()` writes; `RunResult.load(dir)` reads it back.")
+
+
+def render_analysis_page() -> None:
+    if st.session_state.pop("analysis.go_analyst", False):
+        nav.switch_page(nav.ANALYST)
+    st.title("Analysis")
+    runs = state.get_runs()
+    if not runs:
+        st.info("No runs yet in this session. Start one from the sidebar; finished and stopped runs appear here.",
+                icon=":material/info:")
+        nav.page_link(nav.LIVE, label="Go to the live run", icon=":material/monitoring:")
+        return
+    run_id = _pick_run(runs)
+    res = runs[run_id]
+    _header(run_id, res)
+    _kpis(run_id, res)
+    tabs = st.tabs(["Time series", "Latency", "Events", "Nodes", f"Compare ({len(runs)})", "Downloads"])
+    with tabs[0]:
+        _timeseries(run_id, res)
+    with tabs[1]:
+        _latency(run_id, res)
+    with tabs[2]:
+        _events(run_id, res)
+    with tabs[3]:
+        _nodes(run_id, res)
+    with tabs[4]:
+        render_compare(runs, run_id)
+    with tabs[5]:
+        _downloads(run_id, res)

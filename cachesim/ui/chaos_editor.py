@@ -1,0 +1,119 @@
+"""The chaos timeline editor: ``st.data_editor`` over the scheduled events.
+
+The editor is given a base table made from the draft; its edits (Streamlit keeps them
+as row deltas against that base) are applied in the ``on_change`` callback and
+committed to the draft as ``chaos.events`` JSON, so validation and the share link see
+them before the page reruns. The committed table then becomes the new base under a
+new editor key, so no delta is ever applied twice, and a page change that drops the
+editor's own state loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from .. import charts
+from ..config import CHAOS_ACTIONS, ChaosEvent
+from . import config_state as cs
+
+COLUMNS = ("at_s", "action", "target", "duration_s", "factor", "loss_rate")
+BASE = "cf:chaos.base"
+VERSION = "cf:chaos.version"
+DEFAULTS = {k: ChaosEvent.model_fields[k].default for k in ("factor", "loss_rate")}
+
+
+def events_frame(events_json: str | None) -> pd.DataFrame:
+    """The draft's events as the editor's table (one row per event)."""
+    try:
+        events = json.loads(events_json or "[]")
+    except json.JSONDecodeError:
+        events = []
+    rows = [{c: e.get(c) for c in COLUMNS} if isinstance(e, dict) else {} for e in events]
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    return df.astype({"at_s": float, "duration_s": float, "factor": float, "loss_rate": float, "action": object,
+                      "target": object})
+
+
+def _clean(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def rows_to_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Editor rows -> event dicts for SimConfig (empty cells left out, blank rows dropped)."""
+    out = []
+    for row in rows:
+        event = {c: _clean(row.get(c)) for c in COLUMNS}
+        if all(v in (None, "") for v in event.values()):
+            continue
+        event["target"] = event.get("target") or ""
+        for key, default in DEFAULTS.items():
+            if event[key] is None:
+                event[key] = default
+        out.append({k: v for k, v in event.items() if v is not None})
+    return out
+
+
+def apply_edits(base: pd.DataFrame, edits: dict[str, Any]) -> list[dict[str, Any]]:
+    """Apply a data_editor state (edited_rows, added_rows, deleted_rows) to ``base``."""
+    rows = base.to_dict("records")
+    for idx, changes in (edits.get("edited_rows") or {}).items():
+        if int(idx) < len(rows):
+            rows[int(idx)].update(changes)
+    deleted = {int(i) for i in edits.get("deleted_rows") or []}
+    rows = [r for i, r in enumerate(rows) if i not in deleted]
+    rows += [dict(r) for r in edits.get("added_rows") or []]
+    return rows
+
+
+def _editor_key() -> str:
+    return f"cf:chaos.editor.{st.session_state.get(VERSION, 0)}"
+
+
+def _commit() -> None:
+    base = st.session_state.get(BASE)
+    if base is None:
+        return
+    events = rows_to_events(apply_edits(base, st.session_state.get(_editor_key()) or {}))
+    text = json.dumps(events)
+    cs.set_value("chaos.events", text, source="cf")
+    st.session_state[BASE] = events_frame(text)
+    st.session_state[VERSION] = st.session_state.get(VERSION, 0) + 1
+
+
+def render_chaos_editor(duration_s: float, nodes: int) -> None:
+    if BASE not in st.session_state:
+        st.session_state[BASE] = events_frame(cs.values().get("chaos.events"))
+    targets = ", ".join([f"node-{i}" for i in range(1, min(nodes, 3) + 1)]) + (" …" if nodes > 3 else "")
+    st.data_editor(
+        st.session_state[BASE], key=_editor_key(), num_rows="dynamic", on_change=_commit, hide_index=True,
+        width="stretch",
+        column_config={
+            "at_s": st.column_config.NumberColumn("at (s)", min_value=0.0, step=0.5, required=True,
+                                                  help=ChaosEvent.model_fields["at_s"].description),
+            "action": st.column_config.SelectboxColumn("action", options=list(CHAOS_ACTIONS), required=True,
+                                                       help="kill | restart | slow | heal | partition | loss"),
+            "target": st.column_config.TextColumn(
+                "target", help=f"{ChaosEvent.model_fields['target'].description} This cluster: {targets}"),
+            "duration_s": st.column_config.NumberColumn(
+                "duration (s)", min_value=0.0, step=0.5, help=ChaosEvent.model_fields["duration_s"].description),
+            "factor": st.column_config.NumberColumn("slow factor", min_value=1.0, step=1.0,
+                                                    help=ChaosEvent.model_fields["factor"].description),
+            "loss_rate": st.column_config.NumberColumn("loss rate", min_value=0.0, max_value=0.99, step=0.05,
+                                                       help=ChaosEvent.model_fields["loss_rate"].description),
+        },
+    )
+    message = cs.check().fields.get("chaos.events")
+    if message:
+        st.error(f"chaos.events: {message}", icon=":material/error:")
+    schedule = events_frame(cs.values().get("chaos.events"))
+    if not schedule.empty and schedule["action"].notna().all():
+        st.altair_chart(charts.chaos_timeline_chart(schedule, duration_s), width="stretch")
+    else:
+        st.caption("No scheduled faults. Add a row: e.g. at 10 s, kill, node-2, for 5 s.")

@@ -1,0 +1,152 @@
+"""One widget per SimConfig field, made from the field's type and description.
+
+``field_widget("sb", "cluster.nodes")`` draws the widget for a dotted key, bound to
+the session's draft (see ``config_state``): its value is set from the draft before it
+is drawn, and a change commits to the draft in the ``on_change`` callback, with the field's description as help and
+its validation message right under it. Numbers have no min/max on the widget: the
+config's own validation explains the allowed range instead of the widget silently
+clamping.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import streamlit as st
+from pydantic import BaseModel
+
+from ..config import EVICTION_NAMES, SimConfig
+from . import config_state as cs
+
+#: Short labels for the fields people meet first; others are derived from the name.
+LABELS = {
+    "seed": "Seed", "duration_s": "Duration (simulated s)", "warmup_s": "Warm-up (s)",
+    "snapshot_interval_s": "Snapshot interval (s)", "name": "Run name", "description": "Description",
+    "workload.rate_rps": "Rate (req/s)", "workload.zipf_alpha": "Zipf alpha",
+    "workload.write_ratio": "Write ratio", "workload.keys": "Keys", "workload.clients": "Clients",
+    "cluster.nodes": "Nodes", "cluster.capacity": "Capacity (items/node)", "cluster.eviction": "Eviction",
+    "cluster.routing": "Routing", "network.latency_ms": "Network latency (ms)",
+    "network.loss_rate": "Network loss rate", "cluster.coalesce_misses": "Coalesce concurrent misses",
+    "cluster.ttl_s": "TTL (s)",
+}
+STEPS = {
+    "workload.rate_rps": 100.0, "workload.zipf_alpha": 0.05, "workload.write_ratio": 0.01,
+    "workload.hotspot_fraction": 0.01, "workload.hotspot_share": 0.05, "network.loss_rate": 0.01,
+    "network.latency_ms": 0.1, "network.jitter_ms": 0.1, "duration_s": 5.0, "warmup_s": 1.0,
+    "snapshot_interval_s": 0.05, "cluster.service_time_ms": 0.1, "database.service_time_ms": 0.5,
+    "client.timeout_ms": 10.0, "cluster.ttl_s": 1.0, "cluster.health_check_interval_s": 0.1,
+}
+UNITS = (("_rps", "req/s"), ("_ms", "ms"), ("_s", "s"), ("_per_min", "per min"))
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str
+    kind: str  # int | float | bool | choice | text | optional_text
+    label: str
+    help: str
+    options: tuple[str, ...] = ()
+
+
+def _label(key: str) -> str:
+    if key in LABELS:
+        return LABELS[key]
+    name = key.rsplit(".", 1)[-1]
+    for suffix, unit in UNITS:
+        if name.endswith(suffix):
+            return f"{name.removesuffix(suffix).replace('_', ' ').capitalize()} ({unit})"
+    return name.replace("_", " ").capitalize()
+
+
+@cache
+def spec_of(key: str) -> FieldSpec:
+    """The widget kind, label, help and options of a dotted config key."""
+    model: type[BaseModel] = SimConfig
+    parts = key.split(".")
+    for part in parts[:-1]:
+        model = model.model_fields[part].annotation  # type: ignore[assignment]
+    info = model.model_fields[parts[-1]]
+    ann, help_text = info.annotation, info.description or ""
+    args = typing.get_args(ann)
+    if key == "cluster.eviction":
+        return FieldSpec(key, "choice", _label(key), help_text, EVICTION_NAMES)
+    if typing.get_origin(ann) is typing.Literal:
+        return FieldSpec(key, "choice", _label(key), help_text, tuple(args))
+    if ann is bool:
+        return FieldSpec(key, "bool", _label(key), help_text)
+    if ann is int:
+        return FieldSpec(key, "int", _label(key), help_text)
+    if ann is float:
+        return FieldSpec(key, "float", _label(key), help_text)
+    if isinstance(ann, types.UnionType) and str in args:
+        return FieldSpec(key, "optional_text", _label(key), help_text)
+    return FieldSpec(key, "text", _label(key), help_text)
+
+
+def section_keys(section: str | None) -> list[str]:
+    """Dotted keys of a section's scalar fields (None: the top-level fields)."""
+    if section is None:
+        return [k for k, f in SimConfig.model_fields.items()
+                if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))]
+    model = SimConfig.model_fields[section].annotation
+    return [f"{section}.{k}" for k in model.model_fields if not (section == "chaos" and k == "events")]
+
+
+def _to_widget(spec: FieldSpec, value: Any) -> Any:
+    if spec.kind == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return 0
+    if spec.kind == "float":
+        try:
+            v = float(value)
+            return v if math.isfinite(v) else 0.0
+        except (TypeError, ValueError):
+            return 0.0
+    if spec.kind == "bool":
+        return bool(value)
+    if spec.kind == "choice":
+        return value if value in spec.options else spec.options[0]
+    return "" if value is None else str(value)
+
+
+def _commit(prefix: str, key: str) -> None:
+    value = st.session_state[f"{prefix}:{key}"]
+    if spec_of(key).kind == "optional_text" and not str(value).strip():
+        value = None
+    cs.set_value(key, value, source=prefix)
+
+
+def field_widget(prefix: str, key: str, *, container: Any = None, label: str | None = None,
+                 errors: dict[str, str] | None = None) -> None:
+    """Draw the widget for ``key`` bound to the draft, its error (if any) under it."""
+    box = container if container is not None else st
+    spec = spec_of(key)
+    wkey = f"{prefix}:{key}"
+    # Always from the draft: a page change gives the widget a new identity, and a key
+    # left in session_state from the last page would otherwise not reach it.
+    st.session_state[wkey] = _to_widget(spec, cs.values().get(key))
+    common = {"key": wkey, "help": spec.help or None, "on_change": _commit, "args": (prefix, key)}
+    text = label or spec.label
+    if spec.kind == "int":
+        box.number_input(text, step=1, format="%d", **common)
+    elif spec.kind == "float":
+        box.number_input(text, step=STEPS.get(key, 0.1), format="%g", **common)
+    elif spec.kind == "bool":
+        box.toggle(text, **common)
+    elif spec.kind == "choice":
+        box.selectbox(text, spec.options, **common)
+    elif key == "description":
+        box.text_area(text, height=90, **common)
+    else:
+        box.text_input(text, placeholder="(none)" if spec.kind == "optional_text" else None, **common)
+    message = (errors if errors is not None else cs.check().fields).get(key)
+    slot = box.empty()  # always drawn, so an error that comes or goes never shifts the widgets below
+    if message:
+        slot.error(message if message.startswith(key) else f"{key}: {message}", icon=":material/error:")

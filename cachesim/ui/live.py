@@ -1,0 +1,250 @@
+"""The live page: controls, then a panel of ``st.empty`` placeholders that a loop
+refills while the run goes on.
+
+Each refresh simulates for a wall-time budget (or up to N x real time), then fills
+the placeholders: progress bar, KPI row, charts (from cached Vega-Lite templates, see
+``charts.spec``), live log. The loop runs inside the page's script run: a click
+(Stop, speed, a sidebar value) or a page change makes Streamlit rerun the page, which
+interrupts the loop at its next redraw; the LiveRun sits in the session, so nothing is
+lost and coming back continues the run. When the run ends the page reruns once so the
+controls and the run registry catch up.
+
+(An ``st.fragment(run_every=...)`` timer was tried first: its reruns are requested by
+the browser on a fixed interval and queue behind a slow refresh, which gave 1-2
+refreshes per second; the loop gives 4-5.)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from .. import charts
+from . import config_state as cs
+from . import fmt, nav, state
+from .legend import marker_legend
+from .runner import SPEEDS, TICK_BUDGET_S, LiveRun
+from .sidebar import keep_partial, live_status_text, start_run
+
+#: Target seconds per refresh while running (simulate + draw).
+REFRESH_S = 0.2
+SPEED_PREF = "live.speed_pref"
+LOG_LINES = 60
+KIND_STYLE = {
+    "kill": ":red[**kill**]", "restart": ":green[**restart**]", "slow": ":orange[**slow**]",
+    "heal": ":blue[**heal**]", "partition": ":violet[**partition**]", "loss": ":red[**loss**]",
+    "node_down_detected": ":red[detected down]", "node_up_detected": ":green[detected up]",
+    "anomaly": ":orange[**anomaly**]", "recovered": ":green[recovered]",
+    "run_started": ":gray[started]", "run_finished": ":gray[finished]",
+}
+
+
+def _speed_label(speed: float | None) -> str:
+    return "max" if speed is None else f"{speed:g}×"
+
+
+# -- controls ---------------------------------------------------------------------------
+
+
+def _stop() -> None:
+    live = state.get_live()
+    if live is not None and live.status == "running":
+        live.stop()
+        keep_partial(live)
+
+
+def _resume() -> None:
+    live = state.get_live()
+    if live is not None:
+        live.resume()
+
+
+def _reset() -> None:
+    live = state.get_live()
+    if live is not None and live.status == "running" and live.sim.snapshots:
+        live.stop()
+        keep_partial(live)
+    state.set_live(None)
+
+
+def _set_speed() -> None:
+    speed = st.session_state["live.speed"]
+    st.session_state[SPEED_PREF] = speed
+    live = state.get_live()
+    if live is not None:
+        live.set_speed(speed)
+
+
+def _controls(live: LiveRun) -> None:
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 3], vertical_alignment="bottom")
+    c1.button("Stop", icon=":material/stop:", key="live.stop", on_click=_stop, disabled=not live.active,
+              width="stretch", help="Pause the run; the partial run is kept and can be analysed.")
+    c2.button("Resume", icon=":material/play_arrow:", key="live.resume", on_click=_resume,
+              disabled=live.status != "stopped", width="stretch", help="Continue where it stopped.")
+    c3.button("Reset", icon=":material/restart_alt:", key="live.reset", on_click=_reset, width="stretch",
+              help="Clear the live view (runs already kept stay on the Analysis page).")
+    st.session_state["live.speed"] = live.speed
+    c5.segmented_control("Speed", SPEEDS, key="live.speed", format_func=_speed_label, on_change=_set_speed,
+                         help="Simulated seconds per wall second: as fast as possible, or N x real time.")
+
+
+def _ready() -> None:
+    cfg = cs.current()
+    st.info("No run yet. Choose a scenario and parameters in the sidebar, then press **Run simulation**.",
+            icon=":material/play_circle:")
+    if cfg is not None:
+        st.caption(f"Ready: **{cfg.name}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+                   f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s for "
+                   f"{cfg.duration_s:g} simulated s")
+        if st.button("Run this config", type="primary", icon=":material/play_arrow:", key="live.start"):
+            start_run(cfg)
+            st.rerun()
+
+
+# -- the panel --------------------------------------------------------------------------
+
+
+def _kpi_row(live: LiveRun) -> None:
+    k = live.kpis()
+    n = live.config.cluster.nodes
+    cols = st.columns(6)
+    spec = [
+        ("Hit ratio", "hit_ratio", fmt.pct, "pct", "normal", "Hits / lookups over the last simulated second."),
+        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse", "Mean of the windows' p99 over the last second."),
+        ("Throughput", "throughput_rps", fmt.rate, "rate", "normal", "Requests completed per simulated second."),
+        ("DB load", "db_load_rps", fmt.rate, "rate", "inverse", "Database reads + writes per simulated second."),
+        ("Stale reads", "stale_reads", lambda v: fmt.count(v) + "/s", "count", "inverse",
+         "Hits that returned an outdated value, last second."),
+    ]
+    for col, (label, name, show, kind, color, help_text) in zip(cols, spec, strict=False):
+        now, before = k[name]
+        col.metric(label, show(now), fmt.delta(now, before, kind), delta_color=color,
+                   help=f"{help_text} The delta compares with the second before.")
+    up, up_before = k["nodes_up"]
+    cols[5].metric("Nodes up", f"{up:.0f}/{n}" if up is not None else fmt.DASH, fmt.delta(up, up_before, "count"),
+                   help="Cache nodes whose process is alive.")
+
+
+def _log(live: LiveRun) -> str:
+    lines = []
+    for e in reversed(live.events[-LOG_LINES:]):
+        lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, e.kind)} {e.message}")
+    if live.status == "finished":
+        lines.insert(0, f"`{live.now:7.2f} s` :green[**run finished**]")
+    elif live.status == "stopped":
+        lines.insert(0, f"`{live.now:7.2f} s` :orange[**stopped**] — Resume continues from here")
+    return "  \n".join(lines) or "_Nothing yet._"
+
+
+@dataclass
+class Slots:
+    """The page's placeholders, filled again on every refresh."""
+
+    status: Any
+    progress: Any
+    kpis: Any
+    legend: Any
+    charts: list[Any]
+    log: Any
+    occupancy: Any
+    footer: Any
+
+
+def _layout() -> Slots:
+    with st.sidebar:
+        status = st.empty()
+    progress = st.empty()
+    kpis = st.empty()
+    left, right = st.columns([3, 1], gap="medium")
+    with left:
+        legend = st.empty()
+        r1, r2 = st.columns(2), st.columns(2)
+        chart_slots = [r1[0].empty(), r1[1].empty(), r2[0].empty(), r2[1].empty()]
+    with right:
+        st.markdown("**Live log**")
+        log = st.container(height=300, border=True).empty()
+        occupancy = st.empty()
+    return Slots(status, progress, kpis, legend, chart_slots, log, occupancy, st.empty())
+
+
+def _fill(live: LiveRun, slots: Slots) -> float:
+    """Redraw everything from the run's current state; returns the wall seconds spent."""
+    t0 = time.perf_counter()
+    cfg = live.config
+    slots.status.caption(live_status_text(live))
+    slots.progress.progress(live.progress, text=f"t = {live.now:.1f} of {cfg.duration_s:g} simulated s · {live.status}")
+    with slots.kpis.container():
+        _kpi_row(live)
+    ts, nodes = live.frames()
+    if ts.empty:
+        slots.footer.caption("Waiting for the first snapshot…")
+        return time.perf_counter() - t0
+    events = live.events_frame()
+    domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
+    rules = domain or (float(ts["t"].iloc[0]), float(ts["t"].iloc[-1]))
+    with slots.legend.container():
+        marker_legend(events)
+    specs = [
+        charts.spec("hit_ratio", charts.hit_ratio_data(ts, events, domain=rules), domain=domain, arrow=True),
+        charts.spec("latency", charts.latency_data(ts, events, domain=rules), domain=domain, arrow=True),
+        charts.spec("load", charts.load_data(ts, events, domain=rules), domain=domain, arrow=True),
+        charts.spec("node_load", charts.node_load_data(nodes, events, domain=rules), domain=domain, arrow=True),
+    ]
+    for slot, spec in zip(slots.charts, specs, strict=True):
+        slot.vega_lite_chart(spec, width="stretch")
+    slots.log.markdown(_log(live))
+    latest = nodes[nodes["t"].to_numpy() == nodes["t"].iloc[-1]]
+    slots.occupancy.vega_lite_chart(charts.spec("node_occupancy", charts.node_occupancy_data(latest), arrow=True),
+                                    width="stretch")
+    spent = time.perf_counter() - t0
+    slots.footer.caption(
+        f"{live.refresh_rate():.1f} refreshes/s · each: simulate {live.last_advance_s * 1e3:.0f} ms, draw "
+        f"{spent * 1e3:.0f} ms · speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots")
+    return spent
+
+
+def _panel(live: LiveRun) -> None:
+    """Draw the panel; while the run goes on, advance and redraw in a loop. Any click
+    or page change makes Streamlit rerun the page, which ends this loop at its next
+    redraw (the run is kept in the session and picks up where it was)."""
+    slots = _layout()
+    budget = st.session_state.get("live.tick_budget_s", TICK_BUDGET_S)
+    max_loop = st.session_state.get("live.max_loop_s", math.inf)  # tests: bound one script run
+    started = time.perf_counter()
+    drawn = _fill(live, slots)
+    while live.active and time.perf_counter() - started < max_loop:
+        frame_start = time.perf_counter()
+        live.advance(max(0.04, min(budget, REFRESH_S - drawn)))
+        if live.status == "finished":
+            keep_partial(live)
+            st.rerun()
+        drawn = _fill(live, slots)
+        rest = REFRESH_S - (time.perf_counter() - frame_start)
+        if rest > 0 and live.speed is not None:
+            time.sleep(rest)
+
+
+def render_live_page() -> None:
+    st.title("Live run")
+    live = state.get_live()
+    if live is None:
+        _ready()
+        return
+    cfg = live.config
+    st.caption(f"**{live.run_id or cfg.name}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+               f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · seed {cfg.seed}")
+    _controls(live)
+    if live.status == "finished":
+        st.success(f"Finished: **{live.run_id}** is kept for analysis.", icon=":material/check_circle:")
+        nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
+    elif live.status == "stopped":
+        st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as **{live.run_id}**. "
+                   "Resume continues it.", icon=":material/pause_circle:")
+        nav.page_link(nav.ANALYSIS, label="Analyse the partial run", icon=":material/analytics:")
+    else:
+        st.caption("The run pauses while you are on another page and continues when you come back.")
+    _panel(live)

@@ -1,0 +1,10 @@
+"""Analysis: a kept run's KPIs, charts with chaos markers, events, nodes; compare; downloads."""
+
+import streamlit as st
+
+from cachesim.ui import render_sidebar
+from cachesim.ui.analysis import render_analysis_page
+
+st.set_page_config(page_title="Analysis · cachesim", page_icon=":material/analytics:", layout="wide")
+render_sidebar()
+render_analysis_page()
