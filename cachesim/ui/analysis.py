@@ -19,7 +19,9 @@ import streamlit as st
 from .. import charts
 from ..config import SimConfig
 from ..results import RunResult
-from . import fmt, nav, state
+from ..theory import che_lru_hit_ratio, fifo_hit_ratio
+from ..workload import popularity
+from . import fmt, nav, state, vega
 from .compare import render_compare
 from .legend import marker_legend
 
@@ -37,9 +39,6 @@ def theory_reference(cfg: SimConfig) -> tuple[float, str] | None:
     if (c.nodes != 1 or w.write_ratio != 0 or w.trace or c.eviction not in ("lru", "fifo") or c.ttl_s > 0
             or ch.events or ch.random_kill_per_min > 0 or ch.random_slow_per_min > 0):
         return None
-    from ..theory import che_lru_hit_ratio, fifo_hit_ratio
-    from ..workload import popularity
-
     pop = popularity(w)
     if c.eviction == "lru":
         return float(che_lru_hit_ratio(pop, c.capacity)), "Che approximation (LRU)"
@@ -134,15 +133,15 @@ def _timeseries(run_id: str, res: RunResult) -> None:
     marker_legend(events)
     c1, c2 = st.columns(2)
     with c1:
-        _chart(run_id, "spec.hit", lambda: charts.spec("hit_ratio", charts.hit_ratio_data(
+        _chart(run_id, "spec.hit", lambda: vega.spec("hit_ratio", charts.hit_ratio_data(
             ts, events, theory=ref[0] if ref else None, theory_label=ref[1] if ref else ""), arrow=True))
     with c2:
-        _chart(run_id, "spec.lat", lambda: charts.spec("latency", charts.latency_data(ts, events), arrow=True))
+        _chart(run_id, "spec.lat", lambda: vega.spec("latency", charts.latency_data(ts, events), arrow=True))
     c3, c4 = st.columns(2)
     with c3:
-        _chart(run_id, "spec.load", lambda: charts.spec("load", charts.load_data(ts, events), arrow=True))
+        _chart(run_id, "spec.load", lambda: vega.spec("load", charts.load_data(ts, events), arrow=True))
     with c4:
-        _chart(run_id, "spec.nodes", lambda: charts.spec(
+        _chart(run_id, "spec.nodes", lambda: vega.spec(
             "node_load", charts.node_load_data(res.node_timeseries(), events), arrow=True))
     st.caption(("Dashed green line: " + ref[1] + ". ") if ref else THEORY_HELP + " ")
 

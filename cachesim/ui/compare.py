@@ -10,31 +10,37 @@ import streamlit as st
 from .. import charts
 from ..results import RunResult
 
-#: (summary key, label, higher is better)
+#: (summary key, column label, column format)
 KPIS = (
-    ("hit_ratio", "Hit ratio", True), ("latency_p50_ms", "p50 latency (ms)", False),
-    ("latency_p99_ms", "p99 latency (ms)", False), ("throughput_rps", "Throughput (req/s)", True),
-    ("db_load_rps", "DB load (req/s)", False), ("failed", "Failed requests", False),
-    ("stale_reads", "Stale reads", False),
+    ("hit_ratio", "hit ratio", "percent"), ("latency_p50_ms", "p50 (ms)", "%.2f"),
+    ("latency_p99_ms", "p99 (ms)", "%.2f"), ("throughput_rps", "throughput (req/s)", "%.0f"),
+    ("db_load_rps", "DB load (req/s)", "%.0f"), ("failed", "failed", "%d"), ("stale_reads", "stale reads", "%d"),
 )
 
 
+def _num(v: object) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)  # type: ignore[arg-type]
+
+
 def kpi_table(runs: dict[str, RunResult]) -> pd.DataFrame:
-    """One row per KPI, one column per run, and ``Δ <run>`` columns: the relative
-    change of each later run against the first."""
-    ids = list(runs)
+    """One row per run (in order), one column per KPI (summary after warm-up)."""
+    return pd.DataFrame([{"run": r, **{label: _num(res.summary.get(key)) for key, label, _ in KPIS}}
+                         for r, res in runs.items()])
+
+
+def delta_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Each later run's KPIs relative to the first run's: (x - ref) / |ref|; empty
+    where the reference is 0 or undefined."""
+    ref = table.iloc[0]
     rows = []
-    for key, label, _ in KPIS:
-        row: dict[str, object] = {"metric": label}
-        values = [runs[r].summary.get(key) for r in ids]
-        for r, v in zip(ids, values, strict=True):
-            row[r] = v
-        for r, v in zip(ids[1:], values[1:], strict=True):
-            base = values[0]
-            ok = v is not None and base not in (None, 0) and not (isinstance(v, float) and math.isnan(v))
-            row[f"Δ {r.split(' · ')[0]}"] = (v - base) / abs(base) if ok else None
-        rows.append(row)
-    return pd.DataFrame(rows)
+    for _, row in table.iloc[1:].iterrows():
+        out: dict[str, object] = {"run": row["run"]}
+        for _, label, _ in KPIS:
+            base, v = ref[label], row[label]
+            ok = pd.notna(base) and pd.notna(v) and base != 0
+            out[label] = (v - base) / abs(base) if ok else None
+        rows.append(out)
+    return pd.DataFrame(rows, columns=["run", *(label for _, label, _ in KPIS)])
 
 
 def config_diff(runs: dict[str, RunResult]) -> pd.DataFrame:
@@ -68,12 +74,15 @@ def render_compare(runs: dict[str, RunResult], current: str) -> None:
         with (c1 if i % 2 == 0 else c2):
             st.altair_chart(charts.compare_chart(frames, metric), width="stretch")
     table = kpi_table(picked)
-    delta_cols = [c for c in table.columns if c.startswith("Δ ")]
-    config = {c: st.column_config.NumberColumn(c, format="%.3g") for c in chosen}
-    config.update({c: st.column_config.NumberColumn(c, format="percent", help="Change against the first run")
-                   for c in delta_cols})
     st.markdown("**KPIs** (after warm-up)")
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        label: st.column_config.NumberColumn(label, format=f) for _, label, f in KPIS})
+    st.markdown(f"**Change against {chosen[0]}**")
+    deltas = delta_table(table)
+    labels = [label for _, label, _ in KPIS]
+    deltas[labels] = deltas[labels].astype(float) * 100
+    st.dataframe(deltas, hide_index=True, width="stretch", column_config={
+        label: st.column_config.NumberColumn(label, format="%+.1f%%") for _, label, _ in KPIS})
     diff = config_diff(picked)
     st.markdown("**What differs in the configs**")
     if diff.empty:

@@ -69,8 +69,9 @@ def _status(check: cs.Check) -> None:
     note = " (modified)" if cs.modified() else ""
     if check.ok:
         cfg = check.config
+        nodes = f"{cfg.cluster.nodes} node{'s' if cfg.cluster.nodes != 1 else ''}"
         st.success(f"Valid config based on {based}{note}: about {cfg.total_requests():,.0f} requests over "
-                   f"{cfg.duration_s:g} simulated seconds, {cfg.cluster.nodes} node{'s' if cfg.cluster.nodes != 1 else ''}.", icon=":material/check:")
+                   f"{cfg.duration_s:g} simulated seconds, {nodes}.", icon=":material/check:")
     else:
         st.error(f"Based on {based}{note}; fix {len(check.messages())} problem(s) to run:  \n"
                  + "  \n".join(f"- {m}" for m in check.messages()), icon=":material/error:")

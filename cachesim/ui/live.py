@@ -25,7 +25,7 @@ import streamlit as st
 
 from .. import charts
 from . import config_state as cs
-from . import fmt, nav, state
+from . import fmt, nav, state, vega
 from .legend import marker_legend
 from .runner import SPEEDS, TICK_BUDGET_S, LiveRun
 from .sidebar import keep_partial, live_status_text, start_run
@@ -189,16 +189,16 @@ def _fill(live: LiveRun, slots: Slots) -> float:
     with slots.legend.container():
         marker_legend(events)
     specs = [
-        charts.spec("hit_ratio", charts.hit_ratio_data(ts, events, domain=rules), domain=domain, arrow=True),
-        charts.spec("latency", charts.latency_data(ts, events, domain=rules), domain=domain, arrow=True),
-        charts.spec("load", charts.load_data(ts, events, domain=rules), domain=domain, arrow=True),
-        charts.spec("node_load", charts.node_load_data(nodes, events, domain=rules), domain=domain, arrow=True),
+        vega.spec("hit_ratio", charts.hit_ratio_data(ts, events, domain=rules), domain=domain, arrow=True),
+        vega.spec("latency", charts.latency_data(ts, events, domain=rules), domain=domain, arrow=True),
+        vega.spec("load", charts.load_data(ts, events, domain=rules), domain=domain, arrow=True),
+        vega.spec("node_load", charts.node_load_data(nodes, events, domain=rules), domain=domain, arrow=True),
     ]
     for slot, spec in zip(slots.charts, specs, strict=True):
         slot.vega_lite_chart(spec, width="stretch")
     slots.log.markdown(_log(live))
     latest = nodes[nodes["t"].to_numpy() == nodes["t"].iloc[-1]]
-    slots.occupancy.vega_lite_chart(charts.spec("node_occupancy", charts.node_occupancy_data(latest), arrow=True),
+    slots.occupancy.vega_lite_chart(vega.spec("node_occupancy", charts.node_occupancy_data(latest), arrow=True),
                                     width="stretch")
     spent = time.perf_counter() - t0
     slots.footer.caption(
@@ -213,16 +213,18 @@ def _panel(live: LiveRun) -> None:
     redraw (the run is kept in the session and picks up where it was)."""
     slots = _layout()
     budget = st.session_state.get("live.tick_budget_s", TICK_BUDGET_S)
-    max_loop = st.session_state.get("live.max_loop_s", math.inf)  # tests: bound one script run
+    max_loop = st.session_state.get("live.max_loop_s", math.inf)  # tests: refreshes per script run
     started = time.perf_counter()
     drawn = _fill(live, slots)
-    while live.active and time.perf_counter() - started < max_loop:
+    while live.active:
         frame_start = time.perf_counter()
         live.advance(max(0.04, min(budget, REFRESH_S - drawn)))
         if live.status == "finished":
             keep_partial(live)
             st.rerun()
         drawn = _fill(live, slots)
+        if time.perf_counter() - started >= max_loop:
+            break
         rest = REFRESH_S - (time.perf_counter() - frame_start)
         if rest > 0 and live.speed is not None:
             time.sleep(rest)

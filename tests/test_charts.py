@@ -1,0 +1,254 @@
+"""Chart builders: the specs hold the right fields, data, rules and windows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cachesim
+from cachesim import charts
+from cachesim.ui import vega
+
+
+@pytest.fixture(scope="module")
+def run() -> cachesim.RunResult:
+    # node-2 is killed at t=10 and restarted at t=20; 25 s keeps the test quick
+    return cachesim.simulate(cachesim.load_scenario("node_failure").with_overrides({"duration_s": "25"}))
+
+
+def layers(spec: dict) -> list[dict]:
+    return spec.get("layer", [spec])
+
+
+def records(spec: dict, layer: dict) -> list[dict]:
+    """The data rows a layer draws, from an Altair ``to_dict()``."""
+    name = (layer.get("data") or spec.get("data"))["name"]
+    return spec["datasets"][name]
+
+
+def layer_with_mark(spec: dict, mark: str) -> dict:
+    return next(lay for lay in layers(spec) if (lay["mark"]["type"] if isinstance(lay["mark"], dict)
+                                               else lay["mark"]) == mark)
+
+
+# -- windows and frames -----------------------------------------------------------------
+
+
+def test_window_keeps_the_last_points(run):
+    ts = pd.concat([run.timeseries()] * 4, ignore_index=True)  # 1,000 rows
+    w = charts.window(ts, 600)
+    assert len(w) == 600
+    assert w.index[0] == len(ts) - 600 and w.index[-1] == len(ts) - 1
+    assert charts.window(ts.head(10), 600).equals(ts.head(10))
+
+
+def test_live_domain_is_fixed_while_the_run_fits_the_window_then_slides():
+    assert charts.live_domain(30.0, 0.1, 600) == (0.0, 30.0)
+    assert charts.live_domain(60.0, 0.1, 600) == (0.0, 60.0)
+    assert charts.live_domain(61.0, 0.1, 600) is None
+
+
+def test_downsample_bounds_points_and_keeps_the_end(run):
+    ts = run.timeseries()
+    small = charts.downsample(ts, 50)
+    assert len(small) <= 50
+    assert small["t"].iloc[-1] == pytest.approx(ts["t"].iloc[-1])
+    assert small["hit_ratio"].between(0, 1).all()
+    assert charts.downsample(ts, 10_000) is ts
+
+
+def test_markers_filters_kinds_and_domain(run):
+    ev = run.events()
+    m = charts.markers(ev)
+    assert list(m["kind"]) == [k for k in ev["kind"] if k in charts.MARKER_KINDS]
+    assert set(m["kind"]) >= {"kill", "restart", "node_down_detected"}
+    assert "run_started" not in set(m["kind"])
+    assert set(m.loc[m["kind"] == "kill", "style"]) == {"chaos"}
+    assert set(m.loc[m["kind"] == "node_down_detected", "style"]) == {"detected"}
+    inside = charts.markers(ev, (15.0, 25.0))
+    assert (inside["t"] >= 15).all() and "kill" not in set(inside["kind"]) and "restart" in set(inside["kind"])
+    assert charts.markers(None).empty and charts.markers(ev.iloc[0:0]).empty
+
+
+def test_node_state_order_of_precedence():
+    df = pd.DataFrame({"up": [True, False, True, True, True], "partitioned": [False, False, True, False, False],
+                       "routed": [True, False, True, False, True], "slow_factor": [1.0, 1.0, 1.0, 1.0, 10.0]})
+    assert list(charts.node_state(df)) == ["up", "down", "partitioned", "unrouted", "slow"]
+
+
+# -- time-series charts -----------------------------------------------------------------
+
+
+def test_hit_ratio_chart_fields_and_chaos_rules(run):
+    spec = charts.hit_ratio_chart(run.timeseries(), run.events()).to_dict()
+    line = layer_with_mark(spec, "line")
+    assert line["encoding"]["x"]["field"] == "t" and line["encoding"]["y"]["field"] == "hit_ratio"
+    assert line["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert len(records(spec, line)) == len(run.timeseries())
+    rule = layer_with_mark(spec, "rule")
+    rows = records(spec, rule)
+    kills = [r["t"] for r in rows if r["kind"] == "kill"]
+    restarts = [r["t"] for r in rows if r["kind"] == "restart"]
+    assert kills == [10.0] and restarts == [20.0]
+    detected = [r for r in rows if r["kind"] == "node_down_detected"]
+    assert detected and 10.0 < detected[0]["t"] < 11.0 and detected[0]["style"] == "detected"
+    assert rule["encoding"]["x"]["field"] == "t"
+    assert rule["encoding"]["color"]["scale"]["range"][0] == charts.KIND_COLORS["kill"]
+    assert spec["autosize"]["type"] == "fit-x"
+
+
+def test_no_events_no_rule_layer(run):
+    spec = charts.hit_ratio_chart(run.timeseries(), None).to_dict()
+    assert [lay["mark"]["type"] for lay in layers(spec)] == ["line"]
+
+
+def test_rules_outside_a_live_window_are_left_out(run):
+    ts = run.timeseries()
+    w = ts[ts["t"] > 15]
+    spec = charts.latency_chart(w, run.events(), domain=(15.0, 25.0)).to_dict()
+    rows = records(spec, layer_with_mark(spec, "rule"))
+    assert {r["kind"] for r in rows} >= {"restart"} and all(r["t"] >= 15 for r in rows)
+    x = layer_with_mark(spec, "line")["encoding"]["x"]
+    assert x["scale"]["domain"] == [15.0, 25.0]
+
+
+def test_theory_reference_line(run):
+    spec = charts.hit_ratio_chart(run.timeseries(), theory=0.8125, theory_label="Che (LRU)").to_dict()
+    rule = layer_with_mark(spec, "rule")
+    assert records(spec, rule) == [{"hit_ratio": 0.8125, "label": "Che (LRU): 81.2%"}]
+    assert rule["encoding"]["y"]["field"] == "hit_ratio"
+
+
+def test_latency_chart_folds_three_percentiles_on_a_log_scale(run):
+    spec = charts.latency_chart(run.timeseries()).to_dict()
+    line = layer_with_mark(spec, "line")
+    fold = next(t for t in line["transform"] if "fold" in t)
+    assert fold["fold"] == ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]
+    assert line["encoding"]["y"]["scale"]["type"] == "log"
+    assert line["encoding"]["color"]["scale"]["domain"] == ["p50", "p95", "p99"]
+    assert set(records(spec, line)[0]) == {"t", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
+
+
+def test_load_chart_derives_db_load_and_failures(run):
+    spec = charts.load_chart(run.timeseries()).to_dict()
+    line = layer_with_mark(spec, "line")
+    calc = {t["as"]: t["calculate"] for t in line["transform"] if "calculate" in t}
+    assert calc["db"] == "(datum.db_reads + datum.db_writes) / datum.interval_s"
+    assert calc["failures"] == "datum.failed / datum.interval_s"
+    assert line["encoding"]["color"]["scale"]["domain"] == ["throughput", "DB load", "failures"]
+
+
+def test_node_load_marks_the_killed_node_down(run):
+    spec = charts.node_load_chart(run.node_timeseries(), run.events()).to_dict()
+    cells = records(spec, layers(spec)[0])
+    down = [c for c in cells if c["state"] == "down"]
+    assert {c["name"] for c in down} == {"node-2"}
+    assert min(c["t"] for c in down) == pytest.approx(10.1) and max(c["t"] for c in down) <= 20.0
+    up = [c for c in cells if c["name"] == "node-1"]
+    assert all(c["state"] == "up" for c in up) and max(c["rps"] for c in up) > 0
+    y = layers(spec)[0]["encoding"]["y"]
+    assert y["field"] == "name" and y["sort"] == [f"node-{i}" for i in range(1, 7)]
+
+
+def test_node_load_bounds_the_marks_for_big_clusters():
+    t = np.repeat(np.arange(1, 601) * 0.1, 100)
+    names = np.tile([f"node-{i}" for i in range(1, 101)], 600)
+    node_ts = pd.DataFrame({"t": t, "name": names, "up": True, "routed": True, "partitioned": False,
+                            "slow_factor": 1.0, "requests": 5, "occupancy": 10, "capacity": 100})
+    cells = charts.node_load_data(node_ts, max_marks=6000)["cells"]
+    assert 0 < len(cells) <= 6000 and cells["name"].nunique() == 100
+
+
+def test_node_occupancy_chart(run):
+    nts = run.node_timeseries()
+    latest = nts[nts["t"] == nts["t"].max()]
+    spec = charts.node_occupancy_chart(latest).to_dict()
+    rows = records(spec, spec)
+    assert [r["name"] for r in rows] == [f"node-{i}" for i in range(1, 7)]
+    assert all(0 <= r["fill"] <= 1 for r in rows)
+    assert spec["encoding"]["x"]["field"] == "fill"
+
+
+# -- distributions, comparisons, schedules ----------------------------------------------
+
+
+def test_latency_cdf_reaches_one_with_quantile_rules(run):
+    s = run.summary
+    spec = charts.latency_cdf_chart(run.latency_histogram(), {"p50": s["latency_p50_ms"],
+                                                               "p99": s["latency_p99_ms"]}).to_dict()
+    line = layer_with_mark(spec, "line")
+    cdf = [r["cdf"] for r in records(spec, line)]
+    assert cdf == sorted(cdf) and cdf[-1] == pytest.approx(1.0)
+    assert line["encoding"]["x"]["scale"]["type"] == "log"
+    rules = records(spec, layer_with_mark(spec, "rule"))
+    assert [r["quantile"] for r in rules] == ["p50", "p99"]
+    assert rules[0]["ms"] == pytest.approx(s["latency_p50_ms"])
+
+
+def test_compare_chart_overlays_runs(run):
+    other = cachesim.simulate(cachesim.load_scenario("baseline").with_overrides({"duration_s": "6"}))
+    frames = {"run-1 · node_failure": run.timeseries(), "run-2 · baseline": other.timeseries()}
+    long = charts.compare_frame(frames, "db_load_rps")
+    assert list(long["run"].unique()) == list(frames)
+    first = other.timeseries().iloc[0]
+    got = long[long["run"] == "run-2 · baseline"]["value"].iloc[0]
+    assert got == pytest.approx((first["db_reads"] + first["db_writes"]) / first["interval_s"])
+    spec = charts.compare_chart(frames, "hit_ratio").to_dict()
+    assert spec["encoding"]["color"]["field"] == "run" and spec["encoding"]["color"]["sort"] == list(frames)
+    assert len(records(spec, spec)) == len(run.timeseries()) + len(other.timeseries())
+
+
+def test_chaos_timeline_open_ended_events_last_to_the_end():
+    schedule = pd.DataFrame({"at_s": [10.0, 12.0], "action": ["kill", "slow"], "target": ["node-2", "node-1"],
+                             "duration_s": [None, 5.0]})
+    spec = charts.chaos_timeline_chart(schedule, 30.0).to_dict()
+    rows = records(spec, spec)
+    assert [(r["at_s"], r["end_s"]) for r in rows] == [(10.0, 30.0), (12.0, 17.0)]
+    assert spec["encoding"]["x2"]["field"] == "end_s"
+
+
+def test_legend_items(run):
+    items = charts.legend_items(run.events())
+    kinds = [k for k, _, _ in items]
+    assert kinds[:2] == ["kill", "restart"] and ("node_down_detected", "#991b1b", True) in items
+    assert charts.legend_items(None) == []
+
+
+# -- cached Vega-Lite specs for live redraws -------------------------------------------
+
+
+def test_fast_spec_equals_a_fresh_build_and_reuses_its_template(run):
+    ts = charts.window(run.timeseries(), 600)
+    frames = charts.hit_ratio_data(ts, run.events(), domain=(0.0, 25.0))
+    fresh = vega.to_vega_lite(charts.LAYOUTS["hit_ratio"](frames, (0.0, 25.0)), frames)
+    fast = vega.spec("hit_ratio", frames, domain=(0.0, 25.0))
+    assert {k: v for k, v in fast.items() if k != "datasets"} == json.loads(json.dumps(fresh))
+    assert fast["datasets"]["ts"] is frames["ts"] and list(fast["datasets"]) == ["ts", "rules"]
+    assert fast["layer"][0]["data"] == {"name": "ts"} and fast["layer"][1]["data"] == {"name": "rules"}
+    n = len(vega._TEMPLATES)
+    later = charts.hit_ratio_data(ts.iloc[:-5], run.events(), domain=(0.0, 25.0))
+    again = vega.spec("hit_ratio", later, domain=(0.0, 30.0))
+    assert len(vega._TEMPLATES) == n  # same structure: no new template
+    assert again["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0.0, 30.0]
+    assert len(again["datasets"]["ts"]) == len(ts) - 5
+
+
+def test_fast_spec_new_structure_when_event_kinds_change(run):
+    ts = run.timeseries()
+    n = len(vega._TEMPLATES)
+    before = vega.spec("latency", charts.latency_data(ts[ts["t"] < 9], run.events(), domain=(0.0, 9.0)))
+    after = vega.spec("latency", charts.latency_data(ts, run.events(), domain=(0.0, 25.0)))
+    assert len(before["layer"]) == 1 and len(after["layer"]) == 2
+    assert len(vega._TEMPLATES) >= n + 2
+    assert "kill" in after["layer"][1]["encoding"]["color"]["scale"]["domain"]
+
+
+def test_fast_spec_arrow_datasets(run):
+    frames = charts.load_data(charts.window(run.timeseries(), 600), run.events())
+    out = vega.spec("load", frames, arrow=True)
+    tbl = out["datasets"]["ts"]
+    assert tbl.num_rows == len(run.timeseries()) and "throughput_rps" in tbl.column_names
+    assert out["datasets"]["rules"].num_rows == len(frames["rules"])
