@@ -91,11 +91,6 @@ def markers(events: pd.DataFrame | None, domain: Domain = None,
         "style": np.where(np.isin(kind[idx], list(CHAOS_KINDS)), "chaos", "detected")})
 
 
-def columns(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
-    """A new frame of some columns (cheaper than ``df.loc[:, cols]``)."""
-    return pd.DataFrame({c: df[c].to_numpy() for c in cols}, copy=False)
-
-
 def legend_items(events: pd.DataFrame | None) -> list[tuple[str, str, bool]]:
     """(kind, color, dashed) for each marker kind among ``events``, in legend order: the
     one legend shown beside a group of charts (the charts themselves carry none)."""
@@ -139,23 +134,40 @@ def _time_tooltip() -> alt.Tooltip:
     return alt.Tooltip("t:Q", format=".1f", title="t (s)")
 
 
+def _tips(enabled: bool, *items: alt.Tooltip) -> list[alt.Tooltip] | alt.UndefinedType:
+    """Tooltips, or none: a live chart redraws 5 times a second and the browser would
+    format every tooltip of every mark each time."""
+    return list(items) if enabled else alt.Undefined
+
+
+def _long(ts: pd.DataFrame, series: dict[str, np.ndarray], value: str) -> pd.DataFrame:
+    """Several series over ``ts["t"]`` as one long frame (t, series, value), undefined
+    and (for log scales) non-positive values left out. Done here rather than with
+    Vega-Lite transforms, which the browser would re-run on every redraw."""
+    t = ts["t"].to_numpy(float)
+    values = np.concatenate([np.asarray(v, dtype=float) for v in series.values()]) if series else np.array([])
+    long = pd.DataFrame({"t": np.tile(t, len(series)), "series": np.repeat(list(series), len(t)), value: values})
+    return long[np.isfinite(values)].reset_index(drop=True)
+
+
 # -- time series ------------------------------------------------------------------------
 
 
 def hit_ratio_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
                    theory: float | None = None, theory_label: str = "analytic") -> Frames:
-    d = {"ts": columns(ts, ["t", "hit_ratio"]), "rules": markers(events, domain)}
+    d = {"ts": _long(ts, {"hit ratio": ts["hit_ratio"].to_numpy(float)}, "hit_ratio"),
+         "rules": markers(events, domain)}
     if theory is not None:
         d["ref"] = pd.DataFrame({"hit_ratio": [float(theory)], "label": [f"{theory_label}: {theory:.1%}"]})
     return d
 
 
-def _hit_ratio(d: Frames, domain: Domain, height: int = HEIGHT) -> alt.LayerChart:
-    layers = [alt.Chart(d["ts"]).transform_calculate(series="'hit ratio'").mark_line(strokeWidth=1.6).encode(
+def _hit_ratio(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = True) -> alt.LayerChart:
+    layers = [alt.Chart(d["ts"]).mark_line(strokeWidth=1.6).encode(
         x=_x(domain),
         y=alt.Y("hit_ratio:Q", title="hit ratio", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("series:N", legend=_legend(), scale=alt.Scale(domain=["hit ratio"], range=["#2563eb"])),
-        tooltip=[_time_tooltip(), alt.Tooltip("hit_ratio:Q", format=".1%", title="hit ratio")])]
+        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("hit_ratio:Q", format=".1%", title="hit ratio")))]
     if "ref" in d:
         layers += [
             alt.Chart(d["ref"]).mark_rule(color="#16a34a", strokeDash=[6, 4], strokeWidth=2).encode(
@@ -167,71 +179,74 @@ def _hit_ratio(d: Frames, domain: Domain, height: int = HEIGHT) -> alt.LayerChar
 
 
 def latency_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None) -> Frames:
-    return {"ts": columns(ts, ["t", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]),
-            "rules": markers(events, domain)}
+    """Long frame (t, series p50/p95/p99, ms) of positive latencies, and the rules."""
+    series = {p: ts[f"latency_{p}_ms"].to_numpy(float) for p in PERCENTILE_COLORS}
+    long = _long(ts, series, "ms")
+    return {"ts": long[long["ms"] > 0].reset_index(drop=True), "rules": markers(events, domain)}
 
 
-def _latency(d: Frames, domain: Domain, height: int = HEIGHT) -> alt.LayerChart:
-    line = alt.Chart(d["ts"]).transform_fold(
-        ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"], as_=["series", "ms"]
-    ).transform_calculate(
-        percentile="replace(replace(datum.series, 'latency_', ''), '_ms', '')"
-    ).transform_filter("isValid(datum.ms) && datum.ms > 0").mark_line(strokeWidth=1.4).encode(
+def _latency(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = True) -> alt.LayerChart:
+    line = alt.Chart(d["ts"]).mark_line(strokeWidth=1.4).encode(
         x=_x(domain),
         y=alt.Y("ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
-        color=alt.Color("percentile:N", legend=_legend(),
+        color=alt.Color("series:N", legend=_legend(),
                         scale=alt.Scale(domain=list(PERCENTILE_COLORS), range=list(PERCENTILE_COLORS.values()))),
-        tooltip=[_time_tooltip(), alt.Tooltip("percentile:N"), alt.Tooltip("ms:Q", format=".2f")])
+        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("series:N", title="percentile"),
+                      alt.Tooltip("ms:Q", format=".2f")))
     return _with_rules([line], d, domain, "Latency p50 / p95 / p99", height)
 
 
 def load_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None) -> Frames:
-    return {"ts": columns(ts, ["t", "interval_s", "throughput_rps", "db_reads", "db_writes", "failed"]),
-            "rules": markers(events, domain)}
+    """Long frame (t, series, rps): throughput, DB load (reads + writes) and failures
+    per simulated second; and the rules."""
+    per_s = ts["interval_s"].to_numpy(float)
+    series = {"throughput": ts["throughput_rps"].to_numpy(float),
+              "DB load": (ts["db_reads"].to_numpy(float) + ts["db_writes"].to_numpy(float)) / per_s,
+              "failures": ts["failed"].to_numpy(float) / per_s}
+    return {"ts": _long(ts, series, "rps"), "rules": markers(events, domain)}
 
 
-def _load(d: Frames, domain: Domain, height: int = HEIGHT) -> alt.LayerChart:
-    line = alt.Chart(d["ts"]).transform_calculate(
-        throughput="datum.throughput_rps",
-        db="(datum.db_reads + datum.db_writes) / datum.interval_s",
-        failures="datum.failed / datum.interval_s",
-    ).transform_fold(["throughput", "db", "failures"], as_=["key", "rps"]).transform_calculate(
-        series="datum.key == 'db' ? 'DB load' : datum.key"
-    ).mark_line(strokeWidth=1.4).encode(
+def _load(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = True) -> alt.LayerChart:
+    line = alt.Chart(d["ts"]).mark_line(strokeWidth=1.4).encode(
         x=_x(domain),
         y=alt.Y("rps:Q", title="per simulated second"),
         color=alt.Color("series:N", legend=_legend(),
                         scale=alt.Scale(domain=list(LOAD_COLORS), range=list(LOAD_COLORS.values()))),
-        tooltip=[_time_tooltip(), alt.Tooltip("series:N"), alt.Tooltip("rps:Q", format=",.0f")])
+        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("series:N"), alt.Tooltip("rps:Q", format=",.0f")))
     return _with_rules([line], d, domain, "Throughput, DB load and failures", height)
 
 
 def node_load_data(node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
                    max_marks: int = 6000) -> Frames:
-    """Per-node, per-window rows (bounded to ``max_marks`` cells by keeping every k-th window)."""
+    """Per-node, per-window cells (bounded to ``max_marks`` by keeping every k-th
+    window), split into nodes serving (``cells``) and not serving (``off``)."""
     times = node_ts["t"].unique()
     step = max(1, int(np.ceil(len(times) * max(1, node_ts["name"].nunique()) / max_marks)))
     df = node_ts if step == 1 else node_ts[node_ts["t"].isin(times[::step])]
     interval = float(times[1] - times[0]) if len(times) > 1 else 1.0
+    state = node_state(df)
     cells = pd.DataFrame({
         "t": df["t"].to_numpy(), "t0": df["t"].to_numpy() - interval * step, "name": df["name"].to_numpy(),
-        "state": node_state(df), "rps": df["requests"].to_numpy() / interval,
+        "state": state, "rps": df["requests"].to_numpy() / interval,
         "fill": df["occupancy"].to_numpy() / df["capacity"].to_numpy()})
-    return {"cells": cells, "rules": markers(events, domain)}
+    serving = np.isin(state, ["up", "slow"])
+    return {"cells": cells[serving].reset_index(drop=True), "off": cells[~serving].reset_index(drop=True),
+            "rules": markers(events, domain)}
 
 
-def _node_load(d: Frames, domain: Domain, height: int | None = None) -> alt.LayerChart:
-    cells = d["cells"]
-    order = list(dict.fromkeys(cells["name"]))
+def _node_load(d: Frames, domain: Domain, height: int | None = None, tooltips: bool = True) -> alt.LayerChart:
+    order = list(dict.fromkeys([*d["cells"]["name"], *d["off"]["name"]]))
+    order.sort(key=lambda n: (len(n), n))  # node-2 before node-10
     y = alt.Y("name:N", title=None, sort=order)
-    tip = [alt.Tooltip("name:N", title="node"), _time_tooltip(), alt.Tooltip("state:N"),
-           alt.Tooltip("rps:Q", format=",.0f", title="req/s"), alt.Tooltip("fill:Q", format=".0%", title="occupancy")]
+    tip = _tips(tooltips, alt.Tooltip("name:N", title="node"), _time_tooltip(), alt.Tooltip("state:N"),
+                alt.Tooltip("rps:Q", format=",.0f", title="req/s"),
+                alt.Tooltip("fill:Q", format=".0%", title="occupancy"))
     states = [s for s in STATE_COLORS if s not in ("up", "slow")]
-    serving = alt.Chart(cells).transform_filter("datum.state == 'up' || datum.state == 'slow'").mark_rect().encode(
+    serving = alt.Chart(d["cells"]).mark_rect().encode(
         x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
         color=alt.Color("rps:Q", title="req/s", scale=alt.Scale(scheme="blues"),
                         legend=alt.Legend(orient="right", gradientLength=70)))
-    off = alt.Chart(cells).transform_filter("datum.state != 'up' && datum.state != 'slow'").mark_rect().encode(
+    off = alt.Chart(d["off"]).mark_rect().encode(
         x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
         color=alt.Color("state:N", title="not serving", legend=alt.Legend(orient="right"),
                         scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states])))
@@ -247,7 +262,8 @@ def node_occupancy_data(latest: pd.DataFrame) -> Frames:
         "fill": latest["occupancy"].to_numpy() / latest["capacity"].to_numpy()})}
 
 
-def _node_occupancy(d: Frames, domain: Domain = None, height: int | None = None) -> alt.Chart:
+def _node_occupancy(d: Frames, domain: Domain = None, height: int | None = None,
+                    tooltips: bool = True) -> alt.Chart:
     df = d["nodes"]
     states = list(STATE_COLORS)
     return alt.Chart(df).mark_bar().encode(
@@ -255,8 +271,8 @@ def _node_occupancy(d: Frames, domain: Domain = None, height: int | None = None)
         y=alt.Y("name:N", title=None, sort=list(df["name"])),
         color=alt.Color("state:N", legend=alt.Legend(orient="bottom", direction="horizontal", title=None),
                         scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states])),
-        tooltip=[alt.Tooltip("name:N"), alt.Tooltip("state:N"), alt.Tooltip("occupancy:Q"),
-                 alt.Tooltip("capacity:Q"), alt.Tooltip("fill:Q", format=".0%")],
+        tooltip=_tips(tooltips, alt.Tooltip("name:N"), alt.Tooltip("state:N"), alt.Tooltip("occupancy:Q"),
+                      alt.Tooltip("capacity:Q"), alt.Tooltip("fill:Q", format=".0%")),
     ).properties(title="Cache occupancy", height=height or max(60, min(320, 20 * len(df))), autosize=FIT_X)
 
 

@@ -40,7 +40,8 @@ def test_ready_state_before_any_run():
 
 def test_a_short_run_produces_kpis_and_charts():
     at = live_page()
-    at.sidebar.button(key="sidebar.run").click().run()  # the loop runs the whole 12 s here
+    at.session_state["live.max_loop_s"] = 60.0  # refresh until the end within one script run
+    at.sidebar.button(key="sidebar.run").click().run()
     assert not at.exception
     live = at.session_state["cachesim.live"]
     assert live.status == "finished" and live.now == 12.0

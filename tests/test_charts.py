@@ -122,33 +122,52 @@ def test_theory_reference_line(run):
     assert rule["encoding"]["y"]["field"] == "hit_ratio"
 
 
-def test_latency_chart_folds_three_percentiles_on_a_log_scale(run):
-    spec = charts.latency_chart(run.timeseries()).to_dict()
+def test_latency_chart_draws_three_percentiles_on_a_log_scale(run):
+    ts = run.timeseries()
+    spec = charts.latency_chart(ts).to_dict()
     line = layer_with_mark(spec, "line")
-    fold = next(t for t in line["transform"] if "fold" in t)
-    assert fold["fold"] == ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]
+    assert "transform" not in line  # prepared in pandas: the browser re-runs transforms on every redraw
     assert line["encoding"]["y"]["scale"]["type"] == "log"
+    assert line["encoding"]["color"]["field"] == "series"
     assert line["encoding"]["color"]["scale"]["domain"] == ["p50", "p95", "p99"]
-    assert set(records(spec, line)[0]) == {"t", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
+    rows = records(spec, line)
+    p99 = [r["ms"] for r in rows if r["series"] == "p99"]
+    assert p99 == [v for v in ts["latency_p99_ms"] if v > 0]
+    assert all(r["ms"] > 0 for r in rows)
 
 
 def test_load_chart_derives_db_load_and_failures(run):
-    spec = charts.load_chart(run.timeseries()).to_dict()
+    ts = run.timeseries()
+    spec = charts.load_chart(ts).to_dict()
     line = layer_with_mark(spec, "line")
-    calc = {t["as"]: t["calculate"] for t in line["transform"] if "calculate" in t}
-    assert calc["db"] == "(datum.db_reads + datum.db_writes) / datum.interval_s"
-    assert calc["failures"] == "datum.failed / datum.interval_s"
     assert line["encoding"]["color"]["scale"]["domain"] == ["throughput", "DB load", "failures"]
+    rows = records(spec, line)
+    db = [r["rps"] for r in rows if r["series"] == "DB load"]
+    assert db == pytest.approx(list((ts["db_reads"] + ts["db_writes"]) / ts["interval_s"]))
+    failures = [r["rps"] for r in rows if r["series"] == "failures"]
+    assert failures == pytest.approx(list(ts["failed"] / ts["interval_s"]))
+    assert max(failures) > 0  # requests to the killed node time out
+
+
+def test_charts_can_leave_tooltips_out(run):
+    frames = charts.hit_ratio_data(run.timeseries(), run.events())
+    with_tips = charts.LAYOUTS["hit_ratio"](frames, None).to_dict()
+    without = charts.LAYOUTS["hit_ratio"](frames, None, tooltips=False).to_dict()
+    assert "tooltip" in with_tips["layer"][0]["encoding"] and "tooltip" not in without["layer"][0]["encoding"]
 
 
 def test_node_load_marks_the_killed_node_down(run):
     spec = charts.node_load_chart(run.node_timeseries(), run.events()).to_dict()
-    cells = records(spec, layers(spec)[0])
-    down = [c for c in cells if c["state"] == "down"]
-    assert {c["name"] for c in down} == {"node-2"}
-    assert min(c["t"] for c in down) == pytest.approx(10.1) and max(c["t"] for c in down) <= 20.0
-    up = [c for c in cells if c["name"] == "node-1"]
-    assert all(c["state"] == "up" for c in up) and max(c["rps"] for c in up) > 0
+    serving, off = records(spec, layers(spec)[0]), records(spec, layers(spec)[1])
+    assert {c["name"] for c in off} == {"node-2"}
+    down = [c["t"] for c in off if c["state"] == "down"]
+    assert min(down) == pytest.approx(10.1) and max(down) <= 20.0
+    # restarted at t=20, served again once the balancer's health check sees it (0.29 s later)
+    assert all(20.0 < c["t"] <= 20.3 for c in off if c["state"] == "unrouted")
+    assert {c["state"] for c in serving} <= {"up", "slow"}
+    up = [c for c in serving if c["name"] == "node-1"]
+    assert len(up) == len(run.timeseries()) and max(c["rps"] for c in up) > 0
+    assert layers(spec)[1]["encoding"]["color"]["scale"]["range"][-1] == charts.STATE_COLORS["down"]
     y = layers(spec)[0]["encoding"]["y"]
     assert y["field"] == "name" and y["sort"] == [f"node-{i}" for i in range(1, 7)]
 
@@ -158,8 +177,10 @@ def test_node_load_bounds_the_marks_for_big_clusters():
     names = np.tile([f"node-{i}" for i in range(1, 101)], 600)
     node_ts = pd.DataFrame({"t": t, "name": names, "up": True, "routed": True, "partitioned": False,
                             "slow_factor": 1.0, "requests": 5, "occupancy": 10, "capacity": 100})
-    cells = charts.node_load_data(node_ts, max_marks=6000)["cells"]
-    assert 0 < len(cells) <= 6000 and cells["name"].nunique() == 100
+    frames = charts.node_load_data(node_ts, max_marks=6000)
+    cells = frames["cells"]
+    assert 0 < len(cells) <= 6000 and cells["name"].nunique() == 100 and frames["off"].empty
+    assert (cells["t"] - cells["t0"]).round(6).eq(1.0).all()  # every 10th window kept, cells 10x wider
 
 
 def test_node_occupancy_chart(run):
@@ -227,6 +248,7 @@ def test_fast_spec_equals_a_fresh_build_and_reuses_its_template(run):
     fast = vega.spec("hit_ratio", frames, domain=(0.0, 25.0))
     assert {k: v for k, v in fast.items() if k != "datasets"} == json.loads(json.dumps(fresh))
     assert fast["datasets"]["ts"] is frames["ts"] and list(fast["datasets"]) == ["ts", "rules"]
+    assert "usermeta" not in fast
     assert fast["layer"][0]["data"] == {"name": "ts"} and fast["layer"][1]["data"] == {"name": "rules"}
     n = len(vega._TEMPLATES)
     later = charts.hit_ratio_data(ts.iloc[:-5], run.events(), domain=(0.0, 25.0))
@@ -248,7 +270,8 @@ def test_fast_spec_new_structure_when_event_kinds_change(run):
 
 def test_fast_spec_arrow_datasets(run):
     frames = charts.load_data(charts.window(run.timeseries(), 600), run.events())
-    out = vega.spec("load", frames, arrow=True)
+    out = vega.spec("load", frames, arrow=True, canvas=True)
     tbl = out["datasets"]["ts"]
-    assert tbl.num_rows == len(run.timeseries()) and "throughput_rps" in tbl.column_names
+    assert tbl.num_rows == 3 * len(run.timeseries()) and tbl.column_names == ["t", "series", "rps"]
+    assert out["usermeta"] == {"embedOptions": {"renderer": "canvas"}}
     assert out["datasets"]["rules"].num_rows == len(frames["rules"])

@@ -1,24 +1,23 @@
-"""The live page: controls, then a panel of ``st.empty`` placeholders that a loop
-refills while the run goes on.
+"""The live page: controls, then a panel of ``st.empty`` placeholders refilled while
+the run goes on.
 
 Each refresh simulates for a wall-time budget (or up to N x real time), then fills
 the placeholders: progress bar, KPI row, charts (from cached Vega-Lite templates, see
-``charts.spec``), live log. The loop runs inside the page's script run: a click
-(Stop, speed, a sidebar value) or a page change makes Streamlit rerun the page, which
-interrupts the loop at its next redraw; the LiveRun sits in the session, so nothing is
-lost and coming back continues the run. When the run ends the page reruns once so the
-controls and the run registry catch up.
-
-(An ``st.fragment(run_every=...)`` timer was tried first: its reruns are requested by
-the browser on a fixed interval and queue behind a slow refresh, which gave 1-2
-refreshes per second; the loop gives 4-5.)
+``cachesim.ui.vega``), live log. Refreshes come in batches: one script run refreshes
+in a loop for about BATCH_S seconds, and the browser asks for the next batch through
+an ``st.fragment(run_every=...)`` timer. Batches keep Streamlit's per-run overhead
+off most refreshes (a fragment rerun per refresh gave 1-2 refreshes per second, the
+batches give 4-5); the asking keeps a slow browser from being flooded. A click (Stop,
+speed, a sidebar value) or a page change reruns the page, which ends the batch at
+its next redraw; the LiveRun sits in the session, so nothing is lost and coming back
+continues the run. When the run ends the page reruns once so the controls and the
+run registry catch up.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -30,10 +29,16 @@ from .legend import marker_legend
 from .runner import SPEEDS, TICK_BUDGET_S, LiveRun
 from .sidebar import keep_partial, live_status_text, start_run
 
-#: Target seconds per refresh while running (simulate + draw).
-REFRESH_S = 0.2
+#: Seconds of refreshes in one script run (see _live_panel).
+BATCH_S = 1.0
 SPEED_PREF = "live.speed_pref"
 LOG_LINES = 60
+#: Per-node heatmap cells per refresh (more windows are thinned out). The browser
+#: redraws every chart 5 times a second, and its Vega runs each mark's encoding through
+#: an interpreter: the cost grows with the marks drawn, so the live view draws fewer.
+HEATMAP_CELLS = 600
+#: Points per line the browser draws: the 600-snapshot window averaged in groups.
+DISPLAY_POINTS = 200
 KIND_STYLE = {
     "kill": ":red[**kill**]", "restart": ":green[**restart**]", "slow": ":orange[**slow**]",
     "heal": ":blue[**heal**]", "partition": ":violet[**partition**]", "loss": ":red[**loss**]",
@@ -108,10 +113,10 @@ def _ready() -> None:
 # -- the panel --------------------------------------------------------------------------
 
 
-def _kpi_row(live: LiveRun) -> None:
+def _kpi_row(live: LiveRun, cols: list[Any]) -> None:
+    """The KPI metrics, one per (placeholder) column."""
     k = live.kpis()
     n = live.config.cluster.nodes
-    cols = st.columns(6)
     spec = [
         ("Hit ratio", "hit_ratio", fmt.pct, "pct", "normal", "Hits / lookups over the last simulated second."),
         ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse", "Mean of the windows' p99 over the last second."),
@@ -146,19 +151,20 @@ class Slots:
 
     status: Any
     progress: Any
-    kpis: Any
+    kpis: list[Any]
     legend: Any
     charts: list[Any]
     log: Any
     occupancy: Any
     footer: Any
+    drawn: dict[str, Any] = field(default_factory=dict)  # what the slots show, to skip unchanged redraws
 
 
 def _layout() -> Slots:
     with st.sidebar:
         status = st.empty()
     progress = st.empty()
-    kpis = st.empty()
+    kpis = [c.empty() for c in st.columns(6)]
     left, right = st.columns([3, 1], gap="medium")
     with left:
         legend = st.empty()
@@ -175,59 +181,93 @@ def _fill(live: LiveRun, slots: Slots) -> float:
     """Redraw everything from the run's current state; returns the wall seconds spent."""
     t0 = time.perf_counter()
     cfg = live.config
-    slots.status.caption(live_status_text(live))
+    slow = live.status != "running" or slots.drawn.get("n", 0) % 5 == 0  # ~once a second
+    slots.drawn["n"] = slots.drawn.get("n", 0) + 1
+    if slow:
+        slots.status.caption(live_status_text(live))
     slots.progress.progress(live.progress, text=f"t = {live.now:.1f} of {cfg.duration_s:g} simulated s · {live.status}")
-    with slots.kpis.container():
-        _kpi_row(live)
+    _kpi_row(live, slots.kpis)
     ts, nodes = live.frames()
     if ts.empty:
         slots.footer.caption("Waiting for the first snapshot…")
         return time.perf_counter() - t0
     events = live.events_frame()
+    shown = charts.downsample(ts, DISPLAY_POINTS)
     domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
     rules = domain or (float(ts["t"].iloc[0]), float(ts["t"].iloc[-1]))
-    with slots.legend.container():
-        marker_legend(events)
+    kinds = tuple(charts.legend_items(events))
+    if kinds != slots.drawn.get("legend"):  # redraw only what changed (when refreshing in a loop)
+        with slots.legend.container():
+            marker_legend(events)
+        slots.drawn["legend"] = kinds
+    fast = {"domain": domain, "arrow": True, "canvas": True, "tooltips": False}
     specs = [
-        vega.spec("hit_ratio", charts.hit_ratio_data(ts, events, domain=rules), domain=domain, arrow=True),
-        vega.spec("latency", charts.latency_data(ts, events, domain=rules), domain=domain, arrow=True),
-        vega.spec("load", charts.load_data(ts, events, domain=rules), domain=domain, arrow=True),
-        vega.spec("node_load", charts.node_load_data(nodes, events, domain=rules), domain=domain, arrow=True),
+        vega.spec("hit_ratio", charts.hit_ratio_data(shown, events, domain=rules), **fast),
+        vega.spec("latency", charts.latency_data(shown, events, domain=rules), **fast),
+        vega.spec("load", charts.load_data(shown, events, domain=rules), **fast),
+        vega.spec("node_load", charts.node_load_data(nodes, events, domain=rules, max_marks=HEATMAP_CELLS), **fast),
     ]
     for slot, spec in zip(slots.charts, specs, strict=True):
         slot.vega_lite_chart(spec, width="stretch")
-    slots.log.markdown(_log(live))
+    log = _log(live)
+    if log != slots.drawn.get("log"):
+        slots.log.markdown(log)
+        slots.drawn["log"] = log
     latest = nodes[nodes["t"].to_numpy() == nodes["t"].iloc[-1]]
-    slots.occupancy.vega_lite_chart(vega.spec("node_occupancy", charts.node_occupancy_data(latest), arrow=True),
-                                    width="stretch")
+    slots.occupancy.vega_lite_chart(
+        vega.spec("node_occupancy", charts.node_occupancy_data(latest), arrow=True, canvas=True, tooltips=False),
+        width="stretch")
     spent = time.perf_counter() - t0
-    slots.footer.caption(
-        f"{live.refresh_rate():.1f} refreshes/s · each: simulate {live.last_advance_s * 1e3:.0f} ms, draw "
-        f"{spent * 1e3:.0f} ms · speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots")
+    if slow:
+        slots.footer.caption(
+            f"{live.refresh_rate():.1f} refreshes/s (every {live.refresh_s:.2f} s, slower if the browser lags) · "
+            f"each: simulate {live.last_advance_s * 1e3:.0f} ms, draw {spent * 1e3:.0f} ms · "
+            f"speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots")
     return spent
 
 
-def _panel(live: LiveRun) -> None:
-    """Draw the panel; while the run goes on, advance and redraw in a loop. Any click
-    or page change makes Streamlit rerun the page, which ends this loop at its next
-    redraw (the run is kept in the session and picks up where it was)."""
+def _refresh_batch() -> None:
+    """Refresh the panel in a loop for about BATCH_S wall seconds (one refresh when the
+    run is not going): simulate for a budget, redraw the placeholders, again."""
+    live = state.get_live()
+    if live is None:
+        return
     slots = _layout()
     budget = st.session_state.get("live.tick_budget_s", TICK_BUDGET_S)
-    max_loop = st.session_state.get("live.max_loop_s", math.inf)  # tests: refreshes per script run
+    batch = st.session_state.get("live.max_loop_s", BATCH_S)  # tests: seconds of refreshes per run
     started = time.perf_counter()
+    if live.active and live.batch_ended is not None:
+        live.pace(started - live.batch_ended)
     drawn = _fill(live, slots)
     while live.active:
         frame_start = time.perf_counter()
-        live.advance(max(0.04, min(budget, REFRESH_S - drawn)))
+        live.advance(max(0.04, min(budget, live.refresh_s - drawn)))
         if live.status == "finished":
             keep_partial(live)
             st.rerun()
         drawn = _fill(live, slots)
-        if time.perf_counter() - started >= max_loop:
-            break
-        rest = REFRESH_S - (time.perf_counter() - frame_start)
-        if rest > 0 and live.speed is not None:
+        if time.perf_counter() - started >= batch:
+            live.batch_ended = time.perf_counter()
+            return
+        rest = live.refresh_s - (time.perf_counter() - frame_start)
+        if rest > 0:
             time.sleep(rest)
+
+
+#: While a run goes on, the browser asks for the next batch of refreshes every
+#: ASK_EVERY_S. Asking is what paces the server: a browser that falls behind (a slow
+#: machine, a busy tab) asks later, the wait slows the redraws down (LiveRun.pace), and
+#: the browser is not flooded for long, so clicks stay responsive. A click reruns the page,
+#: which ends the batch at its next redraw.
+ASK_EVERY_S = 0.5
+_live_panel = st.fragment(run_every=ASK_EVERY_S)(_refresh_batch)
+
+
+def _panel(live: LiveRun) -> None:
+    if live.active:
+        _live_panel()
+    else:
+        _refresh_batch()
 
 
 def render_live_page() -> None:
@@ -240,6 +280,7 @@ def render_live_page() -> None:
     st.caption(f"**{live.run_id or cfg.name}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · seed {cfg.seed}")
     _controls(live)
+    live.batch_ended = None  # a full rerun: the next batch's wait says nothing about the browser
     if live.status == "finished":
         st.success(f"Finished: **{live.run_id}** is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")

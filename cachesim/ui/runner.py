@@ -18,7 +18,6 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from ..charts import DEFAULT_WINDOW
 from ..config import SimConfig
 from ..engine import Simulation
 from ..metrics import NODE_COLUMNS, Event, Snapshot
@@ -27,15 +26,23 @@ from ..results import EVENT_COLUMNS, RunResult
 #: Speeds offered: None is "as fast as possible", a number is x real time.
 SPEEDS: tuple[float | None, ...] = (None, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0)
 #: Wall seconds of simulation per refresh at full speed.
-TICK_BUDGET_S = 0.15
+TICK_BUDGET_S = 0.12
 #: How far real-time mode may fall behind before it stops trying to catch up.
 MAX_LAG_S = 1.0
+#: Seconds between redraws: the fastest, and the slowest a lagging browser may push it to.
+REFRESH_MIN_S, REFRESH_MAX_S = 0.2, 0.6
+#: A browser that takes longer than this to ask for more redraws is behind.
+LAGGING_WAIT_S = 0.35
 
 
 class LiveRun:
     """A Simulation with its chart buffers, status and pacing."""
 
-    def __init__(self, config: SimConfig, *, speed: float | None = None, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None) -> None:
+        if window is None:
+            from ..charts import DEFAULT_WINDOW  # altair loads with the live page, not the home page
+
+            window = DEFAULT_WINDOW
         self.config = config
         self.sim = Simulation(config)
         self.window = window
@@ -47,6 +54,8 @@ class LiveRun:
         self.run_id: str | None = None  # set once the run is in the session's registry
         self.refreshes: deque[float] = deque(maxlen=24)
         self.last_advance_s = 0.0
+        self.refresh_s = REFRESH_MIN_S
+        self.batch_ended: float | None = None
         self._gen: Iterator[Snapshot] | None = None
         self._anchor = (time.perf_counter(), 0.0)
         self._frames_at = -1
@@ -115,6 +124,16 @@ class LiveRun:
             self.status = "finished"
         self.last_advance_s = time.perf_counter() - started
         return n
+
+    def pace(self, wait_s: float) -> None:
+        """Adapt the redraw interval to the browser. ``wait_s``: how long the browser
+        took to ask for the next batch of redraws after the last one ended. A browser
+        that keeps up has asked already, and the next batch starts after Streamlit's
+        own turnaround (about 0.1-0.2 s); one that lags behind the redraws asks late."""
+        if wait_s > LAGGING_WAIT_S:
+            self.refresh_s = min(REFRESH_MAX_S, self.refresh_s * 1.25)
+        elif wait_s < LAGGING_WAIT_S - 0.1:
+            self.refresh_s = max(REFRESH_MIN_S, self.refresh_s * 0.9)
 
     def refresh_rate(self) -> float:
         """Refreshes per wall second over the recent ones."""
