@@ -30,6 +30,7 @@ KIND_COLORS = {
 STATE_COLORS = {"up": "#2563eb", "slow": "#f59e0b", "partitioned": "#7c3aed",
                 "unrouted": "#94a3b8", "down": "#dc2626"}
 PERCENTILE_COLORS = {"p50": "#93c5fd", "p95": "#3b82f6", "p99": "#1e3a8a"}
+RUN_COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
 LOAD_COLORS = {"throughput": "#2563eb", "DB load": "#f59e0b", "failures": "#dc2626"}
 #: Live charts show at most this many snapshots (older ones scroll off to the left).
 DEFAULT_WINDOW = 600
@@ -368,25 +369,21 @@ def compare_chart(frames: Mapping[str, pd.DataFrame], metric: str, *, height: in
         x=_x(None),
         y=alt.Y("value:Q", title=title, scale=scale,
                 axis=alt.Axis(format="%") if metric == "hit_ratio" else alt.Axis()),
-        color=alt.Color("run:N", sort=list(frames), legend=alt.Legend(orient="bottom", direction="horizontal",
-                                                                      title=None, columns=2, labelLimit=260)),
+        color=alt.Color("run:N", sort=list(frames), scale=alt.Scale(domain=list(frames), range=RUN_COLORS),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", title=None, columns=2,
+                                          labelLimit=260)),
         tooltip=[alt.Tooltip("run:N"), _time_tooltip(), alt.Tooltip("value:Q", format=fmt, title=title)],
     ).properties(title=title, height=height, autosize=FIT_X)
 
 
-def chaos_timeline_chart(schedule: pd.DataFrame, duration_s: float, *, height: int | None = None) -> alt.Chart:
-    """A config's scheduled faults as bars over the run; one without ``duration_s``
-    lasts until the end of the run (or a later event undoes it)."""
-    df = schedule.loc[:, ["at_s", "action", "target", "duration_s"]].copy()
-    df["target"] = df["target"].fillna("").astype(str).replace("", "all")
-    at = pd.to_numeric(df["at_s"], errors="coerce").fillna(0.0)
-    dur = pd.to_numeric(df["duration_s"], errors="coerce")
-    end = np.where(dur.notna(), at + dur.fillna(0.0), duration_s)
-    df["at_s"] = at
-    df["end_s"] = np.maximum(np.minimum(end, duration_s), at + duration_s / 150)
+def chaos_timeline_chart(spans: pd.DataFrame, duration_s: float, *, height: int | None = None) -> alt.Chart:
+    """Scheduled faults as bars over the run: ``spans`` has at_s, end_s, action, target
+    (``cachesim.ui.chaos_editor.schedule_spans`` makes it from a config's events)."""
+    df = spans
     kinds = [k for k in CHAOS_KINDS if k in set(df["action"])]
     return alt.Chart(df).mark_bar(cornerRadius=3, opacity=0.85).encode(
-        x=alt.X("at_s:Q", title="simulated time (s)", scale=alt.Scale(domain=[0, duration_s], nice=False)),
+        x=alt.X("at_s:Q", title="simulated time (s)", scale=alt.Scale(domain=[0, duration_s], nice=False),
+                axis=alt.Axis(tickCount=10)),
         x2=alt.X2("end_s:Q"),
         y=alt.Y("target:N", title=None),
         color=alt.Color("action:N", legend=alt.Legend(orient="bottom", direction="horizontal", title=None),

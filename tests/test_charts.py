@@ -11,6 +11,7 @@ import pytest
 import cachesim
 from cachesim import charts
 from cachesim.ui import vega
+from cachesim.ui.chaos_editor import schedule_spans
 
 
 @pytest.fixture(scope="module")
@@ -222,12 +223,16 @@ def test_compare_chart_overlays_runs(run):
     assert len(records(spec, spec)) == len(run.timeseries()) + len(other.timeseries())
 
 
-def test_chaos_timeline_open_ended_events_last_to_the_end():
-    schedule = pd.DataFrame({"at_s": [10.0, 12.0], "action": ["kill", "slow"], "target": ["node-2", "node-1"],
-                             "duration_s": [None, 5.0]})
-    spec = charts.chaos_timeline_chart(schedule, 30.0).to_dict()
+def test_chaos_timeline_spans():
+    schedule = pd.DataFrame({"at_s": [10.0, 12.0, 20.0, 25.0], "action": ["kill", "slow", "restart", "partition"],
+                             "target": ["node-2", "node-1", "node-2", "node-3"], "duration_s": [None, 5.0, None, None]})
+    spec = charts.chaos_timeline_chart(schedule_spans(schedule, 30.0), 30.0).to_dict()
     rows = records(spec, spec)
-    assert [(r["at_s"], r["end_s"]) for r in rows] == [(10.0, 30.0), (12.0, 17.0)]
+    spans = [(r["action"], r["at_s"], r["end_s"]) for r in rows]
+    assert spans == [("kill", 10.0, 20.0),            # until the restart of node-2
+                     ("slow", 12.0, 17.0),            # its own duration
+                     ("restart", 20.0, 20.2),         # an instant (drawn 1/150 of the run wide)
+                     ("partition", 25.0, 30.0)]       # never healed: to the end
     assert spec["encoding"]["x2"]["field"] == "end_s"
 
 

@@ -14,6 +14,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -72,6 +73,31 @@ def apply_edits(base: pd.DataFrame, edits: dict[str, Any]) -> list[dict[str, Any
     return rows
 
 
+#: What ends an open-ended fault: the next of these actions on the same target.
+_UNDONE_BY = {"kill": ("restart",), "slow": ("heal",), "partition": ("heal",), "loss": ("loss",)}
+
+
+def schedule_spans(schedule: pd.DataFrame, duration_s: float) -> pd.DataFrame:
+    """Each scheduled event's span: ``duration_s`` when given; else until the next event
+    that undoes it on the same target (a restart after a kill, a heal after a slow or a
+    partition), else to the end of the run. Restarts and heals are instants."""
+    df = schedule.loc[:, ["at_s", "action", "target", "duration_s"]].copy()
+    df["target"] = df["target"].fillna("").astype(str).replace("", "all")
+    df["at_s"] = pd.to_numeric(df["at_s"], errors="coerce").fillna(0.0)
+    dur = pd.to_numeric(df["duration_s"], errors="coerce")
+    ends = []
+    for i, row in enumerate(df.itertuples(index=False)):
+        if pd.notna(dur.iloc[i]):
+            ends.append(row.at_s + dur.iloc[i])
+            continue
+        undo = _UNDONE_BY.get(row.action)
+        later = df[(df["at_s"] > row.at_s) & df["action"].isin(undo or ()) &
+                   df["target"].isin([row.target, "all"])]["at_s"]
+        ends.append(row.at_s if undo is None else later.min() if len(later) else duration_s)
+    df["end_s"] = np.maximum(np.minimum(ends, duration_s), df["at_s"] + duration_s / 150)
+    return df
+
+
 def _editor_key() -> str:
     return f"cf:chaos.editor.{st.session_state.get(VERSION, 0)}"
 
@@ -114,6 +140,7 @@ def render_chaos_editor(duration_s: float, nodes: int) -> None:
         st.error(f"chaos.events: {message}", icon=":material/error:")
     schedule = events_frame(cs.values().get("chaos.events"))
     if not schedule.empty and schedule["action"].notna().all():
-        st.altair_chart(charts.chaos_timeline_chart(schedule, duration_s), width="stretch")
+        st.altair_chart(charts.chaos_timeline_chart(schedule_spans(schedule, duration_s), duration_s),
+                        width="stretch")
     else:
         st.caption("No scheduled faults. Add a row: e.g. at 10 s, kill, node-2, for 5 s.")

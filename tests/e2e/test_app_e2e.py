@@ -1,0 +1,212 @@
+"""The real app in headless Chromium: run from the sidebar and watch the charts move,
+stop, analyse, compare, open a share link elsewhere, two sessions at once.
+
+Screenshots of each page go to docs/screenshots/. Figures measured on the way (start
+time, first render, refresh rate) are printed; run with ``-s`` to see them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+pytestmark = pytest.mark.e2e
+
+SIDEBAR = '[data-testid="stSidebar"]'
+PROGRESS = re.compile(r"t = ([0-9.]+) of ([0-9.]+) simulated s · (\w+)")
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def open_app(page, url: str, path: str = "/") -> float:
+    started = time.perf_counter()
+    page.goto(url + path)
+    page.wait_for_selector(f"{SIDEBAR} >> text=Run simulation")
+    return time.perf_counter() - started
+
+
+def go(page, label: str) -> None:
+    """Change page through the sidebar (the same browser session)."""
+    page.locator(SIDEBAR).get_by_role("link", name=label, exact=True).click()
+
+
+def set_number(page, label: str, value: str) -> None:
+    field = page.locator(f'{SIDEBAR} input[aria-label="{label}"]')
+    field.fill(value)
+    field.press("Enter")
+    page.wait_for_function(
+        "([label, value]) => document.querySelector(`input[aria-label=\"${label}\"]`).value === value",
+        arg=[label, value])
+
+
+def pick_scenario(page, name: str) -> None:
+    page.locator(f"{SIDEBAR} [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name=name.replace("_", " "), exact=True).click()
+    page.wait_for_url(re.compile(f"scenario={name}"))
+
+
+def progress(page) -> tuple[float, float, str]:
+    text = page.locator('[data-testid="stProgress"]').first.inner_text()
+    m = PROGRESS.search(text)
+    assert m, text
+    return float(m.group(1)), float(m.group(2)), m.group(3)
+
+
+def wait_progress(page, at_least: float, timeout_s: float = 60.0) -> tuple[float, float, str]:
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        t, duration, status = progress(page)
+        if t >= at_least or status != "running":
+            return t, duration, status
+        time.sleep(0.1)
+    raise AssertionError(f"the run did not reach t={at_least} within {timeout_s} s")
+
+
+def hit_ratio_chart(page) -> bytes:
+    """A picture of the hit-ratio chart as it is now (a clip of the page: an element
+    screenshot would wait for the chart to stop changing)."""
+    box = page.locator('[data-testid="stVegaLiteChart"]').first.bounding_box()
+    return page.screenshot(clip=box)
+
+
+def wait_run_shown(page, run_id: str) -> None:
+    """Wait until the analysis page shows ``run_id`` in its run picker."""
+    page.wait_for_function(
+        "id => { const el = document.querySelector('input[aria-label=\"Run\"]'); return el && el.value === id; }",
+        arg=run_id)
+
+
+def wait_charts(page, n: int) -> None:
+    """Wait until at least ``n`` charts of the visible tab are drawn (SVG or canvas)."""
+    page.wait_for_function(
+        """n => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+                 .filter(el => el.offsetParent !== null && el.querySelector('svg, canvas')).length >= n""",
+        arg=n)
+    time.sleep(0.5)  # let the last one finish drawing
+
+
+def refresh_rate(page) -> float:
+    text = page.locator("text=refreshes/s").first.inner_text()
+    return float(text.split(" refreshes/s")[0])
+
+
+# -- tests ------------------------------------------------------------------------------
+
+
+def test_home_and_configure(app_server, page, screenshots):
+    first_render = open_app(page, app_server)  # the server's first session imports the app
+    page.wait_for_selector("text=Start from a scenario")
+    page.wait_for_selector("svg >> text=load balancer")  # the diagram is drawn
+    warm_render = open_app(page, app_server)  # a new session of a warm server
+    print(f"\n[e2e] server healthy after {os.environ.get('CACHESIM_E2E_HEALTH_S')} s; home page rendered "
+          f"{first_render:.2f} s after navigation (first session), {warm_render:.2f} s (next session)")
+    page.screenshot(path=str(screenshots / "home.png"))
+    page.locator("[data-testid='stButton'] button", has_text="Configure").nth(3).click()  # the node failure card
+    page.wait_for_selector("text=Valid config based on the node failure scenario")
+    page.get_by_role("tab", name="Chaos").click()
+    wait_charts(page, 1)
+    page.screenshot(path=str(screenshots / "configure.png"))
+    assert "scenario=node_failure" in page.url
+
+
+def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
+    page = new_page(1500, 1400)  # tall enough for all four charts in the screenshots
+    open_app(page, app_server)
+    pick_scenario(page, "node_failure")
+    set_number(page, "Duration (s)", "600")  # long enough to stop it midway (max speed is ~30x real time)
+    page.locator(SIDEBAR).get_by_role("button", name="Run simulation").click()
+    page.wait_for_selector("text=Live log")
+    t1, duration, status = wait_progress(page, 3.0)
+    assert duration == 600.0 and status == "running"
+    chart1 = hit_ratio_chart(page)
+    t2, _, _ = wait_progress(page, t1 + 4.0)
+    chart2 = hit_ratio_chart(page)
+    assert t2 > t1 and chart1 != chart2  # the chart moved between two moments of the run
+    wait_progress(page, 22.0)  # past the kill (10 s) and the restart (20 s)
+    rate = refresh_rate(page)
+    print(f"\n[e2e] live page: {rate:.1f} chart refreshes per wall second at t = {progress(page)[0]:.1f} s")
+    assert rate >= 3.0
+    page.screenshot(path=str(screenshots / "live_run.png"))
+    page.get_by_role("radio", name="1×", exact=True).click()  # slow down to real time
+    page.wait_for_selector("text=speed 1×")
+    slow_t = progress(page)[0]
+    time.sleep(1.0)
+    assert progress(page)[0] - slow_t < 2.5  # about 1 simulated second per wall second
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_selector("text=Stopped at")
+    stopped_t, _, status = progress(page)
+    assert status == "stopped" and stopped_t < 600.0
+    time.sleep(1.0)
+    assert progress(page)[0] == stopped_t  # stopped means stopped
+    go(page, "Analysis")
+    wait_run_shown(page, "run-1 · node_failure")
+    page.wait_for_selector(f"text=stopped at t = {stopped_t:.1f} s")
+    page.wait_for_selector("[data-testid='stMetric'] >> text=Hit ratio")
+    wait_charts(page, 4)
+    page.screenshot(path=str(screenshots / "analysis.png"))
+    # a second run to compare with: the baseline for 10 s, run to the end
+    pick_scenario(page, "baseline")
+    set_number(page, "Duration (s)", "10")
+    page.locator(SIDEBAR).get_by_role("button", name="Run simulation").click()
+    page.wait_for_selector("text=is kept for analysis", timeout=60_000)
+    go(page, "Analysis")
+    page.get_by_role("tab", name="Compare (2)").click()
+    page.wait_for_selector("text=What differs in the configs")
+    wait_charts(page, 4)
+    page.screenshot(path=str(screenshots / "compare.png"))
+
+
+def test_share_link_restores_the_config_in_another_context(app_server, new_page):
+    a = new_page()
+    open_app(a, app_server)
+    pick_scenario(a, "hot_key")
+    set_number(a, "Nodes", "7")
+    set_number(a, "Zipf alpha", "1.15")
+    a.wait_for_url(re.compile(r"cluster\.nodes=7"))
+    a.wait_for_url(re.compile(r"zipf_alpha=1\.15"))
+    link = a.url
+    b = new_page()  # another browser context: another Streamlit session
+    b.goto(link)
+    b.wait_for_selector(f"{SIDEBAR} >> text=Config loaded from the link.")
+    expect(b.locator(f'{SIDEBAR} input[aria-label="Nodes"]')).to_have_value("7")
+    expect(b.locator(f'{SIDEBAR} input[aria-label="Zipf alpha"]')).to_have_value("1.15")
+    expect(b.locator(f'{SIDEBAR} input[aria-label="Capacity"]')).to_have_value("200")  # the rest: hot_key's
+    go(b, "Configure")
+    b.wait_for_selector("text=Valid config based on the hot key scenario (modified)")
+    expect(b.locator('[data-testid="stMain"] input[aria-label="Nodes"]')).to_have_value("7")
+
+
+def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
+    a, b = new_page(1300, 900), new_page(1300, 900)
+    open_app(a, app_server, "/?scenario=baseline&duration_s=600")
+    open_app(b, app_server, "/?scenario=write_heavy&duration_s=600")
+    for page in (a, b):
+        page.locator(SIDEBAR).get_by_role("button", name="Run simulation").click()
+    for page in (a, b):
+        page.wait_for_selector("text=Live log")
+    ta, tb = wait_progress(a, 2.0)[0], wait_progress(b, 2.0)[0]
+    ta2, tb2 = wait_progress(a, ta + 2.0)[0], wait_progress(b, tb + 2.0)[0]
+    assert ta2 > ta and tb2 > tb  # both advance at the same time
+    assert "write_heavy" not in a.locator("[data-testid='stMain']").inner_text()
+    assert "baseline" not in b.locator("[data-testid='stCaptionContainer']").first.inner_text()
+    a.get_by_role("button", name="Stop", exact=True).click()
+    a.wait_for_selector("text=Stopped at")
+    tb3 = wait_progress(b, tb2 + 1.0)[0]
+    assert tb3 > tb2 and progress(b)[2] == "running"  # stopping one session leaves the other running
+    go(a, "Analysis")
+    wait_run_shown(a, "run-1 · baseline")
+    b.get_by_role("button", name="Stop", exact=True).click()
+    b.wait_for_selector("text=Stopped at")
+    go(b, "Analysis")
+    wait_run_shown(b, "run-1 · write_heavy")
+    for page, other in ((a, "write_heavy"), (b, "baseline")):  # each session has its own run only
+        page.locator('input[aria-label="Run"]').click()
+        options = page.get_by_role("option").all_inner_texts()
+        assert len(options) == 1 and other not in options[0]
+        page.keyboard.press("Escape")
