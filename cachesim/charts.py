@@ -1,11 +1,9 @@
 """Altair chart builders: DataFrame in, ``alt.Chart`` out. No streamlit here.
 
-Each chart is two steps: ``*_data(...)`` picks the few columns a chart draws (and the
-events that become vertical rules) into named frames, cheaply, in pandas; a layout
-function (``LAYOUTS[name]``) turns those frames into an Altair chart. ``*_chart(...)``
-does both and is what tests and static pages use; ``cachesim.ui.vega`` builds a
-chart's Vega-Lite spec once per structure and then only swaps the frames, for pages
-that redraw several times a second.
+Each chart is two steps: ``*_data(...)`` prepares the frames a chart draws (long
+format, events as rules) in pandas; a layout (``LAYOUTS[name]``) turns them into an
+Altair chart. ``*_chart(...)`` does both; ``cachesim.ui.vega`` builds a spec once per
+structure and then only swaps the frames, for pages that redraw several times a second.
 """
 
 from __future__ import annotations
@@ -57,14 +55,21 @@ def live_domain(duration_s: float, interval_s: float, max_points: int = DEFAULT_
 
 def downsample(ts: pd.DataFrame, max_points: int = 1500) -> pd.DataFrame:
     """At most ``max_points`` rows for whole-run charts: consecutive snapshots are
-    averaged in equal groups (the last row of each group gives ``t``)."""
+    averaged in groups (NaN ignored; the last row of each group gives ``t``)."""
     n = len(ts)
     if n <= max_points:
         return ts
-    group = np.arange(n) // int(np.ceil(n / max_points))
-    out = ts.select_dtypes("number").groupby(group).mean()
-    out["t"] = ts["t"].groupby(group).last().to_numpy()
-    return out.reset_index(drop=True)
+    size = int(np.ceil(n / max_points))
+    starts = np.arange(0, n, size)
+    out = {}
+    for c in ts.select_dtypes("number").columns:
+        x = ts[c].to_numpy(float)
+        ok = np.isfinite(x)
+        sums, counts = np.add.reduceat(np.where(ok, x, 0.0), starts), np.add.reduceat(ok.astype(float), starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[c] = np.where(counts > 0, sums / counts, np.nan)
+    out["t"] = ts["t"].to_numpy(float)[np.minimum(starts + size, n) - 1]
+    return pd.DataFrame(out)
 
 
 def node_state(nodes: pd.DataFrame) -> np.ndarray:

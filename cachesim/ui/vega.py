@@ -58,9 +58,7 @@ def _structure(frames: Frames) -> tuple:
 
 
 def _arrow(df: pd.DataFrame) -> pa.Table:
-    if all(dt.kind in "fiub" for dt in df.dtypes):
-        return pa.table({c: df[c].to_numpy() for c in df.columns})
-    return pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
+    return pa.Table.from_arrays([pa.array(df[c]) for c in df.columns], names=list(df.columns))
 
 
 def _set_domain(node: Any, domain: list[float]) -> None:
