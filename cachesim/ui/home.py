@@ -22,7 +22,7 @@ def system_diagram(cfg: SimConfig) -> str:
     lb_edges = " ".join(f"lb -> n{i};" for i, name in enumerate(names) if name != "⋮")
     faults = len(cfg.chaos.events)
     return f"""digraph cachesim {{
-  rankdir=LR; compound=true; bgcolor="transparent"; nodesep=0.18; ranksep=0.7; pad=0.1;
+  rankdir=LR; compound=true; ordering=out; bgcolor="transparent"; nodesep=0.18; ranksep=0.7; pad=0.1;
   node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, fillcolor="#eff6ff",
         color="#93c5fd", margin="0.15,0.06"];
   edge [fontname="Helvetica", fontsize=9, color="#64748b", fontcolor="#475569"];
