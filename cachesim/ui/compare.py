@@ -62,8 +62,11 @@ def render_compare(runs: dict[str, RunResult], current: str) -> None:
                 icon=":material/compare_arrows:")
         return
     default = [current] + [r for r in reversed(ids) if r != current][:1]
-    chosen = st.multiselect("Runs to compare (the first is the reference)", ids, default=default,
-                            key="compare.runs")
+    if "compare.runs" in st.session_state:  # a run may have left the registry (oldest dropped)
+        st.session_state["compare.runs"] = [r for r in st.session_state["compare.runs"] if r in ids] or default
+    else:
+        st.session_state["compare.runs"] = default
+    chosen = st.multiselect("Runs to compare (the first is the reference)", ids, key="compare.runs")
     if len(chosen) < 2:
         st.warning("Pick at least two runs.", icon=":material/warning:")
         return
