@@ -120,10 +120,10 @@ class Simulation:
 
     def _snapshot(self, t: float) -> Snapshot:
         nodes = tuple(self._node_snapshot(n) for n in self.nodes)
+        if len(self.snapshots) + 1 == self.n_snapshots:  # logged first, so the last snapshot carries it
+            self.events.add(t, "run_finished", "engine", f"run finished at t={t:g} s")
         snap = self.obs.snapshot(t, self.clients.in_flight, nodes)
         self.obs.check_anomaly(snap)
-        if len(self.snapshots) + 1 == self.n_snapshots:
-            self.events.add(t, "run_finished", "engine", f"run finished at t={t:g} s")
         return snap
 
     def _node_snapshot(self, n: CacheNode) -> NodeSnapshot:

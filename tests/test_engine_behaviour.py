@@ -218,3 +218,14 @@ def test_nan_only_where_undefined():
     ts = res.timeseries()
     assert not ts[["hit_ratio", "latency_p99_ms", "throughput_rps"]].iloc[2:].isna().any().any()
     assert all(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in res.summary.values())
+
+
+def test_events_reach_the_snapshot_of_their_window():
+    cfg = cachesim.load_scenario("node_failure").with_overrides({"duration_s": 12})
+    sim = cachesim.Simulation(cfg)
+    snaps = list(sim.stream())
+    streamed = [(e.t, e.kind) for s in snaps for e in s.events]
+    logged = [(e.t, e.kind) for e in sim.events]
+    assert streamed == logged and logged[0][1] == "run_started"
+    assert snaps[-1].events[-1].kind == "run_finished"
+    assert all(snap.t - snap.interval_s - 1e-9 <= e.t <= snap.t for snap in snaps for e in snap.events)
