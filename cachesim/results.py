@@ -81,11 +81,7 @@ class RunResult:
     @classmethod
     def from_simulation(cls, sim: Simulation) -> RunResult:
         cfg = sim.config
-        ts = pd.DataFrame([s.row() for s in sim.snapshots], columns=list(SNAPSHOT_COLUMNS))
-        node_rows = [
-            (s.t, *(getattr(n, f) for f in NODE_COLUMNS[1:])) for s in sim.snapshots for n in s.nodes
-        ]
-        node_ts = pd.DataFrame(node_rows, columns=list(NODE_COLUMNS))
+        ts, node_ts = _snapshot_frames(sim.snapshots)
         nodes = pd.DataFrame(
             [(n.name, n.alive, sim.balancer.believed_up[n.index], n.slow_factor, n.requests,
               n.hits, n.misses, _ratio(n.hits, n.hits + n.misses), n.dropped, n.rejected, n.evictions,
@@ -133,6 +129,18 @@ class RunResult:
             _events=events,
             _latency=pd.read_csv(d / "latency_histogram.csv"),
         )
+
+
+def _snapshot_frames(snaps: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(timeseries, node timeseries), built column by column: one list per column
+    rather than one record per row keeps the peak memory of a long run low."""
+    ts = pd.DataFrame({c: [getattr(s, c) for s in snaps] for c in SNAPSHOT_COLUMNS},
+                      columns=list(SNAPSHOT_COLUMNS))
+    n_nodes = len(snaps[0].nodes) if snaps else 0
+    node_cols: dict[str, list] = {"t": [s.t for s in snaps for _ in range(n_nodes)]}
+    for c in NODE_COLUMNS[1:]:
+        node_cols[c] = [getattr(n, c) for s in snaps for n in s.nodes]
+    return ts, pd.DataFrame(node_cols, columns=list(NODE_COLUMNS))
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
