@@ -57,7 +57,28 @@ class QueuePolicy(EvictionPolicy):
     def _forget(self, key: Hashable) -> None:
         """Drop per-key metadata of the subclass (on discard)."""
 
+    def _admit_at_tail(self, key: Hashable, size: int) -> bool:
+        """A replay miss: insert ``key`` at the tail, evicting from the head until it
+        fits (LRU and FIFO evict alike; they differ only on a hit). Returns False."""
+        data = self._data
+        capacity = self.capacity
+        if size > capacity:
+            return False
+        used = self.used + size
+        if used > capacity:
+            sizes = self._sizes
+            popitem = data.popitem
+            while used > capacity:
+                victim, _ = popitem(False)
+                used -= sizes.pop(victim, 1) if sizes else 1
+        data[key] = None
+        if size != 1:
+            self._sizes[key] = size
+        self.used = used
+        return False
+
     # -- interface ---------------------------------------------------------------
+
     def get(self, key: Hashable) -> Any:
         data = self._data
         if key in data:
@@ -157,21 +178,7 @@ class LRU(QueuePolicy):
         if key in data:
             data.move_to_end(key)
             return True
-        capacity = self.capacity
-        if size > capacity:
-            return False
-        used = self.used + size
-        if used > capacity:
-            sizes = self._sizes
-            popitem = data.popitem
-            while used > capacity:
-                victim, _ = popitem(False)
-                used -= sizes.pop(victim, 1) if sizes else 1
-        data[key] = None
-        if size != 1:
-            self._sizes[key] = size
-        self.used = used
-        return False
+        return self._admit_at_tail(key, size)
 
 
 class FIFO(QueuePolicy):
@@ -183,24 +190,9 @@ class FIFO(QueuePolicy):
         return self._data.get(key, MISS)
 
     def access(self, key: Hashable, size: int = 1) -> bool:
-        data = self._data
-        if key in data:
+        if key in self._data:
             return True
-        capacity = self.capacity
-        if size > capacity:
-            return False
-        used = self.used + size
-        if used > capacity:
-            sizes = self._sizes
-            popitem = data.popitem
-            while used > capacity:
-                victim, _ = popitem(False)
-                used -= sizes.pop(victim, 1) if sizes else 1
-        data[key] = None
-        if size != 1:
-            self._sizes[key] = size
-        self.used = used
-        return False
+        return self._admit_at_tail(key, size)
 
 
 class Clock(QueuePolicy):

@@ -1,7 +1,7 @@
 """Routing strategies of the load balancer, chosen by name.
 
 A router picks a node index for a key among the nodes the balancer believes healthy.
-Placement uses md5 from hashlib, never ``hash()``, so it is the same in every process.
+Placement uses md5 from hashlib, never the salted built-in hash function, so it is the same in every process.
 """
 
 from __future__ import annotations
