@@ -39,34 +39,60 @@ class EvictionPolicy(ABC):
         """Look ``key`` up as a request would: return its value (and record the access)
         or :data:`MISS`."""
 
+    # Subclasses keep ``_data`` (key -> value) and ``_sizes`` (sizes other than 1) and
+    # implement the three hooks below; ``put`` and ``update`` are the same for all.
+    _data: Any
+    _sizes: dict[Hashable, int]
+
     @abstractmethod
+    def _hit(self, key: Hashable) -> None:
+        """Record an access to a stored key, as the policy does on a hit."""
+
+    @abstractmethod
+    def _evict_one(self) -> Hashable:
+        """Remove the policy's victim, update ``used``, and return its key."""
+
+    @abstractmethod
+    def _insert(self, key: Hashable, value: Any, size: int) -> None:
+        """Store a new key that fits, and count its size in ``used``."""
+
     def put(self, key: Hashable, value: Any, size: int = 1) -> Sequence[Hashable]:
-        """Insert ``key`` after a miss (or overwrite it), evicting as the policy says.
+        """Insert ``key`` after a miss (or overwrite it, which counts as an access),
+        evicting as the policy says; a stored key given a new size is re-inserted.
 
-        Returns the evicted keys, oldest decision first: a new list, or the shared
-        :data:`NO_EVICTIONS` when nothing was evicted (treat it as read-only). An object
-        larger than the whole capacity is not inserted and nothing is evicted for it (if
-        it was stored with another size, that entry is dropped and returned).
-        Room is made *before* the new key goes in, as libCacheSim does. Putting a key
-        already stored replaces its value and size and counts as an access (the hit a
-        request would have been)."""
+        Returns the evicted keys, oldest decision first (:data:`NO_EVICTIONS` when
+        none). An object larger than the whole capacity is not inserted (and nothing
+        is evicted for it)."""
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        if key in self._data:
+            if self._sizes.get(key, 1) == size:
+                self._data[key] = value
+                self._hit(key)
+                return NO_EVICTIONS
+            self.discard(key)  # a new size: re-insert as a fresh object
+            if size > self.capacity:
+                return [key]  # dropped: the new size does not fit at all
+        capacity = self.capacity
+        if size > capacity:
+            return NO_EVICTIONS
+        evicted: Sequence[Hashable] = NO_EVICTIONS
+        if self.used + size > capacity:
+            victims: list[Hashable] = []
+            evict = self._evict_one
+            while self.used + size > capacity:
+                victims.append(evict())
+            evicted = victims
+        self._insert(key, value, size)
+        return evicted
 
-    def access(self, key: Hashable, size: int = 1) -> bool:
-        """One request as libCacheSim's ``get`` sees it: a lookup that records the
-        access, and on a miss an insert (value ``None``) of ``size`` units if it fits.
-        Returns whether it was a hit. A hit never changes the stored size.
-
-        Trace replay calls this in its inner loop; subclasses override it with a
-        fused version that allocates nothing."""
-        if self.get(key) is not MISS:
-            return True
-        self.put(key, None, size)
-        return False
-
-    @abstractmethod
     def update(self, key: Hashable, value: Any) -> bool:
         """Replace the value of a key already stored without counting an access
         (write-through). Returns False, changing nothing, if the key is absent."""
+        if key in self._data:
+            self._data[key] = value
+            return True
+        return False
 
     @abstractmethod
     def discard(self, key: Hashable) -> bool:

@@ -28,10 +28,10 @@ Checked request by request against the ``libcachesim`` package (tests/test_repla
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import Any
 
-from cachesim.policies.base import MISS, NO_EVICTIONS, EvictionPolicy
+from cachesim.policies.base import MISS, EvictionPolicy
 
 __all__ = ["FIFO", "LFU", "LRU", "Clock", "QueuePolicy"]
 
@@ -47,6 +47,12 @@ class QueuePolicy(EvictionPolicy):
     # -- hooks -----------------------------------------------------------------
     def _hit(self, key: Hashable) -> None:
         """Record an access to a stored key (policy-specific)."""
+
+    def _insert(self, key: Hashable, value: Any, size: int) -> None:
+        self._data[key] = value
+        if size != 1:
+            self._sizes[key] = size
+        self.used += size
 
     def _evict_one(self) -> Hashable:
         """Remove the policy's victim, update ``used``, and return its key."""
@@ -85,41 +91,6 @@ class QueuePolicy(EvictionPolicy):
             self._hit(key)
             return data[key]
         return MISS
-
-    def put(self, key: Hashable, value: Any, size: int = 1) -> Sequence[Hashable]:
-        if size < 1:
-            raise ValueError(f"size must be >= 1, got {size}")
-        data = self._data
-        if key in data:
-            if self._sizes.get(key, 1) == size:
-                data[key] = value
-                self._hit(key)
-                return NO_EVICTIONS
-            self.discard(key)  # a new size: re-insert as a fresh object
-            if size > self.capacity:
-                return [key]  # dropped: the new size does not fit at all
-        capacity = self.capacity
-        if size > capacity:
-            return NO_EVICTIONS
-        evicted: Sequence[Hashable] = NO_EVICTIONS
-        if self.used + size > capacity:
-            victims: list[Hashable] = []
-            evict = self._evict_one
-            while self.used + size > capacity:
-                victims.append(evict())
-            evicted = victims
-        data[key] = value
-        if size != 1:
-            self._sizes[key] = size
-        self.used += size
-        return evicted
-
-    def update(self, key: Hashable, value: Any) -> bool:
-        data = self._data
-        if key in data:
-            data[key] = value
-            return True
-        return False
 
     def discard(self, key: Hashable) -> bool:
         data = self._data
@@ -300,6 +271,9 @@ class LFU(EvictionPolicy):
             self._sizes[key] = size
         self.used += size
 
+    def _hit(self, key: Hashable) -> None:
+        self._bump(key, self._freq[key])
+
     def get(self, key: Hashable) -> Any:
         f = self._freq.get(key)
         if f is None:
@@ -319,36 +293,6 @@ class LFU(EvictionPolicy):
         while self.used + size > capacity:
             evict()
         self._insert(key, None, size)
-        return False
-
-    def put(self, key: Hashable, value: Any, size: int = 1) -> Sequence[Hashable]:
-        if size < 1:
-            raise ValueError(f"size must be >= 1, got {size}")
-        f = self._freq.get(key)
-        if f is not None:
-            if self._sizes.get(key, 1) == size:
-                self._data[key] = value
-                self._bump(key, f)
-                return NO_EVICTIONS
-            self.discard(key)  # a new size: re-insert as a fresh object
-            if size > self.capacity:
-                return [key]  # dropped: the new size does not fit at all
-        capacity = self.capacity
-        if size > capacity:
-            return NO_EVICTIONS
-        evicted: Sequence[Hashable] = NO_EVICTIONS
-        if self.used + size > capacity:
-            victims: list[Hashable] = []
-            while self.used + size > capacity:
-                victims.append(self._evict_one())
-            evicted = victims
-        self._insert(key, value, size)
-        return evicted
-
-    def update(self, key: Hashable, value: Any) -> bool:
-        if key in self._data:
-            self._data[key] = value
-            return True
         return False
 
     def discard(self, key: Hashable) -> bool:

@@ -9,10 +9,10 @@ and eviction is amortised O(1).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import Any
 
-from cachesim.policies.base import MISS, NO_EVICTIONS, EvictionPolicy
+from cachesim.policies.base import MISS, EvictionPolicy
 
 __all__ = ["Sieve"]
 
@@ -79,6 +79,9 @@ class Sieve(EvictionPolicy):
             self._sizes[key] = size
         self.used += size
 
+    def _hit(self, key: Hashable) -> None:
+        self._visited.add(key)
+
     def get(self, key: Hashable) -> Any:
         value = self._data.get(key, MISS)
         if value is not MISS:
@@ -96,35 +99,6 @@ class Sieve(EvictionPolicy):
         while self.used + size > capacity:
             evict()
         self._insert(key, None, size)
-        return False
-
-    def put(self, key: Hashable, value: Any, size: int = 1) -> Sequence[Hashable]:
-        if size < 1:
-            raise ValueError(f"size must be >= 1, got {size}")
-        if key in self._data:
-            if self._sizes.get(key, 1) == size:
-                self._data[key] = value
-                self._visited.add(key)
-                return NO_EVICTIONS
-            self.discard(key)  # a new size: re-insert as a fresh object
-            if size > self.capacity:
-                return [key]  # dropped: the new size does not fit at all
-        capacity = self.capacity
-        if size > capacity:
-            return NO_EVICTIONS
-        evicted: Sequence[Hashable] = NO_EVICTIONS
-        if self.used + size > capacity:
-            victims: list[Hashable] = []
-            while self.used + size > capacity:
-                victims.append(self._evict_one())
-            evicted = victims
-        self._insert(key, value, size)
-        return evicted
-
-    def update(self, key: Hashable, value: Any) -> bool:
-        if key in self._data:
-            self._data[key] = value
-            return True
         return False
 
     def discard(self, key: Hashable) -> bool:
