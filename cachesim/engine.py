@@ -1,9 +1,10 @@
 """Simulation: builds the world from a SimConfig and streams Snapshots.
 
-The engine is a generator over simulated time: ``stream()`` advances simpy with
-``env.run(until=t)`` to each snapshot boundary and yields a frozen Snapshot. ``stop()``
-ends the stream after the current snapshot; calling ``stream()`` again resumes where
-it stopped, without re-simulating anything.
+The engine is a generator over simulated time: ``stream()`` advances simpy to each
+snapshot boundary with ``run_until(env, t)`` (``env.run(until=t)`` for a queue that
+also holds the hot path's plain messages, see ``agents/scheduler.py``) and yields a
+frozen Snapshot. ``stop()`` ends the stream after the current snapshot; calling
+``stream()`` again resumes where it stopped, without re-simulating anything.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .agents.database import Database
 from .agents.load_balancer import LoadBalancer
 from .agents.network import Network
 from .agents.observer import Observer
+from .agents.scheduler import run_until
 from .config import SimConfig
 from .metrics import EventLog, NodeSnapshot, Snapshot
 from .results import RunResult
@@ -50,7 +52,7 @@ class Simulation:
         self.clients.lb, self.clients.db = self.balancer, self.db
         self.db.nodes, self.db.clients = self.nodes, self.clients
         for node in self.nodes:
-            node.db, node.clients = self.db, self.clients
+            node.connect(self.db, self.clients)
         self.clients.start()
         self.balancer.start()
         self.chaos.start()
@@ -91,7 +93,7 @@ class Simulation:
             self.status = "running"
             k = len(self.snapshots) + 1
             t = cfg.duration_s if k == self.n_snapshots else round(k * cfg.snapshot_interval_s, 9)
-            self.env.run(until=t)
+            run_until(self.env, t)
             snap = self._snapshot(t)
             self.snapshots.append(snap)
             if k == self.n_snapshots:
@@ -134,7 +136,7 @@ class Simulation:
             name=n.name, up=n.alive, routed=self.balancer.believed_up[n.index],
             slow_factor=n.slow_factor, partitioned=self.net.is_partitioned(n.name),
             requests=now[0] - prev[0], hits=now[1] - prev[1], misses=now[2] - prev[2],
-            occupancy=len(n.store), capacity=n.capacity, queue_len=len(n.queue), busy=n.busy,
+            occupancy=n.occupancy, capacity=n.capacity, queue_len=len(n.queue), busy=n.busy,
         )
 
 

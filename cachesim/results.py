@@ -82,6 +82,8 @@ class RunResult:
     def from_simulation(cls, sim: Simulation) -> RunResult:
         cfg = sim.config
         ts, node_ts = _snapshot_frames(sim.snapshots)
+        for n in sim.nodes:
+            n.sync()  # invalidations that have arrived by now
         nodes = pd.DataFrame(
             [(n.name, n.alive, sim.balancer.believed_up[n.index], n.slow_factor, n.requests,
               n.hits, n.misses, _ratio(n.hits, n.hits + n.misses), n.dropped, n.rejected, n.evictions,

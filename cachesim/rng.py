@@ -9,50 +9,35 @@ Numbers are drawn ``BLOCK`` at a time, since one numpy call per number is slow.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 BLOCK = 8192
 STREAMS = ("arrivals", "keys", "ops", "service", "db", "network", "routing", "chaos")
 
 
-class Stream:
-    """Blocks of standard variates from one generator."""
+def _blocks(draw) -> Iterator[float]:
+    """Variates from ``draw(BLOCK)``, one block at a time, drawn when the last runs out."""
+    while True:
+        yield from draw(BLOCK).tolist()
 
-    __slots__ = ("gen", "_u", "_ui", "_e", "_ei", "_n", "_ni")
+
+class Stream:
+    """Blocks of standard variates from one generator.
+
+    ``uniform()``, ``exponential()`` (mean 1) and ``normal()`` are each a generator's
+    ``__next__``: one C-level call per number on the hot path. Each kind draws its own
+    blocks from the shared generator when it needs one, so the sequence of every kind
+    depends only on the order of calls."""
+
+    __slots__ = ("gen", "uniform", "exponential", "normal")
 
     def __init__(self, gen: np.random.Generator) -> None:
         self.gen = gen
-        self._u: list[float] = []
-        self._ui = 0
-        self._e: list[float] = []
-        self._ei = 0
-        self._n: list[float] = []
-        self._ni = 0
-
-    def uniform(self) -> float:
-        i = self._ui
-        if i >= len(self._u):
-            self._u = self.gen.random(BLOCK).tolist()
-            i = 0
-        self._ui = i + 1
-        return self._u[i]
-
-    def exponential(self) -> float:
-        """Exponential with mean 1."""
-        i = self._ei
-        if i >= len(self._e):
-            self._e = self.gen.standard_exponential(BLOCK).tolist()
-            i = 0
-        self._ei = i + 1
-        return self._e[i]
-
-    def normal(self) -> float:
-        i = self._ni
-        if i >= len(self._n):
-            self._n = self.gen.standard_normal(BLOCK).tolist()
-            i = 0
-        self._ni = i + 1
-        return self._n[i]
+        self.uniform: Callable[[], float] = _blocks(gen.random).__next__
+        self.exponential: Callable[[], float] = _blocks(gen.standard_exponential).__next__
+        self.normal: Callable[[], float] = _blocks(gen.standard_normal).__next__
 
 
 class RandomStreams:

@@ -6,6 +6,8 @@ rank ``k + 1``. Samplers hand out keys in blocks (numpy), one Python int at a ti
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 from .config import WorkloadConfig
@@ -39,22 +41,14 @@ class KeySampler:
         self._gen = gen
         self._op_gen = op_gen
         self._write_ratio = cfg.write_ratio
-        self._keys: list[int] = []
-        self._writes: list[bool] = []
-        self._i = 0
+        #: ``next() -> (key, is_write)``: a generator's ``__next__`` (a C-level call)
+        self.next: Callable[[], tuple[int, bool]] = self._ops().__next__
 
-    def _refill(self) -> None:
-        u = self._gen.random(BLOCK)
-        self._keys = np.searchsorted(self._cdf, u, side="right").tolist()
-        self._writes = (self._op_gen.random(BLOCK) < self._write_ratio).tolist()
-        self._i = 0
-
-    def next(self) -> tuple[int, bool]:
-        if self._i >= len(self._keys):
-            self._refill()
-        i = self._i
-        self._i = i + 1
-        return self._keys[i], self._writes[i]
+    def _ops(self) -> Iterator[tuple[int, bool]]:
+        while True:
+            keys = np.searchsorted(self._cdf, self._gen.random(BLOCK), side="right").tolist()
+            writes = (self._op_gen.random(BLOCK) < self._write_ratio).tolist()
+            yield from zip(keys, writes, strict=True)
 
 
 class TraceSampler:

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 import cachesim
+from cachesim.agents.cache_node import CacheNode
+from cachesim.agents.observer import Observer
 from cachesim.metrics import N_BUCKETS, LatencyHistogram
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,18 +169,17 @@ def test_streaming_histogram_quantiles_within_one_percent():
     assert len(h.counts) == N_BUCKETS  # memory does not grow with the samples
 
 
-def test_summary_latency_quantiles_match_exact_ones_within_one_percent():
+def test_summary_latency_quantiles_match_exact_ones_within_one_percent(monkeypatch):
     cfg = cachesim.load_scenario("baseline").with_overrides({"duration_s": 4, "warmup_s": 0})
-    sim = cachesim.Simulation(cfg)
     lat = []
-    real = sim.obs.completed_request
+    real = Observer.completed_request
 
-    def record(t0, now, measured):
+    def record(self, t0, now, measured):
         lat.append((now - t0) * 1000)
-        real(t0, now, measured)
+        real(self, t0, now, measured)
 
-    sim.obs.completed_request = record
-    s = sim.run().summary
+    monkeypatch.setattr(Observer, "completed_request", record)
+    s = cachesim.Simulation(cfg).run().summary
     for q, key in ((0.5, "latency_p50_ms"), (0.95, "latency_p95_ms"), (0.99, "latency_p99_ms")):
         exact = float(np.quantile(lat, q, method="inverted_cdf"))
         assert abs(s[key] - exact) / exact <= 0.01
@@ -229,3 +230,32 @@ def test_events_reach_the_snapshot_of_their_window():
     assert streamed == logged and logged[0][1] == "run_started"
     assert snaps[-1].events[-1].kind == "run_finished"
     assert all(snap.t - snap.interval_s - 1e-9 <= e.t <= snap.t for snap in snaps for e in snap.events)
+
+
+@pytest.mark.parametrize("scenario, overrides", [
+    ("write_heavy", {}),
+    ("write_heavy", {"database.write_policy": "write_through"}),
+    ("node_failure", {"workload.write_ratio": 0.2, "chaos.random_kill_per_min": 30,
+                      "chaos.random_downtime_s": 0.5}),
+    ("network_partition", {"workload.write_ratio": 0.2}),
+])
+def test_lazy_invalidations_equal_applying_each_on_arrival(monkeypatch, scenario, overrides):
+    """A node applies the database's invalidations when it next looks at its store,
+    not by an event each. Applying every one by its own event at its arrival time
+    (the straightforward model) must give exactly the same run."""
+    cfg = cachesim.load_scenario(scenario).with_overrides({"duration_s": 8, **overrides})
+    lazy = cachesim.simulate(cfg)
+
+    real = CacheNode.deliver
+
+    def deliver_by_event(self, arrival, key, version):
+        real(self, arrival, key, version)
+        self.schedule(arrival - self.env.now, lambda _value: self.sync())
+
+    monkeypatch.setattr(CacheNode, "deliver", deliver_by_event)
+    eager = cachesim.simulate(cfg)
+    assert lazy.summary["invalidations_sent"] > 100
+    for key in ("hits", "misses", "stale_reads", "completed", "failed", "invalidations_lost"):
+        assert lazy.summary[key] == eager.summary[key], key
+    pd.testing.assert_frame_equal(lazy.nodes(), eager.nodes())
+    assert lazy.nodes()["invalidated"].sum() == eager.nodes()["invalidated"].sum()

@@ -3,12 +3,13 @@
 A read is looked up when its service ends. A hit answers at once; a miss reads
 through from the database (the slot is freed meanwhile, as an asynchronous server
 would) and fills the cache with the version it got. Invalidations and updates from
-the database apply on arrival. Killed, the node drops whatever arrives and loses its
+the database apply on arrival (see :meth:`CacheNode.deliver`). Killed, the node drops whatever arrives and loses its
 contents; restarted, it comes back cold; slowed, its service time is multiplied.
 """
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import simpy
@@ -52,6 +53,8 @@ class CacheNode(Station):
         self.down_since: float | None = None
         self._expiry: dict[int, float] = {}
         self._fetching: dict[int, tuple[float, list[Request]]] = {}
+        # invalidations (or new versions) on their way from the database: (arrival, key, version)
+        self._inbox: list[tuple[float, int, int]] = []
         # cumulative counters (the observer takes per-window differences)
         self.requests = 0
         self.hits = 0
@@ -60,10 +63,15 @@ class CacheNode(Station):
         self.evictions = 0
         self.invalidated = 0
 
+    def connect(self, db: Database, clients: Clients) -> None:
+        self.db = db
+        self.clients = clients
+        self._versions = db.versions
+        self._answer = clients.answer
+
     # -- requests -----------------------------------------------------------------------
 
-    def on_request(self, ev) -> None:
-        req: Request = ev.value
+    def on_request(self, req: Request) -> None:
         if not self.alive:
             self.dropped += 1
             return
@@ -71,14 +79,19 @@ class CacheNode(Station):
         req.epoch = self.epoch
         self._admit(req)
 
-    def _served(self, ev) -> None:
-        req: Request = ev.value
+    def _served(self, req: Request) -> None:
         if req.epoch != self.epoch:
             return  # the node died while serving it
-        self._release()
+        if self.queue:  # _release, inlined
+            self._start(self.queue.popleft())
+        else:
+            self.busy -= 1
+        now = self.env._now  # noqa: SLF001
+        if self._inbox and self._inbox[0][0] <= now:
+            self.sync()
         key = req.key
         version = self.store.get(key)
-        if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= self.env.now:
+        if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= now:
             self.store.discard(key)
             version = MISS
         if version is MISS:
@@ -92,9 +105,9 @@ class CacheNode(Station):
             self._respond(req)
 
     def _respond(self, req: Request) -> None:
-        if req.version < self.db.versions.get(req.key, 0):
+        if req.version < self._versions.get(req.key, 0):
             self.obs.stale_reads += 1
-        self.clients.answer(self.name, req)
+        self._answer(self.name, req)
 
     # -- read-through -------------------------------------------------------------------
 
@@ -108,10 +121,11 @@ class CacheNode(Station):
             self._fetching[req.key] = (now, [req])
         self.net.send(self.name, self.db.ENDPOINT, self.db.on_read, req)
 
-    def on_fetched(self, ev) -> None:
-        req: Request = ev.value
+    def on_fetched(self, req: Request) -> None:
         if not self.alive or req.epoch != self.epoch:
             return
+        if self._inbox and self._inbox[0][0] <= self.env._now:  # noqa: SLF001
+            self.sync()
         self._fill(req.key, req.version)
         if self.coalesce:
             pending = self._fetching.get(req.key)
@@ -135,21 +149,44 @@ class CacheNode(Station):
 
     # -- from the database --------------------------------------------------------------
 
-    def on_invalidate(self, ev) -> None:
-        """An invalidation (or, under write-through, the new version) of a key."""
-        if not self.alive:
-            return
-        req: Request = ev.value
-        if self.write_through:
-            current = self.store.peek(req.key)
-            if current is not MISS and current < req.version:
-                self.store.update(req.key, req.version)
-        elif self.store.discard(req.key):
-            self.invalidated += 1
+    def deliver(self, arrival: float, key: int, version: int) -> None:
+        """An invalidation of ``key`` (or, under write-through, its new ``version``) that
+        arrives at ``arrival``.
+
+        It is applied when it is due, but lazily: the next time anything looks at the
+        store (a lookup, a fill, a snapshot, a kill or restart) every message due by
+        then is applied first. Nothing reads the store in between, so the outcome is
+        the same as applying each one on arrival, without an event per node per write.
+        Applying them out of order among themselves is harmless: an invalidation
+        removes the key, an update only ever raises its version."""
+        heappush(self._inbox, (arrival, key, version))
+
+    def sync(self) -> None:
+        """Apply the messages that have arrived by now (dropping those that arrived
+        while the node was down)."""
+        now = self.env._now  # noqa: SLF001
+        inbox = self._inbox
+        store = self.store
+        while inbox and inbox[0][0] <= now:
+            _, key, version = heappop(inbox)
+            if not self.alive:
+                continue
+            if self.write_through:
+                current = store.peek(key)
+                if current is not MISS and current < version:
+                    store.update(key, version)
+            elif store.discard(key):
+                self.invalidated += 1
+
+    @property
+    def occupancy(self) -> int:
+        self.sync()
+        return len(self.store)
 
     # -- faults -------------------------------------------------------------------------
 
     def kill(self) -> None:
+        self.sync()
         self.alive = False
         self.down_since = self.env.now
         self.epoch += 1  # work in service or in the queue is lost
@@ -160,6 +197,7 @@ class CacheNode(Station):
         self._expiry.clear()
 
     def restart(self) -> None:
+        self.sync()  # what arrived while it was down is lost
         self.alive = True
         self.down_since = None
         self.slow_factor = 1.0

@@ -71,6 +71,14 @@ class Clients:
         self.in_flight = 0
 
     def start(self) -> None:
+        # bound once: the hot path calls these for every request
+        self._next_op = self._sampler.next
+        self._gap = self._arrivals.exponential
+        self._pick = self.lb.router.pick
+        self._nodes = self.lb.nodes
+        self._outstanding = self.lb.outstanding
+        self._transit = self.net.transit
+        self._complete = self.obs.completed_request
         for _ in range(self.n):
             self._schedule_arrival()
 
@@ -79,34 +87,38 @@ class Clients:
     def _schedule_arrival(self) -> None:
         self.schedule(self.mean_gap_s * self._arrivals.exponential(), self._arrive)
 
-    def _arrive(self, _ev) -> None:
-        now = self.env.now
+    def _arrive(self, _value: None) -> None:
+        now = self.env._now  # noqa: SLF001 -- the hot path skips the property
         if now >= self.end_s:
             return
-        key, is_write = self._sampler.next()
+        key, is_write = self._next_op()
         measured = now >= self.measure_from
-        self.obs.issued += 1
+        obs = self.obs
+        obs.issued += 1
         if measured:
-            self.obs.m_issued += 1
+            obs.m_issued += 1
         self.in_flight += 1
         self._send(Request(key, is_write, now, measured, 0))
-        self._schedule_arrival()
+        self.schedule(self.mean_gap_s * self._gap(), self._arrive)
 
     # -- one attempt --------------------------------------------------------------------
 
     def _send(self, req: Request) -> None:
-        req.deadline = self.env.now + self.timeout_s
+        req.deadline = self.env._now + self.timeout_s  # noqa: SLF001
         if req.is_write:
             self._watch(req)
             self.net.send(self.ENDPOINT, self.db.ENDPOINT, self.db.on_write, req)
             return
-        node = self.lb.route(req.key)
-        if node is None:  # no node believed healthy: fail fast
+        i = self._pick(req.key)
+        if i < 0:  # no node believed healthy: fail fast
             self._fail(req, unavailable=True)
             return
+        node = self._nodes[i]
         req.node = node
-        self.lb.outstanding[node.index] += 1
-        self._watch(req)
+        self._outstanding[i] += 1
+        self._pending.append(req)  # _watch, inlined
+        if not self._armed:
+            self._arm()
         self.net.send(self.ENDPOINT, node.name, node.on_request, req)
 
     def answer(self, src: str, req: Request) -> None:
@@ -116,17 +128,17 @@ class Clients:
         lost or would arrive after the attempt's deadline (then the timeout handles
         it). This saves one simpy event per request; it moves the count of a
         completion to the window it was sent in, at most one hop early."""
-        d = self.net.transit(src, self.ENDPOINT)
+        d = self._transit(src, self.ENDPOINT)
         if d < 0.0 or req.done or req.dead:
             return
-        arrival = self.env.now + d
+        arrival = self.env._now + d  # noqa: SLF001
         if arrival > req.deadline:
             return
         req.done = True
         if req.node is not None:
-            self.lb.outstanding[req.node.index] -= 1
+            self._outstanding[req.node.index] -= 1
         self.in_flight -= 1
-        self.obs.completed_request(req.t0, arrival, req.measured)
+        self._complete(req.t0, arrival, req.measured)
 
     def _fail(self, req: Request, unavailable: bool) -> None:
         req.done = True
@@ -150,7 +162,7 @@ class Clients:
         self._armed = True
         self.schedule(max(0.0, q[0].deadline - self.env.now), self._expire)
 
-    def _expire(self, _ev) -> None:
+    def _expire(self, _value: None) -> None:
         now = self.env.now
         q = self._pending
         while q and q[0].deadline <= now:
@@ -160,7 +172,7 @@ class Clients:
             req.dead = True
             self.obs.timeouts += 1
             if req.node is not None:
-                self.lb.outstanding[req.node.index] -= 1
+                self._outstanding[req.node.index] -= 1
             if req.attempt < self.retries:
                 self.obs.retries += 1
                 self._send(Request(req.key, req.is_write, req.t0, req.measured, req.attempt + 1))

@@ -39,14 +39,13 @@ class Database(Station):
 
     # -- arrivals (reads come from nodes, writes from clients) -------------------------
 
-    def on_read(self, ev) -> None:
-        self._admit(ev.value)
+    def on_read(self, req: Request) -> None:
+        self._admit(req)
 
-    def on_write(self, ev) -> None:
-        self._admit(ev.value)
+    def on_write(self, req: Request) -> None:
+        self._admit(req)
 
-    def _served(self, ev) -> None:
-        req: Request = ev.value
+    def _served(self, req: Request) -> None:
         self._release()
         if req.is_write:
             self._write(req)
@@ -62,9 +61,15 @@ class Database(Station):
         req.version = version
         self.obs.db_writes += 1
         if self.write_policy != "none":
-            send = self.net.send
+            # One message per node; each node applies its own when it arrives.
+            transit = self.net.transit
+            now = self.env._now  # noqa: SLF001
+            obs = self.obs
             for node in self.nodes:
-                self.obs.invalidations_sent += 1
-                if not send(self.ENDPOINT, node.name, node.on_invalidate, req):
-                    self.obs.invalidations_lost += 1
+                obs.invalidations_sent += 1
+                d = transit(self.ENDPOINT, node.name)
+                if d < 0.0:
+                    obs.invalidations_lost += 1
+                else:
+                    node.deliver(now + d, req.key, version)
         self.clients.answer(self.ENDPOINT, req)

@@ -16,7 +16,7 @@ from ..rng import Stream
 
 
 class Station:
-    """Mixed into an agent that defines ``_served(delivery)``, which must call
+    """Mixed into an agent that defines ``_served(request)``, which must call
     :meth:`_release` once it no longer needs its slot."""
 
     slow_factor: float = 1.0
@@ -36,7 +36,10 @@ class Station:
     def _admit(self, req: Any) -> None:
         if self.busy < self.concurrency:
             self.busy += 1
-            self._start(req)
+            s = self.service_s * self.slow_factor  # _start, inlined: the common case
+            if self.exponential:
+                s *= self._stream.exponential()
+            self.schedule(s, self._served, req)
         elif len(self.queue) < self.queue_limit:
             self.queue.append(req)
         else:
@@ -55,5 +58,5 @@ class Station:
         else:
             self.busy -= 1
 
-    def _served(self, ev: Any) -> None:  # pragma: no cover - defined by the agent
+    def _served(self, req: Any) -> None:  # pragma: no cover - defined by the agent
         raise NotImplementedError
