@@ -5,8 +5,11 @@ validation), which would starve the engine on the live page. :func:`spec` builds
 chart once per *structure* (which event kinds, which nodes, fixed or sliding axis)
 through ``cachesim.charts``, keeps the Vega-Lite dict as a JSON template (an immutable
 string, safe to share between sessions), and on later calls only attaches the new
-frames as named datasets and sets the x domain: about 1 ms. Streamlit draws the
+frames as named datasets and sets the x domain: about 0.1 ms. Streamlit draws the
 result with ``st.vega_lite_chart``.
+
+A frame may be a DataFrame or a pyarrow Table (see :func:`table`, which builds one
+straight from numpy columns): the live page never goes through pandas.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ from collections import OrderedDict
 from typing import Any
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import charts
-from ..charts import Domain, Frames
+from ..charts import Columns, Domain
 
+#: A chart's named datasets: DataFrames or pyarrow Tables (which go to the browser as they are).
+Frames = dict[str, pd.DataFrame | pa.Table]
 _SENTINEL = (-1234.5, -678.9)
+_SENTINEL_JSON = json.dumps(list(_SENTINEL))
 _STRUCTURAL = ("kind", "name", "action", "run")
 _TEMPLATES: OrderedDict[tuple, str] = OrderedDict()  # immutable JSON strings, bounded
 _TEMPLATES_LOCK = threading.Lock()
@@ -52,25 +60,34 @@ def to_vega_lite(chart: alt.TopLevelMixin, frames: Frames) -> dict[str, Any]:
 
 
 def _structure(frames: Frames) -> tuple:
-    return tuple((name, tuple(df.columns), df.empty,
-                  tuple(tuple(pd.unique(df[c])) for c in _STRUCTURAL if c in df.columns))
-                 for name, df in frames.items())
+    out = []
+    for name, df in frames.items():
+        if isinstance(df, pa.Table):
+            out.append((name, tuple(df.column_names), df.num_rows == 0,
+                        tuple(tuple(pc.unique(df[c]).to_pylist()) for c in _STRUCTURAL if c in df.column_names)))
+        else:
+            out.append((name, tuple(df.columns), df.empty,
+                        tuple(tuple(pd.unique(df[c])) for c in _STRUCTURAL if c in df.columns)))
+    return tuple(out)
 
 
-def _arrow(df: pd.DataFrame) -> pa.Table:
+def _arrow(df: pd.DataFrame | pa.Table) -> pa.Table:
+    if isinstance(df, pa.Table):
+        return df
     return pa.Table.from_arrays([pa.array(df[c]) for c in df.columns], names=list(df.columns))
 
 
-def _set_domain(node: Any, domain: list[float]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "domain" and v == list(_SENTINEL):
-                node[k] = domain
-            else:
-                _set_domain(v, domain)
-    elif isinstance(node, list):
-        for v in node:
-            _set_domain(v, domain)
+def _arrow_column(x: np.ndarray) -> pa.Array:
+    # strings as pa.array gives a pandas str column; an empty object column stays untyped, as in pandas
+    if x.dtype.kind in "US" or (x.dtype.kind == "O" and len(x)):
+        return pa.array(x, type=pa.large_string())
+    return pa.array(x)
+
+
+def table(cols: Columns) -> pa.Table:
+    """numpy columns as a pyarrow Table, typed as ``spec(..., arrow=True)`` types the
+    DataFrame of the same columns (floats as double, strings as large_string)."""
+    return pa.Table.from_arrays([_arrow_column(np.asarray(v)) for v in cols.values()], names=list(cols))
 
 
 def spec(kind: str, frames: Frames, *, domain: Domain = None, arrow: bool = False, canvas: bool = False,
@@ -79,21 +96,23 @@ def spec(kind: str, frames: Frames, *, domain: Domain = None, arrow: bool = Fals
     ``to_vega_lite(charts.LAYOUTS[kind](frames, domain, **layout))`` but built from a cached
     template when the structure was seen before. ``arrow=True`` hands the datasets over
     as pyarrow Tables (converted on this thread, which is faster than pandas' pool);
+    frames that are Tables already are handed over as they are.
     ``canvas=True`` asks the browser to draw on a canvas, which redraws faster than SVG."""
     key = (kind, domain is None, tuple(sorted(layout.items())), _structure(frames))
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get(key)
     if template is None:
-        chart = charts.LAYOUTS[kind](frames, None if domain is None else _SENTINEL, **layout)
-        template = json.dumps(to_vega_lite(chart, frames))
+        pd_frames = {name: df.to_pandas() if isinstance(df, pa.Table) else df for name, df in frames.items()}
+        chart = charts.LAYOUTS[kind](pd_frames, None if domain is None else _SENTINEL, **layout)
+        template = json.dumps(to_vega_lite(chart, pd_frames))
         with _TEMPLATES_LOCK:
             _TEMPLATES[key] = template
             while len(_TEMPLATES) > 256:
                 _TEMPLATES.popitem(last=False)
+    if domain is not None:  # the x domains are the sentinel in the template
+        template = template.replace(_SENTINEL_JSON, json.dumps([float(domain[0]), float(domain[1])]))
     out = json.loads(template)
-    if domain is not None:
-        _set_domain(out, [float(domain[0]), float(domain[1])])
     if canvas:
         out["usermeta"] = {"embedOptions": {"renderer": "canvas"}}
-    out["datasets"] = {name: _arrow(df) if arrow else df for name, df in frames.items()}
+    out["datasets"] = {name: _arrow(df) if arrow or isinstance(df, pa.Table) else df for name, df in frames.items()}
     return out
