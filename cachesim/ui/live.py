@@ -3,10 +3,14 @@ the run goes on.
 
 Each refresh simulates for a wall-time budget (or up to N x real time), then fills
 the placeholders: progress bar, KPI row, charts (from cached Vega-Lite templates, see
-``cachesim.ui.vega``), live log. Refreshes come in batches: one script run refreshes
-in a loop for about BATCH_S seconds, and the browser asks for the next batch through
-an ``st.fragment(run_every=...)`` timer. Batches keep Streamlit's per-run overhead
-off most refreshes (a fragment rerun per refresh gave 1-2 refreshes per second, the
+``cachesim.ui.vega``), live log. What a refresh draws is computed by
+:func:`build_update` without Streamlit (benchmarks/bench_live.py times the same call):
+numpy columns of the run's ring buffers straight to Arrow tables, no pandas.
+
+Refreshes come in batches: one script run refreshes in a loop for about BATCH_S
+seconds, and the browser asks for the next batch through an
+``st.fragment(run_every=...)`` timer. Batches keep Streamlit's per-run overhead off
+most refreshes (a fragment rerun per refresh gave 1-2 refreshes per second, the
 batches give 4-5); the asking keeps a slow browser from being flooded. A click (Stop,
 speed, a sidebar value) or a page change reruns the page, which ends the batch at
 its next redraw; the LiveRun sits in the session, so nothing is lost and coming back
@@ -17,6 +21,7 @@ run registry catch up.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +51,13 @@ KIND_STYLE = {
     "anomaly": ":orange[**anomaly**]", "recovered": ":green[recovered]",
     "run_started": ":gray[started]", "run_finished": ":gray[finished]",
 }
+
+
+#: The timeseries columns the line charts draw (the only ones downsampled per refresh).
+LINE_COLUMNS = ("t", "hit_ratio", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps",
+                "interval_s", "db_reads", "db_writes", "failed")
+#: The charts of a refresh, in :attr:`Update.specs` order (four in the grid, then occupancy).
+CHARTS = ("hit_ratio", "latency", "load", "node_load", "node_occupancy")
 
 
 def _speed_label(speed: float | None) -> str:
@@ -113,10 +125,8 @@ def _ready() -> None:
 # -- the panel --------------------------------------------------------------------------
 
 
-def _kpi_row(live: LiveRun, cols: list[Any]) -> None:
-    """The KPI metrics, one per (placeholder) column."""
-    k = live.kpis()
-    n = live.config.cluster.nodes
+def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list[Any]) -> None:
+    """The KPI metrics (``k``: LiveRun.kpis(), ``n`` nodes), one per (placeholder) column."""
     spec = [
         ("Hit ratio", "hit_ratio", fmt.pct, "pct", "normal", "Hits / lookups over the last simulated second."),
         ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse", "Mean of the windows' p99 over the last second."),
@@ -143,6 +153,61 @@ def _log(live: LiveRun) -> str:
     elif live.status == "stopped":
         lines.insert(0, f"`{live.now:7.2f} s` :orange[**stopped**] — Resume continues from here")
     return "  \n".join(lines) or "_Nothing yet._"
+
+
+@dataclass
+class Update:
+    """What one refresh draws, computed without Streamlit (see :func:`build_update`)."""
+
+    kpis: dict[str, tuple[float | None, float | None]]
+    legend: tuple[str, ...]  # the marker kinds among the events, in legend order
+    log: str
+    specs: list[dict[str, Any]]  # Vega-Lite specs in CHARTS order; none before the first snapshot
+
+
+def build_update(live: LiveRun, times: dict[str, float] | None = None) -> Update:
+    """Everything a refresh of the panel draws: KPIs, marker legend, log and the five
+    chart specs, from the run's ring buffers (numpy columns straight to Arrow). The
+    window's columns, the downsampled lines and the rules (one Arrow table shared by
+    four charts) are computed once; each chart then only builds its own columns.
+    ``times``, if given, receives the wall seconds of the shared part ("shared") and
+    of each chart (by CHARTS name)."""
+    t0 = time.perf_counter()
+    kpis = live.kpis()
+    legend = tuple(k for k in charts.MARKER_KINDS if k in live.event_kinds())
+    log = _log(live)
+    if live.points == 0:
+        return Update(kpis, legend, log, [])
+    cfg = live.config
+    ts, nodes = live.columns()
+    shown = charts.downsample_columns(ts, DISPLAY_POINTS, columns=LINE_COLUMNS)
+    domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
+    span = domain or (float(ts["t"][0]), float(ts["t"][-1]))
+    rules = vega.table(charts.marker_columns(live.marker_columns() if live.events else None, span))
+    latest = {c: v[-len(live.node_names):] for c, v in nodes.items()} if live.node_names else nodes
+
+    def node_load() -> vega.Frames:
+        cells, off = charts.node_load_columns(nodes, HEATMAP_CELLS)
+        return {"cells": vega.table(cells), "off": vega.table(off), "rules": rules}
+
+    fast = {"domain": domain, "arrow": True, "canvas": True, "tooltips": False}
+    builders: dict[str, tuple[Callable[[], vega.Frames], dict[str, Any]]] = {
+        "hit_ratio": (lambda: {"ts": vega.table(charts.hit_ratio_columns(shown)), "rules": rules}, fast),
+        "latency": (lambda: {"ts": vega.table(charts.latency_columns(shown)), "rules": rules}, fast),
+        "load": (lambda: {"ts": vega.table(charts.load_columns(shown)), "rules": rules}, fast),
+        "node_load": (node_load, fast),
+        "node_occupancy": (lambda: {"nodes": vega.table(charts.node_occupancy_columns(latest))},
+                           {"arrow": True, "canvas": True, "tooltips": False}),
+    }
+    if times is not None:
+        times["shared"] = time.perf_counter() - t0
+    specs = []
+    for kind, (frames, opts) in builders.items():
+        t = time.perf_counter()
+        specs.append(vega.spec(kind, frames(), **opts))
+        if times is not None:
+            times[kind] = time.perf_counter() - t
+    return Update(kpis, legend, log, specs)
 
 
 @dataclass
@@ -186,37 +251,21 @@ def _fill(live: LiveRun, slots: Slots) -> float:
     if slow:
         slots.status.caption(live_status_text(live))
     slots.progress.progress(live.progress, text=f"t = {live.now:.1f} of {cfg.duration_s:g} simulated s · {live.status}")
-    _kpi_row(live, slots.kpis)
-    ts, nodes = live.frames()
-    if ts.empty:
+    up = build_update(live)
+    _kpi_row(up.kpis, cfg.cluster.nodes, slots.kpis)
+    if not up.specs:
         slots.footer.caption("Waiting for the first snapshot…")
         return time.perf_counter() - t0
-    events = live.events_frame()
-    shown = charts.downsample(ts, DISPLAY_POINTS)
-    domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
-    rules = domain or (float(ts["t"].iloc[0]), float(ts["t"].iloc[-1]))
-    kinds = tuple(charts.legend_items(events))
-    if kinds != slots.drawn.get("legend"):  # redraw only what changed (when refreshing in a loop)
+    if up.legend != slots.drawn.get("legend"):  # redraw only what changed (when refreshing in a loop)
         with slots.legend.container():
-            marker_legend(events)
-        slots.drawn["legend"] = kinds
-    fast = {"domain": domain, "arrow": True, "canvas": True, "tooltips": False}
-    specs = [
-        vega.spec("hit_ratio", charts.hit_ratio_data(shown, events, domain=rules), **fast),
-        vega.spec("latency", charts.latency_data(shown, events, domain=rules), **fast),
-        vega.spec("load", charts.load_data(shown, events, domain=rules), **fast),
-        vega.spec("node_load", charts.node_load_data(nodes, events, domain=rules, max_marks=HEATMAP_CELLS), **fast),
-    ]
-    for slot, spec in zip(slots.charts, specs, strict=True):
+            marker_legend(live.events_frame())
+        slots.drawn["legend"] = up.legend
+    for slot, spec in zip(slots.charts, up.specs[:4], strict=True):
         slot.vega_lite_chart(spec, width="stretch")
-    log = _log(live)
-    if log != slots.drawn.get("log"):
-        slots.log.markdown(log)
-        slots.drawn["log"] = log
-    latest = nodes[nodes["t"].to_numpy() == nodes["t"].iloc[-1]]
-    slots.occupancy.vega_lite_chart(
-        vega.spec("node_occupancy", charts.node_occupancy_data(latest), arrow=True, canvas=True, tooltips=False),
-        width="stretch")
+    if up.log != slots.drawn.get("log"):
+        slots.log.markdown(up.log)
+        slots.drawn["log"] = up.log
+    slots.occupancy.vega_lite_chart(up.specs[4], width="stretch")
     spent = time.perf_counter() - t0
     if slow:
         slots.footer.caption(

@@ -6,6 +6,12 @@ simulates for the whole budget; at N x real time it stops once simulated time ha
 caught up with N times the wall time since the run (re)started. Only the last
 ``window`` snapshots are kept as chart rows; the Simulation itself keeps everything
 the final RunResult needs.
+
+The chart rows live in preallocated numpy ring buffers, one contiguous column per
+field: a snapshot is written in place as it arrives, and the visible window is a
+view (no frame is rebuilt per refresh). Each buffer holds two windows, so the window
+is always contiguous; when the buffer is full the last window is moved to the front
+(one copy per ``window`` snapshots).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterator
+from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +30,9 @@ from ..config import SimConfig
 from ..engine import Simulation
 from ..metrics import NODE_COLUMNS, SNAPSHOT_COLUMNS, Event, Snapshot
 from ..results import EVENT_COLUMNS, RunResult
+
+if TYPE_CHECKING:
+    from ..charts import Columns
 
 #: Speeds offered: None is "as fast as possible", a number is x real time.
 SPEEDS: tuple[float | None, ...] = (None, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0)
@@ -33,22 +44,35 @@ MAX_LAG_S = 1.0
 REFRESH_MIN_S, REFRESH_MAX_S = 0.2, 0.6
 #: A browser that takes longer than this to ask for more redraws is behind.
 LAGGING_WAIT_S = 0.35
+#: Per-node columns of the ring buffer: NODE_COLUMNS without the name (names are fixed per run).
+NODE_VALUES = tuple(c for c in NODE_COLUMNS if c != "name")
+_NODE_BOOL = ("up", "routed", "partitioned")
+_snapshot_values = attrgetter(*SNAPSHOT_COLUMNS)
+_node_values = attrgetter(*NODE_VALUES[1:])  # t is the snapshot's
 
 
 class LiveRun:
     """A Simulation with its chart buffers, status and pacing."""
 
     def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None) -> None:
-        if window is None:
-            from ..charts import DEFAULT_WINDOW  # altair loads with the live page, not the home page
+        from ..charts import DEFAULT_WINDOW, MARKER_KINDS  # altair loads with the live page, not the home page
 
+        if window is None:
             window = DEFAULT_WINDOW
+        self._marker_kinds = frozenset(MARKER_KINDS)
         self.config = config
         self.sim = Simulation(config)
         self.window = window
-        self.rows: deque[tuple[float, ...]] = deque(maxlen=window)  # SNAPSHOT_COLUMNS
-        self.node_rows: deque[tuple[list[str], list[tuple]]] = deque(maxlen=window)  # names, other NODE_COLUMNS
+        # ring buffers (see the module docstring): [column, slot] and [column, slot, node]
+        self._ts = np.empty((len(SNAPSHOT_COLUMNS), 2 * window))
+        self._nodes: np.ndarray | None = None  # allocated at the first snapshot (node count)
+        self._names: tuple[str, ...] = ()
+        self._names_col = np.array([], dtype=object)
+        self._end = 0  # the slot after the newest row
+        self._seen = 0  # snapshots ingested
         self.events: list[Event] = []
+        self._markers: dict[str, list] = {"t": [], "kind": [], "target": [], "message": []}
+        self._kinds: set[str] = set()
         self.speed = speed
         self.status = "running"  # running | stopped | finished
         self.run_id: str | None = None  # set once the run is in the session's registry
@@ -60,7 +84,12 @@ class LiveRun:
         self._anchor = (time.perf_counter(), 0.0)
         self._frames_at = -1
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._columns_at = -1
+        self._columns: tuple[Columns, Columns] | None = None
+        self._events_at = 0
         self._events_frame = pd.DataFrame(columns=list(EVENT_COLUMNS))
+        self._markers_at = -1
+        self._marker_columns: Columns = {}
 
     # -- control ------------------------------------------------------------------------
 
@@ -145,59 +174,127 @@ class LiveRun:
     # -- data ---------------------------------------------------------------------------
 
     def _ingest(self, snap: Snapshot) -> None:
-        row = snap.row()
-        self.rows.append(tuple(float(row[c]) for c in SNAPSHOT_COLUMNS))
-        self.node_rows.append(([n.name for n in snap.nodes], [
-            (snap.t, n.up, n.routed, n.slow_factor, n.partitioned, n.requests, n.hits, n.misses, n.occupancy,
-             n.capacity, n.queue_len, n.busy) for n in snap.nodes]))
+        if self._nodes is None:
+            self._names = tuple(n.name for n in snap.nodes)
+            self._nodes = np.empty((len(NODE_VALUES), self._ts.shape[1], len(self._names)))
+        if self._end == self._ts.shape[1]:  # full: the last window (minus one row) to the front
+            keep = self.window - 1
+            self._ts[:, :keep] = self._ts[:, self._end - keep:self._end]
+            self._nodes[:, :keep] = self._nodes[:, self._end - keep:self._end]
+            self._end = keep
+        i = self._end
+        self._ts[:, i] = _snapshot_values(snap)
+        if snap.nodes:
+            self._nodes[0, i] = snap.t
+            self._nodes[1:, i] = np.array([_node_values(n) for n in snap.nodes], dtype=float).T
+        self._end += 1
+        self._seen += 1
         if snap.events:
             self.events.extend(snap.events)
-            self._events_frame = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in self.events],
-                                              columns=list(EVENT_COLUMNS))
+            for e in snap.events:
+                self._kinds.add(e.kind)
+                if e.kind in self._marker_kinds:
+                    for c, v in (("t", e.t), ("kind", e.kind), ("target", e.target), ("message", e.message)):
+                        self._markers[c].append(v)
+
+    @property
+    def points(self) -> int:
+        """Snapshots in the visible window."""
+        return min(self._seen, self.window)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """The cache nodes, in snapshot order (fixed for a run; empty before the first snapshot)."""
+        return self._names
+
+    def columns(self) -> tuple[Columns, Columns]:
+        """(timeseries, node timeseries) of the visible window as numpy columns: views
+        of the ring buffers (valid until the next :meth:`advance`). The node columns
+        are flat, node by node within each window, like :meth:`frames`; the flags
+        (up, routed, partitioned) are 0/1 floats."""
+        if self._columns is None or self._columns_at != self._seen:
+            a, b = self._end - self.points, self._end
+            ts = {c: self._ts[k, a:b] for k, c in enumerate(SNAPSHOT_COLUMNS)}
+            if self._nodes is None:
+                nodes = {c: np.array([], dtype=object if c == "name" else float) for c in NODE_COLUMNS}
+            else:
+                values = {c: self._nodes[k, a:b].reshape(-1) for k, c in enumerate(NODE_VALUES)}
+                nodes = {"t": values.pop("t"), "name": self._name_column(b - a)} | values
+            self._columns, self._columns_at = (ts, nodes), self._seen
+        return self._columns
+
+    def _name_column(self, rows: int) -> np.ndarray:
+        """The node names of ``rows`` windows (node by node), a slice of one cached array."""
+        if len(self._names_col) < rows * len(self._names):
+            self._names_col = np.tile(np.array(self._names, dtype=object), self.window)
+        return self._names_col[:rows * len(self._names)]
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(timeseries, node timeseries) of the visible window, rebuilt only when new
-        snapshots arrived."""
-        n = len(self.sim.snapshots)
-        if self._frames is None or self._frames_at != n:  # numeric arrays: 20x faster than records
-            ts = pd.DataFrame(np.array(self.rows, dtype=float).reshape(-1, len(SNAPSHOT_COLUMNS)),
-                              columns=list(SNAPSHOT_COLUMNS))
-            values = np.array([v for _, rows in self.node_rows for v in rows], dtype=float).reshape(
-                -1, len(NODE_COLUMNS) - 1)
-            nodes = pd.DataFrame(values, columns=[c for c in NODE_COLUMNS if c != "name"])
-            nodes.insert(1, "name", [name for names, _ in self.node_rows for name in names])
-            for c in ("up", "routed", "partitioned"):
-                nodes[c] = nodes[c].astype(bool)
-            self._frames, self._frames_at = (ts, nodes), n
+        """(timeseries, node timeseries) of the visible window as DataFrames (floats;
+        bools for the node flags), built from :meth:`columns` only when new snapshots
+        arrived. The live page itself draws from :meth:`columns`."""
+        if self._frames is None or self._frames_at != self._seen:
+            ts_cols, node_cols = self.columns()
+            ts = pd.DataFrame({c: v.copy() for c, v in ts_cols.items()}, columns=list(SNAPSHOT_COLUMNS))
+            nodes = pd.DataFrame({c: v.astype(bool) if c in _NODE_BOOL else v.copy()
+                                  for c, v in node_cols.items()}, columns=list(NODE_COLUMNS))
+            self._frames, self._frames_at = (ts, nodes), self._seen
         return self._frames
 
     def events_frame(self) -> pd.DataFrame:
+        """All events so far (EVENT_COLUMNS), rebuilt only when new ones arrived."""
+        if self._events_at != len(self.events):
+            self._events_frame = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in self.events],
+                                              columns=list(EVENT_COLUMNS))
+            self._events_at = len(self.events)
         return self._events_frame
+
+    def marker_columns(self) -> Columns:
+        """The events that charts draw as rules (MARKER_KINDS), as columns t, kind,
+        target, message; kept as they arrive."""
+        n = len(self._markers["t"])
+        if self._markers_at != n:
+            self._marker_columns = {"t": np.array(self._markers["t"], dtype=float)} | {
+                c: np.array(self._markers[c], dtype=object) for c in ("kind", "target", "message")}
+            self._markers_at = n
+        return self._marker_columns
+
+    def event_kinds(self) -> set[str]:
+        """The kinds of all events so far."""
+        return self._kinds
 
     def kpis(self, span_s: float = 1.0) -> dict[str, tuple[float | None, float | None]]:
         """(last ``span_s``, the ``span_s`` before) for each live KPI; None if undefined."""
         k = max(1, round(span_s / self.config.snapshot_interval_s))
-        rows = [dict(zip(SNAPSHOT_COLUMNS, r, strict=True)) for r in list(self.rows)[-2 * k:]]
-        return {name: (_kpi(name, rows[-k:]), _kpi(name, rows[-2 * k:-k])) for name in KPI_NAMES}
+        m = min(2 * k, self.points)
+        cols = {c: self._ts[i, self._end - m:self._end].tolist() for i, c in enumerate(SNAPSHOT_COLUMNS)
+                if c in _KPI_COLUMNS}
+        last = {c: v[-k:] for c, v in cols.items()}
+        before = {c: v[-2 * k:-k] for c, v in cols.items()}
+        return {name: (_kpi(name, last), _kpi(name, before)) for name in KPI_NAMES}
 
 
 KPI_NAMES = ("hit_ratio", "latency_p99_ms", "throughput_rps", "db_load_rps", "stale_reads", "nodes_up")
+_KPI_COLUMNS = ("interval_s", "hits", "misses", "latency_p99_ms", "completed", "db_reads", "db_writes",
+                "stale_reads", "nodes_up")
 
 
-def _kpi(name: str, rows: list[dict]) -> float | None:
-    if not rows:
+def _kpi(name: str, cols: dict[str, list[float]]) -> float | None:
+    """One KPI over consecutive rows (``cols``: column -> values, oldest first)."""
+    if not cols["interval_s"]:
         return None
-    seconds = sum(r["interval_s"] for r in rows)
+    seconds = sum(cols["interval_s"])
     if name == "hit_ratio":
-        lookups = sum(r["hits"] + r["misses"] for r in rows)
-        return sum(r["hits"] for r in rows) / lookups if lookups else None
+        lookups = sum(h + m for h, m in zip(cols["hits"], cols["misses"], strict=True))
+        return sum(cols["hits"]) / lookups if lookups else None
     if name == "latency_p99_ms":
-        vals = [r["latency_p99_ms"] for r in rows if not math.isnan(r["latency_p99_ms"])]
+        vals = [v for v in cols["latency_p99_ms"] if not math.isnan(v)]
         return float(np.mean(vals)) if vals else None
     if name == "throughput_rps":
-        return sum(r["completed"] for r in rows) / seconds if seconds else None
+        return sum(cols["completed"]) / seconds if seconds else None
     if name == "db_load_rps":
-        return sum(r["db_reads"] + r["db_writes"] for r in rows) / seconds if seconds else None
+        load = sum(r + w for r, w in zip(cols["db_reads"], cols["db_writes"], strict=True))
+        return load / seconds if seconds else None
     if name == "stale_reads":
-        return float(sum(r["stale_reads"] for r in rows))
-    return float(rows[-1]["nodes_up"])
+        return float(sum(cols["stale_reads"]))
+    return float(cols["nodes_up"][-1])
