@@ -1,12 +1,15 @@
 """Live overhead: the standard scenario streamed the way the Live page streams it,
 through the chart builders, against the same run headless (no browser involved).
 
-The live path: ``LiveRun.advance`` simulates for a wall-time tick, then every chart of
-the page is rebuilt from the 600-snapshot window (Altair builders -> Vega-Lite specs
-with Arrow data, exactly the calls the page makes). Also: the time to build one chart
-update (all five charts) at a full 600-point window.
+The live path: ``LiveRun.advance`` simulates for a wall-time tick, then
+``cachesim.ui.live.build_update`` computes everything the page draws on a refresh
+(KPIs, marker legend, log, and the five charts as Vega-Lite specs with Arrow data
+from the 600-snapshot window): the very call the page makes, minus Streamlit itself.
+Also: the time of one such update at a full 600-point window, split into the part
+the charts share (window columns, KPIs, log, downsampled lines, rules) and each chart,
+and the same measured inside the streamed run(s) once the window is full.
 
-    python benchmarks/bench_live.py [--requests 500000]
+    python benchmarks/bench_live.py [--requests 500000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cachesim  # noqa: E402
-from cachesim import charts  # noqa: E402
-from cachesim.ui import vega  # noqa: E402
-from cachesim.ui.live import DISPLAY_POINTS, HEATMAP_CELLS  # noqa: E402
+from cachesim.ui.live import CHARTS, Update, build_update  # noqa: E402
 from cachesim.ui.runner import TICK_BUDGET_S, LiveRun  # noqa: E402
 
 
@@ -34,60 +35,88 @@ def standard_config(requests: int) -> cachesim.SimConfig:
     })
 
 
-def build_update(live: LiveRun) -> list[dict]:
-    """Every chart of one Live-page refresh (the calls of cachesim.ui.live._fill)."""
-    cfg = live.config
-    ts, nodes = live.frames()
-    events = live.events_frame()
-    shown = charts.downsample(ts, DISPLAY_POINTS)
-    domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
-    rules = domain or (float(ts["t"].iloc[0]), float(ts["t"].iloc[-1]))
-    fast = {"domain": domain, "arrow": True, "canvas": True, "tooltips": False}
-    latest = nodes[nodes["t"].to_numpy() == nodes["t"].iloc[-1]]
-    live.kpis()
-    return [
-        vega.spec("hit_ratio", charts.hit_ratio_data(shown, events, domain=rules), **fast),
-        vega.spec("latency", charts.latency_data(shown, events, domain=rules), **fast),
-        vega.spec("load", charts.load_data(shown, events, domain=rules), **fast),
-        vega.spec("node_load", charts.node_load_data(nodes, events, domain=rules, max_marks=HEATMAP_CELLS), **fast),
-        vega.spec("node_occupancy", charts.node_occupancy_data(latest), arrow=True, canvas=True, tooltips=False),
-    ]
+def refresh(live: LiveRun, times: dict[str, float] | None = None) -> Update:
+    """What one Live-page refresh computes (cachesim.ui.live._fill calls the same)."""
+    return build_update(live, times)
+
+
+def ms(xs: list[float]) -> str:
+    return f"{statistics.median(xs) * 1e3:>10.2f} ms median (min {min(xs) * 1e3:.2f})"
+
+
+def stream(cfg: cachesim.SimConfig, in_run: list[float]) -> tuple[LiveRun, float, float, int]:
+    """The Live page's loop: simulate a tick, refresh, again. Returns the run, its wall
+    and CPU seconds and the number of refreshes; ``in_run`` gets each refresh's seconds
+    once the window is full."""
+    live = LiveRun(cfg)
+    updates = 0
+    c0, t0 = time.process_time(), time.perf_counter()
+    while live.status == "running":
+        live.advance(TICK_BUDGET_S)
+        if live.points:
+            t = time.perf_counter()
+            refresh(live)
+            if live.points == live.window:
+                in_run.append(time.perf_counter() - t)
+            updates += 1
+    return live, time.perf_counter() - t0, time.process_time() - c0, updates
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=500_000)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="alternate headless and streamed runs this many times; the ratio compares the fastest "
+                         "of each (other load on the machine only ever slows a run down)")
     args = ap.parse_args()
     cfg = standard_config(args.requests)
 
-    t0 = time.perf_counter()
-    cachesim.simulate(cfg)
-    headless = time.perf_counter() - t0
+    headless, streamed, cpu, in_run = [], [], [], []
+    for _ in range(args.repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        cachesim.simulate(cfg)
+        headless.append(time.perf_counter() - t0)
+        cpu_headless = time.process_time() - c0
+        live, seconds, cpu_streamed, updates = stream(cfg, in_run)
+        streamed.append((seconds, updates))
+        cpu.append(cpu_streamed / cpu_headless)
 
-    live = LiveRun(cfg)
-    updates = 0
+    # the cost of filling the ring buffers, apart: the same snapshots into a fresh LiveRun
+    again = LiveRun(cfg)
     t0 = time.perf_counter()
-    while live.status == "running":
-        live.advance(TICK_BUDGET_S)
-        if live.rows:
-            build_update(live)
-            updates += 1
-    streamed = time.perf_counter() - t0
+    for snap in live.sim.snapshots:
+        again._ingest(snap)  # noqa: SLF001
+    ingest = time.perf_counter() - t0
 
-    one = []
-    for _ in range(30):
-        live._frames = None  # noqa: SLF001 -- a refresh after new snapshots rebuilds the frames too
+    whole: list[float] = []
+    parts: dict[str, list[float]] = {}
+    for _ in range(50):
+        live._columns = None  # noqa: SLF001 -- as after new snapshots (the window is re-sliced)
+        times: dict[str, float] = {}
         t = time.perf_counter()
-        build_update(live)
-        one.append(time.perf_counter() - t)
+        refresh(live, times)
+        whole.append(time.perf_counter() - t)
+        for k, v in times.items():
+            parts.setdefault(k, []).append(v)
 
+    best, (best_s, best_n) = min(headless), min(streamed)
+    runs = "" if args.repeat == 1 else f"   (fastest of {args.repeat}: " + ", ".join(f"{h:.2f}" for h in headless) + ")"
     print(f"snapshots                         {len(live.sim.snapshots):>10,}")
-    print(f"headless run                      {headless:>10.2f} s")
-    print(f"streamed with chart updates       {streamed:>10.2f} s   ({updates} updates, "
-          f"{updates / streamed:.1f} per wall second)")
-    print(f"live / headless                   {streamed / headless:>10.2f} x")
-    print(f"one update, 600-point window      {statistics.median(one) * 1e3:>10.1f} ms median "
-          f"(min {min(one) * 1e3:.1f}, 5 charts)")
+    print(f"headless run                      {best:>10.2f} s{runs}")
+    print(f"streamed with chart updates       {best_s:>10.2f} s   ({best_n} updates, "
+          f"{best_n / best_s:.1f} per wall second)")
+    print(f"  of which filling the buffers    {ingest:>10.2f} s   ({len(live.sim.snapshots):,} snapshots)")
+    pairs = "" if args.repeat == 1 else "   (run by run: " + ", ".join(
+        f"{s / h:.2f}" for h, (s, _) in zip(headless, streamed, strict=True)) + ")"
+    print(f"live / headless                   {best_s / best:>10.2f} x{pairs}")
+    print(f"  in CPU time of this process     {min(cpu):>10.2f} x   (less sensitive to other load; "
+          f"run by run: {', '.join(f'{c:.2f}' for c in cpu)})")
+    print(f"one update, 600-point window      {ms(whole)}  (5 charts, KPIs, legend, log)")
+    print(f"  shared by the charts            {ms(parts['shared'])}  (window, KPIs, log, lines, rules)")
+    for kind in CHARTS:
+        print(f"  {kind:<31} {ms(parts[kind])}")
+    if in_run:
+        print(f"updates during the runs, full window {ms(in_run)[3:]}  ({len(in_run)} updates)")
 
 
 if __name__ == "__main__":
