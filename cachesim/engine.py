@@ -129,6 +129,7 @@ class Simulation:
         return snap
 
     def _node_snapshot(self, n: CacheNode) -> NodeSnapshot:
+        n.flush()  # answers sent by now are counted in this window
         prev = self._node_prev.get(n.index, (0, 0, 0))
         now = (n.requests, n.hits, n.misses)
         self._node_prev[n.index] = now

@@ -84,6 +84,7 @@ class RunResult:
         ts, node_ts = _snapshot_frames(sim.snapshots)
         for n in sim.nodes:
             n.sync()  # invalidations that have arrived by now
+            n.flush()  # answers sent by now
         nodes = pd.DataFrame(
             [(n.name, n.alive, sim.balancer.believed_up[n.index], n.slow_factor, n.requests,
               n.hits, n.misses, _ratio(n.hits, n.hits + n.misses), n.dropped, n.rejected, n.evictions,

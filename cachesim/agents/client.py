@@ -59,6 +59,7 @@ class Clients:
         self.timeout_s = cfg.client.timeout_ms / 1000.0
         self.retries = cfg.client.retries
         self.measure_from = cfg.warmup_s
+        self._routing_reads_outstanding = cfg.cluster.routing == "least_outstanding"
         self.end_s = cfg.duration_s
         self._arrivals = arrivals
         self._sampler = sampler
@@ -109,6 +110,9 @@ class Clients:
             self._watch(req)
             self.net.send(self.ENDPOINT, self.db.ENDPOINT, self.db.on_write, req)
             return
+        if self._routing_reads_outstanding:
+            for node in self._nodes:
+                node.flush()  # answers sent by now are no longer outstanding
         i = self._pick(req.key)
         if i < 0:  # no node believed healthy: fail fast
             self._fail(req, unavailable=True)
@@ -121,17 +125,21 @@ class Clients:
             self._arm()
         self.net.send(self.ENDPOINT, node.name, node.on_request, req)
 
-    def answer(self, src: str, req: Request) -> None:
-        """``src`` sends the answer to ``req``. The client does nothing on arrival but
-        bookkeeping, so instead of scheduling the hop the completion is recorded now,
-        stamped with its arrival time (now + the hop's delay), unless the answer is
-        lost or would arrive after the attempt's deadline (then the timeout handles
-        it). This saves one simpy event per request; it moves the count of a
-        completion to the window it was sent in, at most one hop early."""
+    def answer(self, src: str, req: Request, sent_at: float) -> None:
+        """``src`` sent the answer to ``req`` at ``sent_at`` (now, or for a cache hit
+        the end of its service, handed over when the node is next looked at, and
+        always before the snapshot of that window and before any timeout after it).
+
+        The client does nothing on arrival but bookkeeping, so instead of scheduling
+        the hop the completion is recorded now, stamped with its arrival time
+        (``sent_at`` + the hop's delay), unless the answer is lost or would arrive
+        after the attempt's deadline (then the timeout handles it). This saves one
+        simpy event per request; it counts a completion in the window it was sent
+        in, at most one hop early."""
         d = self._transit(src, self.ENDPOINT)
         if d < 0.0 or req.done or req.dead:
             return
-        arrival = self.env._now + d  # noqa: SLF001
+        arrival = sent_at + d
         if arrival > req.deadline:
             return
         req.done = True
@@ -163,6 +171,8 @@ class Clients:
         self.schedule(max(0.0, q[0].deadline - self.env.now), self._expire)
 
     def _expire(self, _value: None) -> None:
+        for node in self._nodes:
+            node.flush()  # answers sent before now count before the deadlines do
         now = self.env.now
         q = self._pending
         while q and q[0].deadline <= now:

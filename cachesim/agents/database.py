@@ -72,4 +72,4 @@ class Database(Station):
                     obs.invalidations_lost += 1
                 else:
                     node.deliver(now + d, req.key, version)
-        self.clients.answer(self.ENDPOINT, req)
+        self.clients.answer(self.ENDPOINT, req, self.env._now)  # noqa: SLF001

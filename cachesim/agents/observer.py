@@ -21,6 +21,9 @@ from ..metrics import (
     quantiles_from_counts,
 )
 
+_log = math.log
+_INV_LOG_G = 1.0 / _LOG_G
+
 #: Counters that a snapshot reports per window.
 WINDOW_COUNTERS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
                    "stale_reads", "db_reads", "db_writes", "invalidations_sent",
@@ -63,7 +66,7 @@ class Observer:
         if lat <= MIN_MS:
             b = 0
         else:
-            b = int(math.log(lat / MIN_MS) / _LOG_G) + 1
+            b = int(_log(lat / MIN_MS) * _INV_LOG_G) + 1
             if b >= N_BUCKETS:
                 b = N_BUCKETS - 1
         self.completed += 1

@@ -1,9 +1,10 @@
 """A service station: ``concurrency`` parallel slots in front of a bounded FIFO queue.
 
-Cache nodes and the database both serve requests this way. A request that finds a
-free slot starts at once (one simpy event: its service end); otherwise it waits in
-the queue, or is dropped when the queue is full. No simpy Resource is involved, so a
-request that does not queue costs no extra events.
+The database serves requests this way. A request that finds a free slot starts at
+once (one simpy event: its service end); otherwise it waits in the queue, or is
+dropped when the queue is full. No simpy Resource is involved, so a request that does
+not queue costs no extra events. (Cache nodes, on every read's path, go one step
+further and need no event for a hit's service end: see ``cache_node.py``.)
 """
 
 from __future__ import annotations
