@@ -25,11 +25,17 @@ _EDGES = MIN_MS * GROWTH ** np.arange(N_BUCKETS + 1, dtype=float)
 BUCKET_VALUES = np.concatenate(([MIN_MS / 2], 2 * _EDGES[1:N_BUCKETS] / (GROWTH + 1)))
 
 
+#: ``bucket_of`` in base 2 and with ``math.floor``: several times faster than
+#: ``int(math.log(x) / log(G))`` (``math.log`` and ``int()`` take slow generic paths).
+LOG2_MIN = math.log2(MIN_MS)
+INV_LOG2_G = 1.0 / math.log2(GROWTH)
+
+
 def bucket_of(latency_ms: float) -> int:
-    """The bucket index of a latency (the hot path inlines this)."""
+    """The bucket index of a latency (the observer's hot path inlines this)."""
     if latency_ms <= MIN_MS:
         return 0
-    i = int(math.log(latency_ms / MIN_MS) / _LOG_G) + 1
+    i = math.floor((math.log2(latency_ms) - LOG2_MIN) * INV_LOG2_G) + 1
     return i if i < N_BUCKETS else N_BUCKETS - 1
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from ..config import SimConfig
+from ..config import DATABASE_ENDPOINT, SimConfig
 from ..rng import Stream
 from .observer import Observer
 from .scheduler import scheduler
@@ -79,6 +79,9 @@ class Clients:
         self._nodes = self.lb.nodes
         self._outstanding = self.lb.outstanding
         self._transit = self.net.transit
+        self._net_send = self.net.send
+        self._db_write = self.db.on_write
+        self._node_request = [node.on_request for node in self._nodes]
         self._complete = self.obs.completed_request
         for _ in range(self.n):
             self._schedule_arrival()
@@ -106,9 +109,11 @@ class Clients:
 
     def _send(self, req: Request) -> None:
         req.deadline = self.env._now + self.timeout_s  # noqa: SLF001
+        self._pending.append(req)  # watched by the timeout timer
+        if not self._armed:
+            self._arm()
         if req.is_write:
-            self._watch(req)
-            self.net.send(self.ENDPOINT, self.db.ENDPOINT, self.db.on_write, req)
+            self._net_send(self.ENDPOINT, DATABASE_ENDPOINT, self._db_write, req)
             return
         if self._routing_reads_outstanding:
             for node in self._nodes:
@@ -117,13 +122,9 @@ class Clients:
         if i < 0:  # no node believed healthy: fail fast
             self._fail(req, unavailable=True)
             return
-        node = self._nodes[i]
-        req.node = node
+        req.node = node = self._nodes[i]
         self._outstanding[i] += 1
-        self._pending.append(req)  # _watch, inlined
-        if not self._armed:
-            self._arm()
-        self.net.send(self.ENDPOINT, node.name, node.on_request, req)
+        self._net_send(self.ENDPOINT, node.name, self._node_request[i], req)
 
     def answer(self, src: str, req: Request, sent_at: float) -> None:
         """``src`` sent the answer to ``req`` at ``sent_at`` (now, or for a cache hit
@@ -154,11 +155,6 @@ class Clients:
         self.obs.failed_request(req.measured, unavailable)
 
     # -- timeouts -----------------------------------------------------------------------
-
-    def _watch(self, req: Request) -> None:
-        self._pending.append(req)
-        if not self._armed:
-            self._arm()
 
     def _arm(self) -> None:
         q = self._pending

@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from ..metrics import (
-    _LOG_G,
+    INV_LOG2_G,
+    LOG2_MIN,
     MIN_MS,
     N_BUCKETS,
     EventLog,
@@ -21,8 +22,8 @@ from ..metrics import (
     quantiles_from_counts,
 )
 
-_log = math.log
-_INV_LOG_G = 1.0 / _LOG_G
+_floor = math.floor
+_log2 = math.log2
 
 #: Counters that a snapshot reports per window.
 WINDOW_COUNTERS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
@@ -41,7 +42,6 @@ class Observer:
         self.failed_unavailable = 0
         # requests issued at or after warm-up ("measured"): their outcomes
         self.m_issued = 0
-        self.m_completed = 0
         self.m_failed = 0
         self.m_counts = [0] * N_BUCKETS
         self.m_sum_ms = 0.0
@@ -49,7 +49,6 @@ class Observer:
         # the current window's latencies
         self._w_counts = [0] * N_BUCKETS
         self._w_sum_ms = 0.0
-        self._w_n = 0
         self.run_counts = np.zeros(N_BUCKETS, dtype=np.int64)
         self._prev = {name: 0 for name in WINDOW_COUNTERS}
         self._prev_t = 0.0
@@ -66,19 +65,22 @@ class Observer:
         if lat <= MIN_MS:
             b = 0
         else:
-            b = int(_log(lat / MIN_MS) * _INV_LOG_G) + 1
+            b = _floor((_log2(lat) - LOG2_MIN) * INV_LOG2_G) + 1  # metrics.bucket_of, inlined
             if b >= N_BUCKETS:
                 b = N_BUCKETS - 1
         self.completed += 1
         self._w_counts[b] += 1
         self._w_sum_ms += lat
-        self._w_n += 1
         if measured:
-            self.m_completed += 1
             self.m_counts[b] += 1
             self.m_sum_ms += lat
             if lat > self.m_max_ms:
                 self.m_max_ms = lat
+
+    @property
+    def m_completed(self) -> int:
+        """Measured requests completed (each is in ``m_counts`` once)."""
+        return sum(self.m_counts)
 
     def failed_request(self, measured: bool, unavailable: bool) -> None:
         self.failed += 1
@@ -101,7 +103,7 @@ class Observer:
         interval = t - self._prev_t
         counts = np.asarray(self._w_counts, dtype=np.int64)
         p50, p95, p99 = quantiles_from_counts(counts, (0.5, 0.95, 0.99))
-        mean = self._w_sum_ms / self._w_n if self._w_n else math.nan
+        mean = self._w_sum_ms / win["completed"] if win["completed"] else math.nan
         self.run_counts += counts
         lookups = win["hits"] + win["misses"]
         hit_ratio = win["hits"] / lookups if lookups else math.nan
@@ -119,7 +121,6 @@ class Observer:
         self._prev_t = t
         self._w_counts = [0] * N_BUCKETS
         self._w_sum_ms = 0.0
-        self._w_n = 0
         return snap
 
     def check_anomaly(self, snap: Snapshot) -> None:
