@@ -93,7 +93,7 @@ class Simulation:
             self.status = "running"
             k = len(self.snapshots) + 1
             t = cfg.duration_s if k == self.n_snapshots else round(k * cfg.snapshot_interval_s, 9)
-            run_until(self.env, t)
+            run_until(self.env, t, self.clients)
             snap = self._snapshot(t)
             self.snapshots.append(snap)
             if k == self.n_snapshots:

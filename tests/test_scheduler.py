@@ -58,3 +58,28 @@ def test_failed_simpy_event_crashes_the_run_as_in_simpy():
     ev.fail(RuntimeError("boom"))
     with pytest.raises(RuntimeError, match="boom"):
         run_until(env, 1.0)
+
+
+class _Feed:
+    """Arrivals at fixed times, recorded when fired."""
+
+    def __init__(self, env, times, log):
+        self.env, self._times, self.log = env, list(times), log
+        self.next_t = self._times.pop(0)
+
+    def fire(self):
+        self.log.append(("feed", self.env.now))
+        self.next_t = self._times.pop(0) if self._times else float("inf")
+
+
+def test_feed_merges_in_time_order_queue_first_at_ties():
+    log: list = []
+    env = _world(log)
+    feed = _Feed(env, [0.1, 1.0, 1.5, 2.5], log)
+    run_until(env, 1.5, feed)
+    assert log == [("feed", 0.1), ("message", 0.25, 0.25), ("process", 0.5),
+                   ("message", 1.0, 1.0), ("feed", 1.0)]
+    run_until(env, 3.0, feed)
+    assert log[5:] == [("message", 1.5, 1.5), ("timeout", 1.5), ("process", 1.5), ("feed", 1.5),
+                       ("message", 2.0, 2.0), ("feed", 2.5)]
+    assert feed.next_t == float("inf") and env.now == 3.0
