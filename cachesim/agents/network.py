@@ -30,8 +30,6 @@ class Network:
         self._normal = stream.normal
         self._group: dict[str, int] = {}
         self._next_group = 1
-        self.sent = 0
-        self.lost = 0
 
     # -- faults -------------------------------------------------------------------------
 
@@ -62,13 +60,10 @@ class Network:
     def transit(self, src: str, dst: str) -> float:
         """The delay of one message from ``src`` to ``dst``, or -1.0 if it is lost
         (dropped at random or unable to cross a partition)."""
-        self.sent += 1
         g = self._group
         if g and g.get(src, 0) != g.get(dst, 0):
-            self.lost += 1
             return -1.0
         if self.loss_rate and self._uniform() < self.loss_rate:
-            self.lost += 1
             return -1.0
         if self.jitter_s:
             d = self.latency_s + self.jitter_s * self._normal()
@@ -79,13 +74,10 @@ class Network:
         """Schedule ``handler(msg)`` after one hop.
         Returns False if the message is lost or cannot cross a partition."""
         # transit(), inlined: this is the busiest call of a run
-        self.sent += 1
         g = self._group
         if g and g.get(src, 0) != g.get(dst, 0):
-            self.lost += 1
             return False
         if self.loss_rate and self._uniform() < self.loss_rate:
-            self.lost += 1
             return False
         if self.jitter_s:
             d = self.latency_s + self.jitter_s * self._normal()
