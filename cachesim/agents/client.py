@@ -31,7 +31,7 @@ class Request:
     """One attempt of a client request (a retry is a new attempt of the same request)."""
 
     __slots__ = ("key", "is_write", "t0", "measured", "attempt", "deadline", "node",
-                 "done", "dead", "version", "epoch")
+                 "over", "version", "epoch")
 
     def __init__(self, key: int, is_write: bool, t0: float, measured: bool, attempt: int) -> None:
         self.key = key
@@ -41,8 +41,7 @@ class Request:
         self.attempt = attempt
         self.deadline = 0.0
         self.node: CacheNode | None = None
-        self.done = False
-        self.dead = False
+        self.over = False  # answered, failed or timed out: nothing more happens to it
         self.version = 0
         self.epoch = 0
 
@@ -162,19 +161,19 @@ class Clients:
         simpy event per request; it counts a completion in the window it was sent
         in, at most one hop early."""
         d = self._transit(src, self.ENDPOINT)
-        if d < 0.0 or req.done or req.dead:
+        if d < 0.0 or req.over:
             return
         arrival = sent_at + d
         if arrival > req.deadline:
             return
-        req.done = True
+        req.over = True
         if req.node is not None:
             self._outstanding[req.node.index] -= 1
         self.in_flight -= 1
         self._complete(req.t0, arrival, req.measured)
 
     def _fail(self, req: Request, unavailable: bool) -> None:
-        req.done = True
+        req.over = True
         self.in_flight -= 1
         self.obs.failed_request(req.measured, unavailable)
 
@@ -182,7 +181,7 @@ class Clients:
 
     def _arm(self) -> None:
         q = self._pending
-        while q and (q[0].done or q[0].dead):
+        while q and q[0].over:
             q.popleft()
         if not q:
             self._armed = False
@@ -197,9 +196,9 @@ class Clients:
         q = self._pending
         while q and q[0].deadline <= now:
             req = q.popleft()
-            if req.done or req.dead:
+            if req.over:
                 continue
-            req.dead = True
+            req.over = True
             self.obs.timeouts += 1
             if req.node is not None:
                 self._outstanding[req.node.index] -= 1

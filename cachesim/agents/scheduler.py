@@ -44,7 +44,7 @@ def scheduler(env: simpy.Environment) -> Callable[..., None]:
 class Feed(Protocol):
     """Events whose times are known in advance (open-loop arrivals): the next one is
     at ``next_t`` (``inf`` when there is none); ``fire()`` handles it, at that time,
-    and moves ``next_t`` on."""
+    and moves ``next_t`` on. Nothing else may move ``next_t``."""
 
     next_t: float
 
@@ -74,11 +74,12 @@ def run_until(env: simpy.Environment, until: float, feed: Feed | None = None) ->
     if feed is None:
         feed = _NoFeed()
     fire = feed.fire
+    t = feed.next_t  # only fire() moves it
     while True:
-        t = feed.next_t
         if t < queue[0][0]:  # the queue is never empty: the stop is in it
             env._now = t  # noqa: SLF001
             fire()
+            t = feed.next_t
             continue
         item = heappop(queue)
         try:
