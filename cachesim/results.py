@@ -135,15 +135,23 @@ class RunResult:
 
 
 def _snapshot_frames(snaps: list) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(timeseries, node timeseries), built column by column: one list per column
-    rather than one record per row keeps the peak memory of a long run low."""
-    ts = pd.DataFrame({c: [getattr(s, c) for s in snaps] for c in SNAPSHOT_COLUMNS},
-                      columns=list(SNAPSHOT_COLUMNS))
-    n_nodes = len(snaps[0].nodes) if snaps else 0
-    node_cols: dict[str, list] = {"t": [s.t for s in snaps for _ in range(n_nodes)]}
+    """(timeseries, node timeseries), built one numpy column at a time and handed to
+    pandas without a copy: a long run's peak memory is the frames plus one column."""
+    if not snaps:
+        return (pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), pd.DataFrame(columns=list(NODE_COLUMNS)))
+    ts = {c: _column([getattr(s, c) for s in snaps]) for c in SNAPSHOT_COLUMNS}
+    n_nodes = len(snaps[0].nodes)
+    node_cols = {"t": np.repeat(ts["t"], n_nodes)}
     for c in NODE_COLUMNS[1:]:
-        node_cols[c] = [getattr(n, c) for s in snaps for n in s.nodes]
-    return ts, pd.DataFrame(node_cols, columns=list(NODE_COLUMNS))
+        node_cols[c] = _column([getattr(n, c) for s in snaps for n in s.nodes])
+    return (pd.DataFrame(ts, columns=list(SNAPSHOT_COLUMNS), copy=False),
+            pd.DataFrame(node_cols, columns=list(NODE_COLUMNS), copy=False))
+
+
+def _column(values: list) -> np.ndarray:
+    """A column as pandas would infer it from the list (strings stay Python objects)."""
+    arr = np.asarray(values)
+    return arr if arr.dtype.kind != "U" else np.asarray(values, dtype=object)
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
