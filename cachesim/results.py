@@ -137,6 +137,7 @@ class RunResult:
 def _snapshot_frames(snaps: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(timeseries, node timeseries), built one numpy column at a time and handed to
     pandas without a copy: a long run's peak memory is the frames plus one column."""
+    snaps = list(snaps)  # one consistent set of rows even if the run appends meanwhile
     if not snaps:
         return (pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), pd.DataFrame(columns=list(NODE_COLUMNS)))
     ts = {c: _column([getattr(s, c) for s in snaps]) for c in SNAPSHOT_COLUMNS}

@@ -265,3 +265,27 @@ def test_lazy_invalidations_equal_applying_each_on_arrival(monkeypatch, scenario
         assert lazy.summary[key] == eager.summary[key], key
     pd.testing.assert_frame_equal(lazy.nodes(), eager.nodes())
     assert lazy.nodes()["invalidated"].sum() == eager.nodes()["invalidated"].sum()
+
+
+def test_result_mid_run_while_snapshots_are_appended():
+    """The live page can ask for the result while its run is still being advanced:
+    the frames come from one consistent copy of the snapshot list."""
+    cfg = cachesim.load_scenario("baseline").with_overrides({"duration_s": 3, "warmup_s": 0})
+    sim = cachesim.Simulation(cfg)
+    it = sim.stream()
+    for _ in range(10):
+        next(it)
+
+    class Growing(list):
+        """A list that grows while it is iterated, as the run appends to it."""
+
+        def __iter__(self):
+            for i, s in enumerate(list.__iter__(self)):
+                if i == 5 and len(self) < 15:
+                    next(it)  # the run takes (and appends) its next snapshot
+                yield s
+
+    sim.snapshots = Growing(sim.snapshots)
+    res = sim.result()
+    assert len(sim.snapshots) > 10
+    assert len(res.node_timeseries()) == len(res.timeseries()) * cfg.cluster.nodes
