@@ -31,13 +31,14 @@ from cachesim.ui import vega  # noqa: E402
 from cachesim.ui.live import CHARTS, Update, build_update  # noqa: E402
 from cachesim.ui.runner import TICK_BUDGET_S, LiveRun  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_engine  # noqa: E402
+
 
 def standard_config(requests: int) -> cachesim.SimConfig:
-    rate = 2000.0
-    return cachesim.load_scenario("node_failure").with_overrides({
-        "cluster.nodes": 8, "duration_s": requests / rate, "warmup_s": 0,
-        "snapshot_interval_s": 0.1, "workload.rate_rps": rate,
-    })
+    """bench_engine's standard scenario, with node_failure's chaos (its markers and
+    rules are part of what the charts draw)."""
+    return bench_engine.standard_config(requests, scenario="node_failure")
 
 
 def refresh(live: LiveRun, times: dict[str, float] | None = None) -> Update:

@@ -35,7 +35,7 @@ class _Section(BaseModel):
 
 class WorkloadConfig(_Section):
     rate_rps: float = Field(2000.0, gt=0, le=1_000_000, description="Offered load, requests per simulated second (open loop, Poisson).")
-    clients: int = Field(4, ge=1, le=10_000, description="Client processes; the rate is split evenly over them.")
+    clients: int = Field(4, ge=1, le=10_000, description="Client processes; the rate is split evenly over them (open-loop Poisson clients together are one Poisson process at rate_rps, drawn as such: the count does not change the traffic).")
     keys: int = Field(10_000, ge=1, le=10_000_000, description="Size of the key space.")
     distribution: Literal["zipf", "uniform", "hotspot"] = Field("zipf", description="Key popularity.")
     zipf_alpha: float = Field(0.9, ge=0, le=3, description="Zipf exponent: P(rank k) ~ 1/k^alpha.")

@@ -100,23 +100,7 @@ class CacheNode:
         if slots and slots[0][0] <= now:
             self.flush()
         if len(slots) < self.concurrency and not self.queue:
-            # _start, inlined for the common case: a free slot and a cache hit
-            if self._inbox and self._inbox[0][0] <= now:
-                self.sync()
-            version = self.store.get(req.key)
-            if version is MISS or self.ttl_s:
-                self._start(req, now, version)
-                return
-            s = self.service_s * self.slow_factor
-            if self.exponential:
-                s *= self._service_draw()
-            self.hits += 1
-            obs = self.obs
-            obs.hits += 1
-            req.version = version
-            if version < self._versions.get(req.key, 0):
-                obs.stale_reads += 1
-            heappush(slots, (now + s, next(self._seq), req))
+            self._start(req, now)
         elif len(self.queue) < self.queue_limit:
             self.queue.append(req)
             if not self._wake_armed:
@@ -125,14 +109,12 @@ class CacheNode:
         else:
             self.rejected += 1
 
-    def _start(self, req: Request, now: float, version: object = None) -> None:
-        """Service starts: look the key up (unless ``version`` is what the lookup
-        already gave), hold a slot until the service ends."""
+    def _start(self, req: Request, now: float) -> None:
+        """Service starts: look the key up, hold a slot until the service ends."""
+        if self._inbox and self._inbox[0][0] <= now:
+            self.sync()
         key = req.key
-        if version is None:
-            if self._inbox and self._inbox[0][0] <= now:
-                self.sync()
-            version = self.store.get(key)
+        version = self.store.get(key)
         if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= now:
             self.store.discard(key)
             version = MISS

@@ -55,7 +55,6 @@ class Clients:
                  obs: Observer, net: Network) -> None:
         self.env = env
         self.schedule = scheduler(env)
-        self.n = cfg.workload.clients
         # The clients' arrivals together are one Poisson process at rate_rps (a sum of
         # independent Poisson processes is one), known ahead of the rest of the model:
         # the engine's loop merges them in by time (scheduler.Feed), with no queue entry.
@@ -106,27 +105,8 @@ class Clients:
         if measured:
             obs.m_issued += 1
         self.in_flight += 1
-        req = Request(key, is_write, now, measured, 0)
-        t = now + self.mean_gap_s * self._gap()  # _next_arrival, inlined
-        self.next_t = t if t < self.end_s else math.inf
-        # _send, inlined for a first attempt (retries call _send)
-        req.deadline = now + self.timeout_s
-        self._pending.append(req)
-        if not self._armed:
-            self._arm()
-        if is_write:
-            self._net_send(self.ENDPOINT, DATABASE_ENDPOINT, self._db_write, req)
-            return
-        if self._routing_reads_outstanding:
-            for node in self._nodes:
-                node.flush()
-        i = self._pick(key)
-        if i < 0:
-            self._fail(req, unavailable=True)
-            return
-        req.node = node = self._nodes[i]
-        self._outstanding[i] += 1
-        self._net_send(self.ENDPOINT, node.name, self._node_request[i], req)
+        self._send(Request(key, is_write, now, measured, 0))
+        self._next_arrival(now)
 
     # -- one attempt --------------------------------------------------------------------
 

@@ -46,10 +46,6 @@ class LoadBalancer:
         ev = Timeout(self.env, self.interval_s * self._phase)
         ev.callbacks.append(self._check)
 
-    def route(self, key: int) -> CacheNode | None:
-        i = self.router.pick(key)
-        return self.nodes[i] if i >= 0 else None
-
     def _schedule_check(self) -> None:
         ev = Timeout(self.env, self.interval_s)
         ev.callbacks.append(self._check)

@@ -73,15 +73,8 @@ class Network:
     def send(self, src: str, dst: str, handler: Callable[[Any], None], msg: Any) -> bool:
         """Schedule ``handler(msg)`` after one hop.
         Returns False if the message is lost or cannot cross a partition."""
-        # transit(), inlined: this is the busiest call of a run
-        g = self._group
-        if g and g.get(src, 0) != g.get(dst, 0):
+        d = self.transit(src, dst)
+        if d < 0.0:
             return False
-        if self.loss_rate and self._uniform() < self.loss_rate:
-            return False
-        if self.jitter_s:
-            d = self.latency_s + self.jitter_s * self._normal()
-            self.schedule(d if d > 0.0 else 0.0, handler, msg)
-        else:
-            self.schedule(self.latency_s, handler, msg)
+        self.schedule(d, handler, msg)
         return True
