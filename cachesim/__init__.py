@@ -18,7 +18,7 @@ from .config import (
     scenario_description,
 )
 from .engine import Simulation, simulate
-from .metrics import Event, NodeSnapshot, Snapshot
+from .metrics import Event, NodeSnapshot, NodeTable, Snapshot
 from .results import RunResult
 from .sweeps import sweep
 
@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "Event",
     "NodeSnapshot",
+    "NodeTable",
     "RunResult",
     "SimConfig",
     "Simulation",

@@ -53,8 +53,8 @@ class WorkloadConfig(_Section):
 
 
 class ClusterConfig(_Section):
-    nodes: int = Field(4, ge=1, le=256, description="Cache nodes, named node-1 .. node-N.")
-    capacity: int = Field(1000, ge=1, le=50_000_000, description="Items per node.")
+    nodes: int = Field(4, ge=1, le=1024, description="Cache nodes, named node-1 .. node-N.")
+    capacity: int = Field(1000, ge=0, le=50_000_000, description="Items per node; 0 means no cache (every read goes to the database).")
     eviction: str = Field("lru", description=f"Eviction policy: {' | '.join(EVICTION_NAMES)}.")
     routing: Literal["round_robin", "random", "least_outstanding", "consistent_hash"] = Field(
         "consistent_hash", description="How the load balancer picks a node.")
@@ -87,8 +87,14 @@ class DatabaseConfig(_Section):
 
 class NetworkConfig(_Section):
     latency_ms: float = Field(1.0, ge=0, le=10_000, description="Mean one-way delay per hop.")
-    jitter_ms: float = Field(0.2, ge=0, le=10_000, description="Standard deviation of the delay (truncated at 0).")
+    jitter_ms: float = Field(0.2, ge=0, le=10_000, description="Standard deviation of the delay (gamma-distributed: always positive, mean exactly latency_ms).")
     loss_rate: float = Field(0.0, ge=0, lt=1, description="Probability that a message is lost.")
+
+    @model_validator(mode="after")
+    def _jitter_needs_latency(self) -> NetworkConfig:
+        if self.jitter_ms > 0 and self.latency_ms == 0:
+            raise ValueError("jitter_ms must be 0 when latency_ms is 0 (a delay with mean 0 cannot vary)")
+        return self
 
 
 class ClientConfig(_Section):
@@ -141,6 +147,8 @@ class SimConfig(_Section):
             raise ValueError(f"snapshot_interval_s ({self.snapshot_interval_s:g}) must be at most duration_s ({self.duration_s:g})")
         if self.duration_s / self.snapshot_interval_s > 1_000_000:
             raise ValueError("duration_s / snapshot_interval_s must be at most 1,000,000 snapshots")
+        if self.workload.rate_rps * self.snapshot_interval_s > 1e9:
+            raise ValueError("workload.rate_rps x snapshot_interval_s must be at most 1e9 requests per snapshot")
         names = set(self.node_names())
         for i, ev in enumerate(self.chaos.events):
             where = f"chaos.events.{i}.target"

@@ -1,10 +1,12 @@
 """Simulation: builds the world from a SimConfig and streams Snapshots.
 
-The engine is a generator over simulated time: ``stream()`` advances simpy to each
-snapshot boundary with ``run_until(env, t)`` (``env.run(until=t)`` for a queue that
-also holds the hot path's plain messages, see ``agents/scheduler.py``) and yields a
-frozen Snapshot. ``stop()`` ends the stream after the current snapshot; calling
-``stream()`` again resumes where it stopped, without re-simulating anything.
+The engine is a generator over simulated time: ``stream()`` advances the run's
+:class:`~cachesim.environment.SimEnvironment` to each snapshot boundary and yields a
+frozen Snapshot. ``stop()`` (safe from another thread) interrupts the advance between
+two events; calling ``stream()`` again resumes exactly where it stopped, without
+re-simulating anything. Nothing the observer does draws a random number or changes a
+request's fate, so the snapshot interval, stops and mid-run results never change what
+is simulated.
 """
 
 from __future__ import annotations
@@ -12,57 +14,68 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import simpy
+import numpy as np
 
 from .agents.cache_node import CacheNode
 from .agents.chaos_monkey import ChaosMonkey
 from .agents.client import Clients
 from .agents.database import Database
+from .agents.directory import Directory
 from .agents.load_balancer import LoadBalancer
 from .agents.network import Network
 from .agents.observer import Observer
-from .agents.scheduler import run_until
 from .config import SimConfig
-from .metrics import EventLog, NodeSnapshot, Snapshot
-from .results import RunResult
+from .environment import SimEnvironment
+from .metrics import NODE_DTYPE, EventLog, NodeTable, Snapshot, SnapshotLog
+from .results import RunRecord, RunResult
 from .rng import RandomStreams
-from .workload import KeySampler, TraceSampler
+from .traces import Trace
+from .workload import TraceSampler, make_key_sampler
 
 
 class Simulation:
     """One run of one config. Deterministic: the same config gives the same snapshots."""
 
-    def __init__(self, config: SimConfig, *, max_events: int = 10_000) -> None:
+    def __init__(self, config: SimConfig, *, max_events: int = 10_000, trace: Trace | None = None) -> None:
+        """``trace``: replay this trace's keys (and ops) instead of reading
+        ``workload.trace`` (for traces held in memory, such as an upload)."""
         self.config = cfg = config
-        self.env = env = simpy.Environment()
+        self.env = env = SimEnvironment()
         streams = RandomStreams(cfg.seed)
         self.events = EventLog(max_events)
         self.obs = obs = Observer(cfg.warmup_s, self.events)
-        self.net = net = Network(env, cfg.network, streams["network"])
+        self.net = net = Network(env, cfg.network, streams["network"], streams["fanout"])
         w = cfg.workload
-        if w.trace:
-            sampler = TraceSampler(w.trace, w.write_ratio, streams["ops"].gen)
+        if trace is not None or w.trace:
+            sampler = TraceSampler(trace if trace is not None else w.trace, w.write_ratio, streams["ops"].gen)
         else:
-            sampler = KeySampler(w, streams["keys"].gen, streams["ops"].gen)
-        self.nodes = [CacheNode(env, cfg, i, streams["service"], obs, net) for i in range(cfg.cluster.nodes)]
-        self.db = Database(env, cfg, streams["db"], obs, net)
+            sampler = make_key_sampler(w, streams["keys"].gen, streams["ops"].gen)
+        directory = Directory()
+        self.nodes = [CacheNode(env, cfg, i, streams["service"], obs, net, directory)
+                      for i in range(cfg.cluster.nodes)]
+        self.db = Database(env, cfg, streams["db"], obs, net, directory)
         self.clients = Clients(env, cfg, streams["arrivals"], sampler, obs, net)
         self.balancer = LoadBalancer(env, cfg, self.nodes, net, streams["routing"], self.events)
         self.chaos = ChaosMonkey(env, cfg, self.nodes, net, streams["chaos"], self.events)
         self.clients.lb, self.clients.db = self.balancer, self.db
         self.db.nodes, self.db.clients = self.nodes, self.clients
+        self.db.node_names = [n.name for n in self.nodes]
         for node in self.nodes:
             node.connect(self.db, self.clients)
+        env.set_feed(self.clients)
         self.clients.start()
         self.balancer.start()
         self.chaos.start()
         if cfg.warmup_s > 0:
             env.timeout(cfg.warmup_s).callbacks.append(lambda _e: obs.mark_warmup())
-        self.snapshots: list[Snapshot] = []
+        names = tuple(n.name for n in self.nodes)
+        #: every snapshot so far, stored as columns (index it for a Snapshot)
+        self.snapshots = SnapshotLog(names, cfg.cluster.capacity, self.events)
         self.n_snapshots = max(1, math.ceil(round(cfg.duration_s / cfg.snapshot_interval_s, 9)))
         self.status = "ready"  # ready | running | stopped | finished
         self._stop_requested = False
-        self._node_prev: dict[int, tuple[int, int, int]] = {}
+        self._names = names
+        self._node_prev = np.zeros((3, len(names)), dtype=np.int64)
         self.events.add(0.0, "run_started", "engine",
                         f"run started: {cfg.cluster.nodes} nodes, {cfg.cluster.eviction}, "
                         f"{cfg.cluster.routing}, {w.rate_rps:g} req/s for {cfg.duration_s:g} s")
@@ -93,7 +106,10 @@ class Simulation:
             self.status = "running"
             k = len(self.snapshots) + 1
             t = cfg.duration_s if k == self.n_snapshots else round(k * cfg.snapshot_interval_s, 9)
-            run_until(self.env, t, self.clients)
+            self.obs.horizon = t
+            if not self.env.advance(t):  # interrupted by stop(): resume from here later
+                self.status = "stopped"
+                return
             snap = self._snapshot(t)
             self.snapshots.append(snap)
             if k == self.n_snapshots:
@@ -102,9 +118,11 @@ class Simulation:
         self.status = "finished"
 
     def stop(self) -> None:
-        """End the current :meth:`stream` after the snapshot being taken; a later
-        ``stream()`` resumes from there."""
+        """Stop the current :meth:`stream` as soon as possible (between two events, or
+        after the snapshot being taken); a later ``stream()`` resumes exactly. Safe to
+        call from another thread."""
         self._stop_requested = True
+        self.env.interrupt()
         if self.status == "running":
             self.status = "stopped"
 
@@ -114,33 +132,58 @@ class Simulation:
             pass
         return self.result()
 
+    def record(self) -> RunRecord:
+        """Everything a RunResult is built from, as plain data (also mid-run)."""
+        for n in self.nodes:
+            n.catch_up()
+        out = self.balancer.outstanding_counts()
+        obs = self.obs
+        return RunRecord(
+            config=self.config, status=self.status, sim_time_s=float(self.env.now),
+            snapshots=self.snapshots, events=list(self.events),
+            counters=obs.counters(), at_warmup=obs.at_warmup, m_issued=obs.m_issued,
+            m_failed=obs.m_failed, m_counts=np.asarray(obs.m_counts, dtype=np.int64), m_sum_ms=obs.m_sum_ms,
+            m_max_ms=obs.m_max_ms,
+            node_totals=[(n.name, n.alive, self.balancer.believed_up[n.index], n.slow_factor, n.requests,
+                          n.hits, n.misses, n.dropped, n.rejected, n.evictions, n.invalidated,
+                          len(n.store), n.capacity, int(out[n.index])) for n in self.nodes],
+        )
+
     def result(self) -> RunResult:
         """The run so far as a RunResult (also mid-run)."""
-        return RunResult.from_simulation(self)
+        return RunResult.from_record(self.record())
 
     # -- observing ----------------------------------------------------------------------
 
     def _snapshot(self, t: float) -> Snapshot:
-        nodes = tuple(self._node_snapshot(n) for n in self.nodes)
         if len(self.snapshots) + 1 == self.n_snapshots:  # logged first, so the last snapshot carries it
             self.events.add(t, "run_finished", "engine", f"run finished at t={t:g} s")
+        nodes = self._node_table()  # first: catching up answers requests
         snap = self.obs.snapshot(t, self.clients.in_flight, nodes)
         self.obs.check_anomaly(snap)
         return snap
 
-    def _node_snapshot(self, n: CacheNode) -> NodeSnapshot:
-        n.flush()  # answers sent by now are counted in this window
-        prev = self._node_prev.get(n.index, (0, 0, 0))
-        now = (n.requests, n.hits, n.misses)
-        self._node_prev[n.index] = now
-        return NodeSnapshot(
-            name=n.name, up=n.alive, routed=self.balancer.believed_up[n.index],
-            slow_factor=n.slow_factor, partitioned=self.net.is_partitioned(n.name),
-            requests=now[0] - prev[0], hits=now[1] - prev[1], misses=now[2] - prev[2],
-            occupancy=n.occupancy, capacity=n.capacity, queue_len=len(n.queue), busy=n.busy,
-        )
+    def _node_table(self) -> NodeTable:
+        nodes = self.nodes
+        for n in nodes:
+            n.catch_up()  # answers sent and messages arrived by now count in this window
+        data = np.zeros(len(nodes), dtype=NODE_DTYPE)
+        cum = np.array([[n.requests for n in nodes], [n.hits for n in nodes], [n.misses for n in nodes]],
+                       dtype=np.int64)
+        win = cum - self._node_prev
+        self._node_prev = cum
+        data["requests"], data["hits"], data["misses"] = win
+        data["up"] = [n.alive for n in nodes]
+        data["routed"] = self.balancer.believed_up
+        data["slow_factor"] = [n.slow_factor for n in nodes]
+        if self.net.partitioned():
+            data["partitioned"] = [self.net.is_partitioned(n.name) for n in nodes]
+        data["occupancy"] = [len(n.store) for n in nodes]
+        data["queue_len"] = [len(n.queue) for n in nodes]
+        data["busy"] = [n.busy for n in nodes]
+        return NodeTable(self._names, self.config.cluster.capacity, data)
 
 
-def simulate(config: SimConfig) -> RunResult:
+def simulate(config: SimConfig, *, trace: Trace | None = None) -> RunResult:
     """Run ``config`` to the end and return its RunResult."""
-    return Simulation(config).run()
+    return Simulation(config, trace=trace).run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 
@@ -116,6 +117,12 @@ class EventLog:
     def dropped(self) -> int:
         return self.total - len(self._events)
 
+    def between(self, start: int, end: int) -> list[Event]:
+        """Events with sequence numbers in [start, end) (those still kept)."""
+        first = self.total - len(self._events)
+        a, b = max(0, start - first), max(0, end - first)
+        return list(islice(self._events, a, b))
+
     def since(self, index: int) -> list[Event]:
         """Events with sequence number >= index (those still kept)."""
         first = self.total - len(self._events)
@@ -147,11 +154,58 @@ class NodeSnapshot:
     busy: int
 
 
+#: One node's record in a :class:`NodeTable` (29 bytes: per-window counts fit in 32 bits,
+#: as the config bounds the requests of one window).
+NODE_DTYPE = np.dtype([("up", "?"), ("routed", "?"), ("partitioned", "?"), ("slow_factor", "f4"),
+                       ("requests", "i4"), ("hits", "i4"), ("misses", "i4"), ("occupancy", "i4"),
+                       ("queue_len", "i4"), ("busy", "i4")])
+
+
+class NodeTable:
+    """Every cache node at the end of one snapshot window, as one numpy record array
+    (``data``, one row per node, fields :data:`NODE_DTYPE`); iterating it gives
+    :class:`NodeSnapshot` records. Compact: a 256-node table is 7.4 KB."""
+
+    __slots__ = ("names", "capacity", "data")
+
+    def __init__(self, names: tuple[str, ...], capacity: int, data: np.ndarray) -> None:
+        self.names = names
+        self.capacity = capacity
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> NodeSnapshot:
+        r = self.data[i]
+        return NodeSnapshot(self.names[i], bool(r["up"]), bool(r["routed"]), float(r["slow_factor"]),
+                            bool(r["partitioned"]), int(r["requests"]), int(r["hits"]), int(r["misses"]),
+                            int(r["occupancy"]), self.capacity, int(r["queue_len"]), int(r["busy"]))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.names)))
+
+    def column(self, name: str) -> np.ndarray:
+        """One field for every node (``name`` and ``capacity`` included)."""
+        if name == "name":
+            return np.asarray(self.names, dtype=object)
+        if name == "capacity":
+            return np.full(len(self.names), self.capacity, dtype=np.int64)
+        return self.data[name]
+
+
+NO_NODES = NodeTable((), 0, np.zeros(0, dtype=NODE_DTYPE))
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The system over one window ``(t - interval_s, t]``; counts are per window,
     ``total_*`` and ``in_flight`` cumulative, so ``total_issued == total_completed +
-    total_failed + in_flight`` always holds."""
+    total_failed + in_flight`` always holds. A request is in flight until its client has
+    the answer or gives up, and counted as completed in the window its answer arrives
+    in, so ``mean(in_flight) == throughput x mean latency`` (Little's law).
+    ``failure_ratio`` is failed / (completed + failed) in the window: latencies describe
+    the completed requests only, so read the two side by side."""
 
     t: float
     interval_s: float
@@ -167,7 +221,10 @@ class Snapshot:
     db_writes: int
     invalidations_sent: int
     invalidations_lost: int
+    updates_sent: int
+    updates_lost: int
     hit_ratio: float
+    failure_ratio: float
     throughput_rps: float
     latency_mean_ms: float
     latency_p50_ms: float
@@ -177,12 +234,12 @@ class Snapshot:
     total_completed: int
     total_failed: int
     in_flight: int
-    nodes: tuple[NodeSnapshot, ...] = field(default=())
+    nodes: NodeTable = field(default=NO_NODES)
     events: tuple[Event, ...] = field(default=())
 
     @property
     def nodes_up(self) -> int:
-        return sum(n.up for n in self.nodes)
+        return int(self.nodes.data["up"].sum())
 
     def row(self) -> dict[str, float | int]:
         """The scalar fields as one flat record (a timeseries row)."""
@@ -195,3 +252,100 @@ SNAPSHOT_COLUMNS = tuple(
     name for name in Snapshot.__dataclass_fields__ if name not in ("nodes", "events")
 ) + ("nodes_up",)
 NODE_COLUMNS = ("t",) + tuple(NodeSnapshot.__dataclass_fields__)
+
+#: The columns a :class:`SnapshotLog` stores; the rest of a Snapshot is derived from them.
+_STORED_INT = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses", "stale_reads",
+               "db_reads", "db_writes", "invalidations_sent", "invalidations_lost", "updates_sent",
+               "updates_lost", "total_issued", "total_completed", "total_failed", "in_flight", "nodes_up",
+               "events_end")
+_STORED_FLOAT = ("t", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+
+
+class SnapshotLog:
+    """The run's snapshots, kept as columns (about 200 bytes plus 29 per node each,
+    against 1.5 KB or more as objects), so a long run's memory stays small. Indexing
+    gives back the :class:`Snapshot`; :meth:`columns` gives every timeseries column as
+    numpy arrays (views, no copy) and :meth:`node_columns` the per-node ones."""
+
+    def __init__(self, names: tuple[str, ...], capacity: int, events: EventLog) -> None:
+        self._names = names
+        self._capacity = capacity
+        self._events = events
+        self._n = 0
+        self._int = np.zeros((len(_STORED_INT), 16), dtype=np.int64)
+        self._float = np.zeros((len(_STORED_FLOAT), 16), dtype=np.float64)
+        self._nodes = np.zeros((16, len(names)), dtype=NODE_DTYPE)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, snap: Snapshot) -> None:
+        n = self._n
+        if n == self._int.shape[1]:
+            self._int = _grow(self._int, 1)
+            self._float = _grow(self._float, 1)
+            self._nodes = _grow(self._nodes, 0)
+        for i, c in enumerate(_STORED_INT[:-2]):
+            self._int[i, n] = getattr(snap, c)
+        self._int[-2, n] = snap.nodes_up
+        self._int[-1, n] = self._events.total
+        for i, c in enumerate(_STORED_FLOAT):
+            self._float[i, n] = getattr(snap, c)
+        self._nodes[n] = snap.nodes.data
+        self._n = n + 1
+
+    def columns(self, n: int | None = None) -> dict[str, np.ndarray]:
+        """Every :data:`SNAPSHOT_COLUMNS` column of the first ``n`` snapshots (all)."""
+        n = self._n if n is None else n
+        cols = {c: self._int[i, :n] for i, c in enumerate(_STORED_INT[:-1])}
+        cols |= {c: self._float[i, :n] for i, c in enumerate(_STORED_FLOAT)}
+        t = cols["t"]
+        interval = np.diff(t, prepend=0.0).round(9)
+        cols["interval_s"] = interval
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lookups = cols["hits"] + cols["misses"]
+            cols["hit_ratio"] = np.where(lookups > 0, cols["hits"] / np.maximum(lookups, 1), np.nan)
+            ended = cols["completed"] + cols["failed"]
+            cols["failure_ratio"] = np.where(ended > 0, cols["failed"] / np.maximum(ended, 1), np.nan)
+            cols["throughput_rps"] = np.where(interval > 0, cols["completed"] / np.where(interval > 0, interval, 1),
+                                              np.nan)
+        return {c: cols[c] for c in SNAPSHOT_COLUMNS}
+
+    def node_columns(self, n: int | None = None) -> dict[str, np.ndarray]:
+        """:data:`NODE_COLUMNS`, one row per (snapshot, node), of the first ``n`` snapshots."""
+        n = self._n if n is None else n
+        k = len(self._names)
+        data = self._nodes[:n].reshape(-1)
+        cols: dict[str, np.ndarray] = {"t": np.repeat(self._float[0, :n], k),
+                                       "name": np.tile(np.asarray(self._names, dtype=object), n)}
+        for c in NODE_COLUMNS[2:]:
+            cols[c] = np.full(n * k, self._capacity, dtype=np.int64) if c == "capacity" else data[c]
+        return cols
+
+    def __getitem__(self, i: int) -> Snapshot:
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        row: dict = {c: int(self._int[k, i]) for k, c in enumerate(_STORED_INT[:-2])}
+        row |= {c: float(self._float[k, i]) for k, c in enumerate(_STORED_FLOAT)}
+        t, prev = row["t"], float(self._float[0, i - 1]) if i else 0.0
+        row["interval_s"] = interval = round(t - prev, 9)
+        lookups, ended = row["hits"] + row["misses"], row["completed"] + row["failed"]
+        row["hit_ratio"] = row["hits"] / lookups if lookups else math.nan
+        row["failure_ratio"] = row["failed"] / ended if ended else math.nan
+        row["throughput_rps"] = row["completed"] / interval if interval > 0 else math.nan
+        start = int(self._int[-1, i - 1]) if i else 0
+        events = tuple(self._events.between(start, int(self._int[-1, i])))
+        return Snapshot(**row, nodes=NodeTable(self._names, self._capacity, self._nodes[i].copy()), events=events)
+
+    def __iter__(self):
+        return (self[i] for i in range(self._n))
+
+
+def _grow(a: np.ndarray, axis: int) -> np.ndarray:
+    shape = list(a.shape)
+    shape[axis] *= 2
+    out = np.zeros(shape, dtype=a.dtype)
+    out[tuple(slice(0, s) for s in a.shape)] = a
+    return out

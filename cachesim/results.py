@@ -17,7 +17,16 @@ import numpy as np
 import pandas as pd
 
 from .config import SimConfig
-from .metrics import BUCKET_VALUES, GROWTH, NODE_COLUMNS, SNAPSHOT_COLUMNS, bucket_edges, quantiles_from_counts
+from .metrics import (
+    BUCKET_VALUES,
+    GROWTH,
+    NODE_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    Event,
+    SnapshotLog,
+    bucket_edges,
+    quantiles_from_counts,
+)
 
 if TYPE_CHECKING:
     from .engine import Simulation
@@ -30,6 +39,26 @@ EVENT_COLUMNS = ("t", "kind", "source", "target", "message")
 NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
                       "hit_ratio", "dropped", "rejected", "evictions", "invalidated", "occupancy",
                       "capacity", "outstanding")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the engine emits at the end of a run (or mid-run): everything a
+    :class:`RunResult` is built from, as plain data, so results never reach into agents."""
+
+    config: SimConfig
+    status: str
+    sim_time_s: float
+    snapshots: SnapshotLog
+    events: list[Event]
+    counters: dict[str, int]        # the observer's cumulative counters now
+    at_warmup: dict[str, int] | None  # and when warm-up ended (None: not yet)
+    m_issued: int                   # requests issued after warm-up ...
+    m_failed: int                   # ... failed,
+    m_counts: np.ndarray            # ... and completed, by latency bucket
+    m_sum_ms: float
+    m_max_ms: float
+    node_totals: list[tuple]        # NODE_TABLE_COLUMNS, one tuple per node
 
 
 def _num(x: float) -> float | None:
@@ -80,22 +109,20 @@ class RunResult:
 
     @classmethod
     def from_simulation(cls, sim: Simulation) -> RunResult:
-        cfg = sim.config
-        ts, node_ts = _snapshot_frames(sim.snapshots)
-        for n in sim.nodes:
-            n.sync()  # invalidations that have arrived by now
-            n.flush()  # answers sent by now
+        return cls.from_record(sim.record())
+
+    @classmethod
+    def from_record(cls, rec: RunRecord) -> RunResult:
+        ts, node_ts = _snapshot_frames(rec.snapshots)
         nodes = pd.DataFrame(
-            [(n.name, n.alive, sim.balancer.believed_up[n.index], n.slow_factor, n.requests,
-              n.hits, n.misses, _ratio(n.hits, n.hits + n.misses), n.dropped, n.rejected, n.evictions,
-              n.invalidated, len(n.store), n.capacity, sim.balancer.outstanding[n.index])
-             for n in sim.nodes], columns=list(NODE_TABLE_COLUMNS))
-        events = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in sim.events],
+            [(name, up, routed, slow, req, hits, misses, _ratio(hits, hits + misses), *rest)
+             for name, up, routed, slow, req, hits, misses, *rest in rec.node_totals],
+            columns=list(NODE_TABLE_COLUMNS))
+        events = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in rec.events],
                               columns=list(EVENT_COLUMNS))
-        counts = np.asarray(sim.obs.m_counts, dtype=np.int64)
-        return cls(config=cfg, summary=_summary(sim, counts), status=sim.status,
-                   sim_time_s=float(sim.env.now), _timeseries=ts, _node_timeseries=node_ts,
-                   _nodes=nodes, _events=events, _latency=_latency_frame(counts))
+        return cls(config=rec.config, summary=_summary(rec), status=rec.status, sim_time_s=rec.sim_time_s,
+                   _timeseries=ts, _node_timeseries=node_ts, _nodes=nodes, _events=events,
+                   _latency=_latency_frame(rec.m_counts))
 
     # -- persistence --------------------------------------------------------------------
 
@@ -134,25 +161,16 @@ class RunResult:
         )
 
 
-def _snapshot_frames(snaps: list) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(timeseries, node timeseries), built one numpy column at a time and handed to
-    pandas without a copy: a long run's peak memory is the frames plus one column."""
-    snaps = list(snaps)  # one consistent set of rows even if the run appends meanwhile
-    if not snaps:
+def _snapshot_frames(snaps: SnapshotLog) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(timeseries, node timeseries) from the engine's columns, handed to pandas
+    without a copy where they can be."""
+    n = len(snaps)  # once: the run may append meanwhile
+    if not n:
         return (pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), pd.DataFrame(columns=list(NODE_COLUMNS)))
-    ts = {c: _column([getattr(s, c) for s in snaps]) for c in SNAPSHOT_COLUMNS}
-    n_nodes = len(snaps[0].nodes)
-    node_cols = {"t": np.repeat(ts["t"], n_nodes)}
-    for c in NODE_COLUMNS[1:]:
-        node_cols[c] = _column([getattr(n, c) for s in snaps for n in s.nodes])
+    ts = snaps.columns(n)
+    nodes = snaps.node_columns(n)
     return (pd.DataFrame(ts, columns=list(SNAPSHOT_COLUMNS), copy=False),
-            pd.DataFrame(node_cols, columns=list(NODE_COLUMNS), copy=False))
-
-
-def _column(values: list) -> np.ndarray:
-    """A column as pandas would infer it from the list (strings stay Python objects)."""
-    arr = np.asarray(values)
-    return arr if arr.dtype.kind != "U" else np.asarray(values, dtype=object)
+            pd.DataFrame(nodes, columns=list(NODE_COLUMNS), copy=False))
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
@@ -166,44 +184,49 @@ def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
     })
 
 
-def _summary(sim: Simulation, counts: np.ndarray) -> dict[str, Any]:
+def _summary(rec: RunRecord) -> dict[str, Any]:
     """Whole-run figures after warm-up (see DESIGN.md for the keys).
 
     issued/completed/failed/in_flight and the latencies describe the requests issued
-    after warm-up; hits, misses, stale reads and database operations are counted from
-    the moment warm-up ends."""
-    cfg, obs = sim.config, sim.obs
-    base = obs.at_warmup or obs.counters()  # before warm-up ends nothing is measured yet
-    now = obs.counters()
-    d = {k: now[k] - base[k] for k in now}
+    after warm-up (a request is in flight until its client has the answer or gives
+    up); hits, misses, stale reads and database operations are counted from the
+    moment warm-up ends. ``stale_read_ratio`` is stale reads / reads served by a node
+    (hits + misses), ``failure_ratio`` failed / (completed + failed); both lie in [0, 1]."""
+    cfg, counts = rec.config, rec.m_counts
+    base = rec.at_warmup or rec.counters  # before warm-up ends nothing is measured yet
+    d = {k: rec.counters[k] - base[k] for k in rec.counters}
+    m_completed = int(counts.sum())
     p50, p95, p99 = quantiles_from_counts(counts, (0.5, 0.95, 0.99))
-    measured_s = max(0.0, sim.env.now - cfg.warmup_s)
+    measured_s = max(0.0, rec.sim_time_s - cfg.warmup_s)
     lookups = d["hits"] + d["misses"]
     summary: dict[str, Any] = {
-        "issued": obs.m_issued,
-        "completed": obs.m_completed,
-        "failed": obs.m_failed,
-        "in_flight": obs.m_issued - obs.m_completed - obs.m_failed,
+        "issued": rec.m_issued,
+        "completed": m_completed,
+        "failed": rec.m_failed,
+        "in_flight": rec.m_issued - m_completed - rec.m_failed,
         "hits": d["hits"],
         "misses": d["misses"],
         "hit_ratio": _ratio(d["hits"], lookups),
         "stale_reads": d["stale_reads"],
-        "latency_mean_ms": _num(obs.m_sum_ms / obs.m_completed) if obs.m_completed else None,
+        "latency_mean_ms": _num(rec.m_sum_ms / m_completed) if m_completed else None,
         "latency_p50_ms": _num(p50),
         "latency_p95_ms": _num(p95),
         "latency_p99_ms": _num(p99),
-        "throughput_rps": _ratio(obs.m_completed, measured_s),
+        "throughput_rps": _ratio(m_completed, measured_s),
         "db_reads": d["db_reads"],
         "db_writes": d["db_writes"],
         # extensions
-        "latency_max_ms": obs.m_max_ms if obs.m_completed else None,
+        "failure_ratio": _ratio(rec.m_failed, m_completed + rec.m_failed),
+        "latency_max_ms": rec.m_max_ms if m_completed else None,
         "timeouts": d["timeouts"],
         "retries": d["retries"],
-        "stale_read_ratio": _ratio(d["stale_reads"], d["hits"]),
+        "stale_read_ratio": _ratio(d["stale_reads"], lookups),
         "db_load_rps": _ratio(d["db_reads"] + d["db_writes"], measured_s),
         "invalidations_sent": d["invalidations_sent"],
         "invalidations_lost": d["invalidations_lost"],
+        "updates_sent": d["updates_sent"],
+        "updates_lost": d["updates_lost"],
         "measured_s": measured_s,
-        "sim_time_s": float(sim.env.now),
+        "sim_time_s": rec.sim_time_s,
     }
     return summary

@@ -14,13 +14,20 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 BLOCK = 8192
-STREAMS = ("arrivals", "keys", "ops", "service", "db", "network", "routing", "chaos")
+#: Appending a name keeps every earlier stream as it was (a SeedSequence child depends on
+#: its index only).
+STREAMS = ("arrivals", "keys", "ops", "service", "db", "network", "routing", "chaos", "fanout")
 
 
 def _blocks(draw) -> Iterator[float]:
     """Variates from ``draw(BLOCK)``, one block at a time, drawn when the last runs out."""
     while True:
         yield from draw(BLOCK).tolist()
+
+
+def blocks(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
+    """``next()`` over the variates of ``draw(n)``, drawn ``BLOCK`` at a time."""
+    return _blocks(draw).__next__
 
 
 class Stream:

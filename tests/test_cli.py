@@ -134,8 +134,8 @@ def test_bad_policy_and_missing_arguments(trace_file: Path) -> None:
     assert_usage_error(cli("run", "--scenario", "baseline", "--config", "x.toml"), "not allowed")
 
 
-def test_capacity_zero_in_a_run() -> None:
-    assert_usage_error(cli("run", "--set", "cluster.capacity=0"), "cluster.capacity")
+def test_negative_capacity_in_a_run() -> None:
+    assert_usage_error(cli("run", "--set", "cluster.capacity=-1"), "cluster.capacity")
 
 
 # -- runs (need the engine) -----------------------------------------------------------------

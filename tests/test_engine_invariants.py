@@ -62,10 +62,10 @@ def test_stale_read_means_older_than_database():
     for node in sim.nodes:
         real_respond, real_get = node._respond, node.store.get
 
-        def respond(req, _real=real_respond, _node=node):
+        def respond(req, sent_at, _real=real_respond, _node=node):
             if req.version < _node.db.versions.get(req.key, 0):
                 seen["stale"] += 1
-            _real(req)
+            _real(req, sent_at)
 
         def get(key, _real=real_get, _node=node):
             version = _real(key)

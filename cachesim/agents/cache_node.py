@@ -1,67 +1,107 @@
 """A cache node: a bounded store behind ``concurrency`` service slots and a FIFO queue.
 
 A read is looked up when its service starts and answered when it ends. A hit's answer
-needs no event of its own: the node keeps the end times of the work in its slots
-and hands the answers to the clients, stamped with their end times, the next time
-anything looks at it (an arrival, a slot freeing for a waiting request, a snapshot,
-a client's timeout, a kill); a slot is free again once its end time has passed.
+needs no event of its own: its reply hop (delay, or loss) is drawn when the service
+starts, like every other random number of the run at a moment the model fixes, and
+the node keeps the end times of the work in its slots; :meth:`CacheNode.catch_up`
+hands the due answers to the clients, stamped with their end times. Whoever looks at
+the node first (an arrival, a slot freeing, a client's timeout, a snapshot, a kill)
+calls it, and since nothing is drawn then, when it is called changes nothing.
+
 Requests that find every slot busy wait in a FIFO queue and start, by an event, the
-moment a slot frees, so queueing is exact. A miss holds its slot for its service
-time, then reads through from the database (the slot is freed meanwhile, as an
-asynchronous server would) and fills the cache with the version it got.
-Invalidations and updates from the database apply on arrival (see
-:meth:`CacheNode.deliver`). Killed, the node drops whatever arrives and loses its
-contents and the work in its slots and queue; restarted, it comes back cold; slowed,
-its service time is multiplied.
+moment a slot frees, so queueing is exact. A miss holds its slot for its service time,
+then reads through from the database (the slot is freed meanwhile, as an asynchronous
+server would) and fills the cache with the version it got. With ``coalesce_misses``,
+a miss that finds a read of the same key already under way (decided at lookup) waits
+for it instead of reading the database itself. Invalidations and updates from the
+database apply on arrival (see :meth:`CacheNode.deliver`). Killed, the node drops
+whatever arrives and loses its contents and the work in its slots and queue;
+restarted, it comes back cold; slowed, its service time is multiplied. A node of
+capacity 0 stores nothing: every read goes to the database.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 from heapq import heappop, heappush
 from itertools import count
-from typing import TYPE_CHECKING
-
-import simpy
+from typing import TYPE_CHECKING, Any
 
 from ..config import SimConfig
-from ..policies import MISS, make_eviction
+from ..environment import SimEnvironment
+from ..policies import MISS, NO_EVICTIONS, make_eviction
 from ..rng import Stream
+from .directory import Directory
 from .observer import Observer
-from .scheduler import scheduler
 
 if TYPE_CHECKING:
     from .client import Clients, Request
     from .database import Database
     from .network import Network
 
+CLIENT = "client"
+
+
+class NoStore:
+    """The store of a node with capacity 0: it never holds anything."""
+
+    capacity = 0
+
+    def get(self, key: Hashable) -> Any:
+        return MISS
+
+    peek = get
+
+    def put(self, key: Hashable, value: Any, size: int = 1) -> tuple:
+        return NO_EVICTIONS
+
+    def update(self, key: Hashable, value: Any) -> bool:
+        return False
+
+    def discard(self, key: Hashable) -> bool:
+        return False
+
+    def clear(self) -> None:
+        pass
+
+    def keys(self) -> list:
+        return []
+
+    def __len__(self) -> int:
+        return 0
+
+    def __contains__(self, key: Hashable) -> bool:
+        return False
+
 
 class CacheNode:
-    def __init__(self, env: simpy.Environment, cfg: SimConfig, index: int, stream: Stream,
-                 obs: Observer, net: Network) -> None:
+    def __init__(self, env: SimEnvironment, cfg: SimConfig, index: int, stream: Stream,
+                 obs: Observer, net: Network, directory: Directory) -> None:
         self.env = env
-        self.schedule = scheduler(env)
+        self.schedule = env.caller()
         self.index = index
         self.name = f"node-{index + 1}"
-        self.capacity = cfg.cluster.capacity
-        self.store = make_eviction(cfg.cluster.eviction, cfg.cluster.capacity)
         c = cfg.cluster
+        self.capacity = c.capacity
+        self.store = make_eviction(c.eviction, c.capacity) if c.capacity else NoStore()
         self.service_s = c.service_time_ms / 1000.0
         self.exponential = c.service_distribution == "exponential"
         self.concurrency = c.concurrency
         self.queue_limit = c.queue_limit
         self._service_draw = stream.exponential
         self.queue: deque[Request] = deque()
-        # the work in the slots: (end, seq, request to answer at end, or None for a miss)
-        self._slots: list[tuple[float, int, Request | None]] = []
+        # the work in the slots: (end, seq, request to answer at end or None, reply hop delay)
+        self._slots: list[tuple[float, int, Request | None, float]] = []
         self._seq = count()
         self._wake_armed = False
-        self.ttl_s = cfg.cluster.ttl_s
+        self.ttl_s = c.ttl_s
         self.write_through = cfg.database.write_policy == "write_through"
-        self.coalesce = cfg.cluster.coalesce_misses
+        self.coalesce = c.coalesce_misses
         self.fetch_timeout_s = cfg.client.timeout_ms / 1000.0
         self.obs = obs
         self.net = net
+        self.directory = directory
         self.db: Database
         self.clients: Clients
         self.alive = True
@@ -69,7 +109,8 @@ class CacheNode:
         self.slow_factor = 1.0
         self.down_since: float | None = None
         self._expiry: dict[int, float] = {}
-        self._fetching: dict[int, tuple[float, list[Request]]] = {}
+        # key -> (when its database read was sent, [(waiting request, its service end)])
+        self._fetching: dict[int, tuple[float, list[tuple[Request, float]]]] = {}
         # invalidations (or new versions) on their way from the database: (arrival, key, version)
         self._inbox: list[tuple[float, int, int]] = []
         # cumulative counters (the observer takes per-window differences)
@@ -86,6 +127,55 @@ class CacheNode:
         self.clients = clients
         self._versions = db.versions
         self._answer = clients.answer
+        self._transit = self.net.transit
+        self._release_at = clients.release_at if clients.tracks_releases else None
+
+    # -- catching up --------------------------------------------------------------------
+
+    def catch_up(self) -> None:
+        """Settle what is due by now: apply the database's messages that have arrived,
+        and free the slots whose service has ended, answering their hits. The one
+        place where the node's lazily settled state is brought up to date; every
+        reader of ``store``, ``busy`` or the answers calls it first."""
+        now = self.env.now
+        if self._inbox and self._inbox[0][0] <= now:
+            self._apply_inbox(now)
+        if self._slots and self._slots[0][0] <= now:
+            self._free_slots(now)
+
+    def _free_slots(self, now: float) -> None:
+        slots = self._slots
+        answer = self._answer
+        while slots and slots[0][0] <= now:
+            end, _, req, d = heappop(slots)
+            if req is not None:
+                answer(req, end, d)
+
+    def _apply_inbox(self, now: float) -> None:
+        inbox = self._inbox
+        store = self.store
+        remove = self.directory.remove
+        while inbox and inbox[0][0] <= now:
+            _, key, version = heappop(inbox)
+            if not self.alive:
+                continue  # arrived while the node was down: lost
+            if self.write_through:
+                current = store.peek(key)
+                if current is not MISS and current < version:
+                    store.update(key, version)
+            elif store.discard(key):
+                self.invalidated += 1
+                remove(key, self.index)
+
+    @property
+    def busy(self) -> int:
+        """Slots in use (as of the last :meth:`catch_up`)."""
+        return len(self._slots)
+
+    @property
+    def occupancy(self) -> int:
+        """Items stored (as of the last :meth:`catch_up`)."""
+        return len(self.store)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -95,10 +185,10 @@ class CacheNode:
             return
         self.requests += 1
         req.epoch = self.epoch
-        now = self.env._now  # noqa: SLF001 -- the hot path skips the property
+        now = self.env.now
         slots = self._slots
         if slots and slots[0][0] <= now:
-            self.flush()
+            self._free_slots(now)
         if len(slots) < self.concurrency and not self.queue:
             self._start(req, now)
         elif len(self.queue) < self.queue_limit:
@@ -112,19 +202,27 @@ class CacheNode:
     def _start(self, req: Request, now: float) -> None:
         """Service starts: look the key up, hold a slot until the service ends."""
         if self._inbox and self._inbox[0][0] <= now:
-            self.sync()
+            self._apply_inbox(now)
         key = req.key
         version = self.store.get(key)
         if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= now:
             self.store.discard(key)
+            self.directory.remove(key, self.index)
             version = MISS
         s = self.service_s * self.slow_factor
         if self.exponential:
             s *= self._service_draw()
+        end = now + s
         if version is MISS:
             self.misses += 1
             self.obs.misses += 1
-            heappush(self._slots, (now + s, next(self._seq), None))
+            heappush(self._slots, (end, next(self._seq), None, 0.0))
+            if self.coalesce:
+                pending = self._fetching.get(key)
+                if pending is not None and now - pending[0] < self.fetch_timeout_s:
+                    pending[1].append((req, end))  # a read of this key is under way: wait for it
+                    return
+                self._fetching[key] = (now, [(req, end)])
             self.schedule(s, self._fetch, req)
         else:
             self.hits += 1
@@ -132,25 +230,17 @@ class CacheNode:
             req.version = version
             if version < self._versions.get(key, 0):
                 self.obs.stale_reads += 1
-            heappush(self._slots, (now + s, next(self._seq), req))
-
-    def flush(self) -> None:
-        """Free the slots whose service has ended by now, answering their hits (each
-        stamped with its own end time)."""
-        now = self.env._now  # noqa: SLF001
-        slots = self._slots
-        while slots and slots[0][0] <= now:
-            end, _, req = heappop(slots)
-            if req is not None:
-                self._answer(self.name, req, end)
+            heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
+            if self._release_at is not None:
+                self._release_at(end, req)
 
     def _wake(self, epoch: int) -> None:
         """The first slot to free while requests wait: start as many as are free."""
         if epoch != self.epoch:
             return  # killed since; the queue it was for is gone
         self._wake_armed = False
-        self.flush()
-        now = self.env._now  # noqa: SLF001
+        now = self.env.now
+        self._free_slots(now)
         slots, queue = self._slots, self.queue
         while queue and len(slots) < self.concurrency:
             self._start(queue.popleft(), now)
@@ -158,17 +248,11 @@ class CacheNode:
             self._wake_armed = True
             self.schedule(slots[0][0] - now, self._wake, epoch)
 
-    @property
-    def busy(self) -> int:
-        """Slots in use now."""
-        self.flush()
-        return len(self._slots)
-
-    def _respond(self, req: Request) -> None:
-        """Answer a read the database has just answered."""
+    def _respond(self, req: Request, sent_at: float) -> None:
+        """Answer a read the database has answered (sent at ``sent_at``)."""
         if req.version < self._versions.get(req.key, 0):
             self.obs.stale_reads += 1
-        self._answer(self.name, req, self.env._now)  # noqa: SLF001
+        self._answer(req, sent_at, self._transit(self.name, CLIENT))
 
     # -- read-through -------------------------------------------------------------------
 
@@ -176,40 +260,41 @@ class CacheNode:
         """A miss's service has ended: read the key from the database."""
         if req.epoch != self.epoch:
             return  # the node died while serving it
-        if self.coalesce:
-            pending = self._fetching.get(req.key)
-            now = self.env.now
-            if pending is not None and now - pending[0] < self.fetch_timeout_s:
-                pending[1].append(req)
-                return
-            self._fetching[req.key] = (now, [req])
         self.net.send(self.name, self.db.ENDPOINT, self.db.on_read, req)
 
     def on_fetched(self, req: Request) -> None:
         if not self.alive or req.epoch != self.epoch:
             return
-        if self._inbox and self._inbox[0][0] <= self.env._now:  # noqa: SLF001
-            self.sync()
-        self._fill(req.key, req.version)
+        now = self.env.now
+        if self._inbox and self._inbox[0][0] <= now:
+            self._apply_inbox(now)
+        self._fill(req.key, req.version, now)
         if self.coalesce:
             pending = self._fetching.get(req.key)
-            if pending is not None and pending[1][0] is req:
+            if pending is not None and pending[1][0][0] is req:
                 del self._fetching[req.key]
-                for waiter in pending[1]:
+                for waiter, end in pending[1]:
                     waiter.version = req.version
-                    self._respond(waiter)
+                    self._respond(waiter, end if end > now else now)
                 return
-        self._respond(req)
+        self._respond(req, now)
 
-    def _fill(self, key: int, version: int) -> None:
+    def _fill(self, key: int, version: int, now: float) -> None:
         evicted = self.store.put(key, version)
+        directory, i = self.directory, self.index
         if evicted:
             self.evictions += len(evicted)
-            if self.ttl_s:
-                for k in evicted:
+            for k in evicted:
+                directory.remove(k, i)
+                if self.ttl_s:
                     self._expiry.pop(k, None)
+        if key not in self.store:
+            return
+        directory.add(key, i)
         if self.ttl_s:
-            self._expiry[key] = self.env.now + self.ttl_s
+            self._expiry[key] = now + self.ttl_s
+        for arrival, v in directory.pending_for(key, i, now):
+            self.deliver(arrival, key, v)  # written before the fill, its message still on its way
 
     # -- from the database --------------------------------------------------------------
 
@@ -218,40 +303,17 @@ class CacheNode:
         arrives at ``arrival``.
 
         It is applied when it is due, but lazily: the next time anything looks at the
-        store (a lookup, a fill, a snapshot, a kill or restart) every message due by
-        then is applied first. Nothing reads the store in between, so the outcome is
-        the same as applying each one on arrival, without an event per node per write.
-        Applying them out of order among themselves is harmless: an invalidation
-        removes the key, an update only ever raises its version."""
+        store (a lookup, a fill, a catch-up) every message due by then is applied
+        first. Nothing reads the store in between, so the outcome is the same as
+        applying each one on arrival, without an event per message. Applying them out
+        of order among themselves, or one twice, is harmless: an invalidation removes
+        the key, an update only ever raises its version."""
         heappush(self._inbox, (arrival, key, version))
-
-    def sync(self) -> None:
-        """Apply the messages that have arrived by now (dropping those that arrived
-        while the node was down)."""
-        now = self.env._now  # noqa: SLF001
-        inbox = self._inbox
-        store = self.store
-        while inbox and inbox[0][0] <= now:
-            _, key, version = heappop(inbox)
-            if not self.alive:
-                continue
-            if self.write_through:
-                current = store.peek(key)
-                if current is not MISS and current < version:
-                    store.update(key, version)
-            elif store.discard(key):
-                self.invalidated += 1
-
-    @property
-    def occupancy(self) -> int:
-        self.sync()
-        return len(self.store)
 
     # -- faults -------------------------------------------------------------------------
 
     def kill(self) -> None:
-        self.sync()
-        self.flush()  # answers that left before the failure
+        self.catch_up()  # what arrived, and the answers that left, before the failure
         self.alive = False
         self.down_since = self.env.now
         self.epoch += 1  # work in service or in the queue is lost
@@ -259,11 +321,13 @@ class CacheNode:
         self._wake_armed = False
         self.queue.clear()
         self._fetching.clear()
+        for key in self.store.keys():
+            self.directory.remove(key, self.index)
         self.store.clear()
         self._expiry.clear()
 
     def restart(self) -> None:
-        self.sync()  # what arrived while it was down is lost
+        self.catch_up()  # what arrived while it was down is lost
         self.alive = True
         self.down_since = None
         self.slow_factor = 1.0

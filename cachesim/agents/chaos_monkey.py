@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import simpy
 from simpy.events import Timeout
 
 from ..config import DATABASE_ENDPOINT, ChaosEvent, SimConfig
+from ..environment import SimEnvironment
 from ..metrics import EventLog
 from ..rng import Stream
 
@@ -20,7 +20,7 @@ SOURCE = "chaos"
 
 
 class ChaosMonkey:
-    def __init__(self, env: simpy.Environment, cfg: SimConfig, nodes: list[CacheNode],
+    def __init__(self, env: SimEnvironment, cfg: SimConfig, nodes: list[CacheNode],
                  net: Network, stream: Stream, events: EventLog) -> None:
         self.env = env
         self.cfg = cfg.chaos

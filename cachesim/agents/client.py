@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from heapq import heappop, heappush
+from itertools import count
 from typing import TYPE_CHECKING
 
-import simpy
-
 from ..config import DATABASE_ENDPOINT, SimConfig
+from ..environment import SimEnvironment
 from ..rng import Stream
 from .observer import Observer
-from .scheduler import scheduler
 
 if TYPE_CHECKING:
     from .cache_node import CacheNode
@@ -31,7 +31,7 @@ class Request:
     """One attempt of a client request (a retry is a new attempt of the same request)."""
 
     __slots__ = ("key", "is_write", "t0", "measured", "attempt", "deadline", "node",
-                 "over", "version", "epoch")
+                 "over", "version", "epoch", "counted")
 
     def __init__(self, key: int, is_write: bool, t0: float, measured: bool, attempt: int) -> None:
         self.key = key
@@ -44,6 +44,7 @@ class Request:
         self.over = False  # answered, failed or timed out: nothing more happens to it
         self.version = 0
         self.epoch = 0
+        self.counted = False  # counted in the balancer's outstanding requests of its node
 
 
 class Clients:
@@ -51,19 +52,24 @@ class Clients:
 
     ENDPOINT = "client"
 
-    def __init__(self, env: simpy.Environment, cfg: SimConfig, arrivals: Stream, sampler,
+    def __init__(self, env: SimEnvironment, cfg: SimConfig, arrivals: Stream, sampler,
                  obs: Observer, net: Network) -> None:
         self.env = env
-        self.schedule = scheduler(env)
+        self.schedule = env.caller()
         # The clients' arrivals together are one Poisson process at rate_rps (a sum of
         # independent Poisson processes is one), known ahead of the rest of the model:
-        # the engine's loop merges them in by time (scheduler.Feed), with no queue entry.
+        # the engine's loop merges them in by time (environment.Feed), with no queue entry.
         self.mean_gap_s = 1.0 / cfg.workload.rate_rps
         self.next_t = math.inf
         self.timeout_s = cfg.client.timeout_ms / 1000.0
         self.retries = cfg.client.retries
         self.measure_from = cfg.warmup_s
-        self._routing_reads_outstanding = cfg.cluster.routing == "least_outstanding"
+        #: Under least_outstanding routing the balancer must know, at each pick, which
+        #: hits have been answered by now: their service ends wait in a heap (drained
+        #: before the pick) rather than on the nodes' lazy catch-up.
+        self.tracks_releases = cfg.cluster.routing == "least_outstanding"
+        self._releases: list[tuple[float, int, Request, int]] = []
+        self._release_seq = count()
         self.end_s = cfg.duration_s
         self._arrivals = arrivals
         self._sampler = sampler
@@ -82,7 +88,6 @@ class Clients:
         self._pick = self.lb.router.pick
         self._nodes = self.lb.nodes
         self._outstanding = self.lb.outstanding
-        self._transit = self.net.transit
         self._net_send = self.net.send
         self._db_write = self.db.on_write
         self._node_request = [node.on_request for node in self._nodes]
@@ -111,51 +116,67 @@ class Clients:
     # -- one attempt --------------------------------------------------------------------
 
     def _send(self, req: Request) -> None:
-        req.deadline = self.env._now + self.timeout_s  # noqa: SLF001
+        req.deadline = self.env.now + self.timeout_s
         self._pending.append(req)  # watched by the timeout timer
         if not self._armed:
             self._arm()
         if req.is_write:
             self._net_send(self.ENDPOINT, DATABASE_ENDPOINT, self._db_write, req)
             return
-        if self._routing_reads_outstanding:
-            for node in self._nodes:
-                node.flush()  # answers sent by now are no longer outstanding
+        if self._releases:
+            self._drain_releases()
         i = self._pick(req.key)
         if i < 0:  # no node believed healthy: fail fast
             self._fail(req, unavailable=True)
             return
         req.node = node = self._nodes[i]
+        req.counted = True
         self._outstanding[i] += 1
         self._net_send(self.ENDPOINT, node.name, self._node_request[i], req)
 
-    def answer(self, src: str, req: Request, sent_at: float) -> None:
-        """``src`` sent the answer to ``req`` at ``sent_at`` (now, or for a cache hit
-        the end of its service, handed over when the node is next looked at, and
-        always before the snapshot of that window and before any timeout after it).
+    def answer(self, req: Request, sent_at: float, d: float) -> None:
+        """The answer to ``req`` left at ``sent_at`` and takes ``d`` seconds to arrive
+        (``d < 0``: it is lost). ``sent_at`` is now, or for a cache hit the end of its
+        service, handed over at the node's next catch-up (always before the snapshot
+        of that window and before any timeout after it).
 
         The client does nothing on arrival but bookkeeping, so instead of scheduling
-        the hop the completion is recorded now, stamped with its arrival time
-        (``sent_at`` + the hop's delay), unless the answer is lost or would arrive
-        after the attempt's deadline (then the timeout handles it). This saves one
-        simpy event per request; it counts a completion in the window it was sent
-        in, at most one hop early."""
-        d = self._transit(src, self.ENDPOINT)
+        the hop the completion is recorded now, stamped with its arrival time, unless
+        the answer is lost or would arrive after the attempt's deadline (then the
+        timeout handles it). The observer counts it in the window of its arrival, and
+        as in flight until then (``Observer.late``)."""
+        if req.counted:
+            req.counted = False
+            self._outstanding[req.node.index] -= 1
         if d < 0.0 or req.over:
             return
         arrival = sent_at + d
         if arrival > req.deadline:
             return
         req.over = True
-        if req.node is not None:
-            self._outstanding[req.node.index] -= 1
         self.in_flight -= 1
         self._complete(req.t0, arrival, req.measured)
 
     def _fail(self, req: Request, unavailable: bool) -> None:
         req.over = True
         self.in_flight -= 1
-        self.obs.failed_request(req.measured, unavailable)
+        self.obs.failed_request(req.measured, unavailable, self.env.now - req.t0)
+
+    # -- least_outstanding bookkeeping --------------------------------------------------
+
+    def release_at(self, end: float, req: Request) -> None:
+        """A hit on ``req``'s node is answered at ``end``: from then on it is no longer
+        outstanding (least_outstanding routing only)."""
+        heappush(self._releases, (end, next(self._release_seq), req, req.epoch))
+
+    def _drain_releases(self) -> None:
+        now = self.env.now
+        rel = self._releases
+        while rel and rel[0][0] <= now:
+            _, _, req, epoch = heappop(rel)
+            if req.counted and req.node.epoch == epoch:  # not if its node died meanwhile
+                req.counted = False
+                self._outstanding[req.node.index] -= 1
 
     # -- timeouts -----------------------------------------------------------------------
 
@@ -167,20 +188,21 @@ class Clients:
             self._armed = False
             return
         self._armed = True
-        self.schedule(max(0.0, q[0].deadline - self.env.now), self._expire)
+        self.schedule(max(0.0, q[0].deadline - self.env.now), self._expire, None)
 
     def _expire(self, _value: None) -> None:
-        for node in self._nodes:
-            node.flush()  # answers sent before now count before the deadlines do
         now = self.env.now
         q = self._pending
         while q and q[0].deadline <= now:
             req = q.popleft()
+            if not req.over and req.node is not None:
+                req.node.catch_up()  # an answer sent before now counts before the deadline does
             if req.over:
                 continue
             req.over = True
             self.obs.timeouts += 1
-            if req.node is not None:
+            if req.counted:
+                req.counted = False
                 self._outstanding[req.node.index] -= 1
             if req.attempt < self.retries:
                 self.obs.retries += 1

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import simpy
+import numpy as np
 
 from ..config import SimConfig
+from ..environment import SimEnvironment
 from ..rng import Stream
+from .directory import Directory
 from .observer import Observer
-from .scheduler import scheduler
 from .station import Station
 
 if TYPE_CHECKING:
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
 class Database(Station):
     ENDPOINT = "database"
 
-    def __init__(self, env: simpy.Environment, cfg: SimConfig, stream: Stream,
-                 obs: Observer, net: Network) -> None:
+    def __init__(self, env: SimEnvironment, cfg: SimConfig, stream: Stream,
+                 obs: Observer, net: Network, directory: Directory) -> None:
         self.env = env
-        self.schedule = scheduler(env)
+        self.schedule = env.caller()
+        self.directory = directory
         d = cfg.database
         self._init_station(service_ms=d.service_time_ms, exponential=d.service_distribution == "exponential",
                            concurrency=d.concurrency, queue_limit=d.queue_limit, stream=stream)
@@ -35,6 +37,7 @@ class Database(Station):
         self.net = net
         self.versions: dict[int, int] = {}
         self.nodes: list[CacheNode] = []
+        self.node_names: list[str] = []
         self.clients: Clients
 
     # -- arrivals (reads come from nodes, writes from clients) -------------------------
@@ -56,20 +59,31 @@ class Database(Station):
             self.net.send(self.ENDPOINT, node.name, node.on_fetched, req)
 
     def _write(self, req: Request) -> None:
-        version = self.versions.get(req.key, 0) + 1
-        self.versions[req.key] = version
+        key = req.key
+        version = self.versions.get(key, 0) + 1
+        self.versions[key] = version
         req.version = version
-        self.obs.db_writes += 1
+        obs = self.obs
+        obs.db_writes += 1
+        now = self.env.now
         if self.write_policy != "none":
-            # One message per node; each node applies its own when it arrives.
-            transit = self.net.transit
-            now = self.env._now  # noqa: SLF001
-            obs = self.obs
-            for node in self.nodes:
-                obs.invalidations_sent += 1
-                d = transit(self.ENDPOINT, node.name)
-                if d < 0.0:
-                    obs.invalidations_lost += 1
-                else:
-                    node.deliver(now + d, req.key, version)
-        self.clients.answer(self.ENDPOINT, req, self.env._now)  # noqa: SLF001
+            # One message to every node, drawn at once; delivered now to the nodes that
+            # hold the key, and to a node that fills it later while its message is still
+            # on its way (see directory.py).
+            arrivals = now + self.net.fanout(self.ENDPOINT, self.node_names)
+            lost = int(np.count_nonzero(np.isinf(arrivals)))
+            if self.write_policy == "invalidate":
+                obs.invalidations_sent += len(arrivals)
+                obs.invalidations_lost += lost
+            else:
+                obs.updates_sent += len(arrivals)
+                obs.updates_lost += lost
+            holders = self.directory.holders.get(key)
+            if holders:
+                nodes = self.nodes
+                for i in sorted(holders):
+                    a = arrivals[i]
+                    if a != np.inf:
+                        nodes[i].deliver(float(a), key, version)
+            self.directory.record(now, key, version, arrivals)
+        self.clients.answer(req, now, self.net.transit(self.ENDPOINT, self.clients.ENDPOINT))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import simpy
 from simpy.events import Timeout
 
 from ..config import SimConfig
+from ..environment import SimEnvironment
 from ..metrics import EventLog
 from ..policies.routing import make_router
 from ..rng import Stream
@@ -25,20 +25,26 @@ if TYPE_CHECKING:
 class LoadBalancer:
     ENDPOINT = "balancer"
 
-    def __init__(self, env: simpy.Environment, cfg: SimConfig, nodes: list[CacheNode],
+    def __init__(self, env: SimEnvironment, cfg: SimConfig, nodes: list[CacheNode],
                  net: Network, stream: Stream, events: EventLog) -> None:
         self.env = env
         self.nodes = nodes
         self.net = net
         self.events = events
         self.interval_s = cfg.cluster.health_check_interval_s
-        self.outstanding = [0] * len(nodes)
         self.believed_up = [True] * len(nodes)
         self.router = make_router(cfg.cluster.routing, [n.name for n in nodes],
-                                  virtual_nodes=cfg.cluster.virtual_nodes, stream=stream,
-                                  outstanding=self.outstanding)
+                                  virtual_nodes=cfg.cluster.virtual_nodes, stream=stream)
+        #: Requests sent to each node and not answered yet (the router's own array
+        #: under least_outstanding routing, which it reads at every pick).
+        self.outstanding = self.router.outstanding
         self.detections = 0
         self._phase = stream.uniform()
+
+    def outstanding_counts(self) -> list[int]:
+        """Requests sent to each node and not answered yet."""
+        counts = getattr(self.router, "counts", None)
+        return [int(x) for x in (counts() if counts else self.outstanding)]
 
     def start(self) -> None:
         # Health checks run on their own clock: the first one at a random phase, so a

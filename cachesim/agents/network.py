@@ -1,15 +1,21 @@
-"""The network: a one-way delay per hop with jitter, message loss, and partitions."""
+"""The network: a one-way delay per hop, message loss, and partitions.
+
+A hop's delay is gamma-distributed with mean ``latency_ms`` and standard deviation
+``jitter_ms`` exactly (shape ``(latency/jitter)^2``, scale ``jitter^2/latency``): always
+positive, and its mean is the documented mean whatever the jitter (a normal truncated
+at zero is not). With no jitter every hop takes ``latency_ms``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import simpy
+import numpy as np
 
 from ..config import NetworkConfig
-from ..rng import Stream
-from .scheduler import scheduler
+from ..environment import SimEnvironment
+from ..rng import Stream, blocks
 
 
 class Network:
@@ -19,15 +25,22 @@ class Network:
     endpoints in numbered groups; a message crosses only within one group.
     """
 
-    def __init__(self, env: simpy.Environment, cfg: NetworkConfig, stream: Stream) -> None:
+    def __init__(self, env: SimEnvironment, cfg: NetworkConfig, stream: Stream, fanout_stream: Stream) -> None:
         self.env = env
-        self.schedule = scheduler(env)
+        self.schedule = env.caller()
         self.latency_s = cfg.latency_ms / 1000.0
         self.jitter_s = cfg.jitter_ms / 1000.0
         self.base_loss = cfg.loss_rate
         self.loss_rate = cfg.loss_rate
         self._uniform = stream.uniform
-        self._normal = stream.normal
+        if self.jitter_s < 1e-6 * self.latency_s:
+            self.jitter_s = 0.0  # no measurable spread: every hop takes latency_ms
+        if self.jitter_s > 0.0:
+            shape = (self.latency_s / self.jitter_s) ** 2
+            scale = self.jitter_s**2 / self.latency_s
+            self._shape, self._scale = shape, scale
+            self._delay = blocks(lambda n: stream.gen.standard_gamma(shape, n) * scale)
+        self._fan_gen = fanout_stream.gen
         self._group: dict[str, int] = {}
         self._next_group = 1
 
@@ -48,6 +61,10 @@ class Network:
             for e in endpoints:
                 self._group.pop(e, None)
 
+    def partitioned(self) -> bool:
+        """Whether any partition is in force."""
+        return bool(self._group)
+
     def is_partitioned(self, endpoint: str) -> bool:
         return endpoint in self._group
 
@@ -66,9 +83,26 @@ class Network:
         if self.loss_rate and self._uniform() < self.loss_rate:
             return -1.0
         if self.jitter_s:
-            d = self.latency_s + self.jitter_s * self._normal()
-            return d if d > 0.0 else 0.0
+            return self._delay()
         return self.latency_s
+
+    def fanout(self, src: str, dsts: list[str]) -> np.ndarray:
+        """The arrival delays of one message from ``src`` to each of ``dsts`` (``inf``
+        where it is lost or cannot cross a partition), drawn in one vectorised call
+        from the fan-out's own stream, so a broadcast costs O(1) Python work."""
+        n = len(dsts)
+        gen = self._fan_gen
+        if self.jitter_s:
+            d = gen.standard_gamma(self._shape, n) * self._scale
+        else:
+            d = np.full(n, self.latency_s)
+        if self.loss_rate:
+            d[gen.random(n) < self.loss_rate] = np.inf
+        g = self._group
+        if g:
+            home = g.get(src, 0)
+            d[[g.get(name, 0) != home for name in dsts]] = np.inf
+        return d
 
     def send(self, src: str, dst: str, handler: Callable[[Any], None], msg: Any) -> bool:
         """Schedule ``handler(msg)`` after one hop.

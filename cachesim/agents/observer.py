@@ -8,6 +8,7 @@ log-bucketed counts, never into a list.
 from __future__ import annotations
 
 import math
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ..metrics import (
     MIN_MS,
     N_BUCKETS,
     EventLog,
-    NodeSnapshot,
+    NodeTable,
     Snapshot,
     quantiles_from_counts,
 )
@@ -28,7 +29,7 @@ _log2 = math.log2
 #: Counters that a snapshot reports per window.
 WINDOW_COUNTERS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
                    "stale_reads", "db_reads", "db_writes", "invalidations_sent",
-                   "invalidations_lost")
+                   "invalidations_lost", "updates_sent", "updates_lost")
 
 
 class Observer:
@@ -40,6 +41,7 @@ class Observer:
         for name in WINDOW_COUNTERS:
             setattr(self, name, 0)
         self.failed_unavailable = 0
+        self.failed_time_s = 0.0  # the time the failed requests spent in the system
         # requests issued at or after warm-up ("measured"): their outcomes
         self.m_issued = 0
         self.m_failed = 0
@@ -50,6 +52,11 @@ class Observer:
         self._w_counts = [0] * N_BUCKETS
         self._w_sum_ms = 0.0
         self.run_counts = np.zeros(N_BUCKETS, dtype=np.int64)
+        #: Completions recorded before their answer arrives, whose arrival falls after
+        #: the current window (``horizon``): (arrival, t0, measured). They are in flight
+        #: until then, and counted in the window of their arrival.
+        self.late: list[tuple[float, float, bool]] = []
+        self.horizon = math.inf
         self._prev = {name: 0 for name in WINDOW_COUNTERS}
         self._prev_t = 0.0
         self._event_index = 0
@@ -60,8 +67,12 @@ class Observer:
 
     # -- hot path -----------------------------------------------------------------------
 
-    def completed_request(self, t0: float, now: float, measured: bool) -> None:
-        lat = (now - t0) * 1000.0
+    def completed_request(self, t0: float, arrival: float, measured: bool) -> None:
+        """A request's answer arrives at ``arrival`` (now or soon: see Clients.answer)."""
+        if arrival > self.horizon:
+            heappush(self.late, (arrival, t0, measured))
+            return
+        lat = (arrival - t0) * 1000.0
         if lat <= MIN_MS:
             b = 0
         else:
@@ -82,8 +93,10 @@ class Observer:
         """Measured requests completed (each is in ``m_counts`` once)."""
         return sum(self.m_counts)
 
-    def failed_request(self, measured: bool, unavailable: bool) -> None:
+    def failed_request(self, measured: bool, unavailable: bool, duration_s: float) -> None:
+        """A request failed after ``duration_s`` in the system."""
         self.failed += 1
+        self.failed_time_s += duration_s
         if unavailable:
             self.failed_unavailable += 1
         if measured:
@@ -97,21 +110,34 @@ class Observer:
     def mark_warmup(self) -> None:
         self.at_warmup = self.counters()
 
-    def snapshot(self, t: float, in_flight: int, nodes: tuple[NodeSnapshot, ...]) -> Snapshot:
+    def settle(self, t: float) -> int:
+        """Count the late completions that have arrived by ``t``; return how many are
+        still on their way (in flight)."""
+        late = self.late
+        while late and late[0][0] <= t:
+            arrival, t0, measured = heappop(late)
+            horizon, self.horizon = self.horizon, math.inf
+            self.completed_request(t0, arrival, measured)
+            self.horizon = horizon
+        return len(late)
+
+    def snapshot(self, t: float, in_flight: int, nodes: NodeTable) -> Snapshot:
+        in_flight += self.settle(t)
         now = self.counters()
         win = {k: now[k] - self._prev[k] for k in WINDOW_COUNTERS}
-        interval = t - self._prev_t
+        interval = round(t - self._prev_t, 9)
         counts = np.asarray(self._w_counts, dtype=np.int64)
         p50, p95, p99 = quantiles_from_counts(counts, (0.5, 0.95, 0.99))
         mean = self._w_sum_ms / win["completed"] if win["completed"] else math.nan
         self.run_counts += counts
         lookups = win["hits"] + win["misses"]
         hit_ratio = win["hits"] / lookups if lookups else math.nan
+        ended = win["completed"] + win["failed"]
         new_events = tuple(self.events.since(self._event_index))
         self._event_index = self.events.total
         snap = Snapshot(
-            t=round(t, 9), interval_s=round(interval, 9), **win,
-            hit_ratio=hit_ratio,
+            t=round(t, 9), interval_s=interval, **win,
+            hit_ratio=hit_ratio, failure_ratio=win["failed"] / ended if ended else math.nan,
             throughput_rps=win["completed"] / interval if interval > 0 else math.nan,
             latency_mean_ms=mean, latency_p50_ms=p50, latency_p95_ms=p95, latency_p99_ms=p99,
             total_issued=now["issued"], total_completed=now["completed"],

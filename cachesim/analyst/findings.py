@@ -163,9 +163,12 @@ def stale(run: RunResult) -> Finding | None:
         return None
     ts = run.timeseries()
     i = ts["stale_reads"].idxmax()
-    text = (f"{s['stale_reads']} stale reads ({s.get('stale_read_ratio') or 0:.2%} of hits) under "
-            f"write policy '{run.config.database.write_policy}'; {s.get('invalidations_lost', 0)} "
-            f"of {s.get('invalidations_sent', 0)} invalidations were lost. The most in one window: "
+    sent = s.get("invalidations_sent", 0) + s.get("updates_sent", 0)
+    lost = s.get("invalidations_lost", 0) + s.get("updates_lost", 0)
+    what = "updates" if run.config.database.write_policy == "write_through" else "invalidations"
+    text = (f"{s['stale_reads']} stale reads ({s.get('stale_read_ratio') or 0:.2%} of the reads the nodes "
+            f"served) under write policy '{run.config.database.write_policy}'; {lost} of {sent} {what} "
+            f"were lost. The most in one window: "
             f"{int(ts.at[i, 'stale_reads'])} at t={ts.at[i, 't']:.1f} s.")
     return Finding("stale", text, facts={"stale_reads": s["stale_reads"]})
 

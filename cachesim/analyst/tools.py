@@ -28,16 +28,18 @@ MAX_EVENTS = 25
 MAX_BUCKETS = 40
 MESSAGE_CHARS = 200
 #: Metrics that get_metrics serves: ratios/latencies as min/mean/max, counts as sums.
-LEVEL_METRICS = ("hit_ratio", "throughput_rps", "latency_mean_ms", "latency_p50_ms",
+LEVEL_METRICS = ("hit_ratio", "failure_ratio", "throughput_rps", "latency_mean_ms", "latency_p50_ms",
                  "latency_p95_ms", "latency_p99_ms", "in_flight", "nodes_up")
 COUNT_METRICS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
-                 "stale_reads", "db_reads", "db_writes", "invalidations_sent", "invalidations_lost")
+                 "stale_reads", "db_reads", "db_writes", "invalidations_sent", "invalidations_lost",
+                 "updates_sent", "updates_lost")
 DEFAULT_METRICS = ("hit_ratio", "latency_p99_ms", "failed", "throughput_rps")
-SUMMARY_ORDER = ("issued", "completed", "failed", "in_flight", "hit_ratio", "hits", "misses",
+SUMMARY_ORDER = ("issued", "completed", "failed", "failure_ratio", "in_flight", "hit_ratio", "hits", "misses",
                  "stale_reads", "stale_read_ratio", "latency_mean_ms", "latency_p50_ms",
                  "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "throughput_rps",
                  "timeouts", "retries", "db_reads", "db_writes", "db_load_rps",
-                 "invalidations_sent", "invalidations_lost", "measured_s", "sim_time_s")
+                 "invalidations_sent", "invalidations_lost", "updates_sent", "updates_lost",
+                 "measured_s", "sim_time_s")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
