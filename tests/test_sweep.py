@@ -22,7 +22,7 @@ def test_sweep_rows_are_the_runs_summaries():
     one = cachesim.simulate(BASE.with_overrides({"cluster.capacity": 2000, "seed": 2})).summary
     assert table.iloc[3][list(one)].to_dict() == one
     small, big = table.groupby("cluster.capacity")["hit_ratio"].mean()
-    assert big > small + 0.2
+    assert big > small + 0.15
 
 
 def test_parallel_sweep_gives_the_same_table():

@@ -70,20 +70,19 @@ class Database(Station):
             # One message to every node, drawn at once; delivered now to the nodes that
             # hold the key, and to a node that fills it later while its message is still
             # on its way (see directory.py).
-            arrivals = now + self.net.fanout(self.ENDPOINT, self.node_names)
-            lost = int(np.count_nonzero(np.isinf(arrivals)))
+            delays, dmax, lost = self.net.fanout(self.ENDPOINT, self.node_names)
+            n_lost = int(np.count_nonzero(lost)) if lost is not None else 0
             if self.write_policy == "invalidate":
-                obs.invalidations_sent += len(arrivals)
-                obs.invalidations_lost += lost
+                obs.invalidations_sent += len(delays)
+                obs.invalidations_lost += n_lost
             else:
-                obs.updates_sent += len(arrivals)
-                obs.updates_lost += lost
+                obs.updates_sent += len(delays)
+                obs.updates_lost += n_lost
             holders = self.directory.holders.get(key)
             if holders:
                 nodes = self.nodes
-                for i in sorted(holders):
-                    a = arrivals[i]
-                    if a != np.inf:
-                        nodes[i].deliver(float(a), key, version)
-            self.directory.record(now, key, version, arrivals)
+                for i in holders:
+                    if lost is None or not lost[i]:
+                        nodes[i].deliver(now + float(delays[i]), key, version)
+            self.directory.record(now, key, version, delays, dmax, lost)
         self.clients.answer(req, now, self.net.transit(self.ENDPOINT, self.clients.ENDPOINT))

@@ -17,7 +17,6 @@ nothing, as it would not in the full model.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import numpy as np
@@ -27,9 +26,9 @@ class Directory:
     def __init__(self) -> None:
         #: key -> indexes of the nodes that may hold it
         self.holders: dict[int, set[int]] = {}
-        #: key -> its recent writes, oldest first: (version, arrival at each node)
-        self._recent: dict[int, deque[tuple[int, np.ndarray]]] = {}
-        #: every recorded write in write order: (last finite arrival, key)
+        #: key -> its recent writes, oldest first: (version, time, delay to each node, lost mask)
+        self._recent: dict[int, deque[tuple[int, float, np.ndarray, np.ndarray | None]]] = {}
+        #: every recorded write in write order: (its last message's arrival, key)
         self._log: deque[tuple[float, int]] = deque()
 
     # -- holders ------------------------------------------------------------------------
@@ -50,9 +49,11 @@ class Directory:
 
     # -- writes in flight ---------------------------------------------------------------
 
-    def record(self, now: float, key: int, version: int, arrivals: np.ndarray) -> None:
-        """Remember a write whose messages arrive at ``arrivals`` (per node, ``inf`` if
-        lost) for as long as one of them is still on its way."""
+    def record(
+        self, now: float, key: int, version: int, delays: np.ndarray, max_delay: float, lost: np.ndarray | None
+    ) -> None:
+        """Remember a write made ``now`` whose message reaches node ``i`` after
+        ``delays[i]`` (unless ``lost[i]``), for as long as one may still be on its way."""
         log, recent = self._log, self._recent
         while log and log[0][0] <= now:  # the oldest write's messages have all arrived
             _, k = log.popleft()
@@ -60,14 +61,11 @@ class Directory:
             q.popleft()
             if not q:
                 del recent[k]
-        finite = arrivals[np.isfinite(arrivals)]
-        last = float(finite.max()) if finite.size else -math.inf
-        if last > now:
-            log.append((last, key))
-            q = recent.get(key)
-            if q is None:
-                recent[key] = q = deque()
-            q.append((version, arrivals))
+        log.append((now + max_delay, key))
+        q = recent.get(key)
+        if q is None:
+            recent[key] = q = deque()
+        q.append((version, now, delays, lost))
 
     def pending_for(self, key: int, node: int, now: float) -> list[tuple[float, int]]:
         """(arrival, version) of the writes of ``key`` whose message to ``node`` arrives
@@ -76,9 +74,11 @@ class Directory:
         if not q:
             return []
         out = []
-        for version, arrivals in q:
-            a = float(arrivals[node])
-            if now < a < math.inf:
+        for version, t, delays, lost in q:
+            if lost is not None and lost[node]:
+                continue
+            a = t + float(delays[node])
+            if a > now:
                 out.append((a, version))
         return out
 

@@ -41,6 +41,9 @@ class Network:
             self._shape, self._scale = shape, scale
             self._delay = blocks(lambda n: stream.gen.standard_gamma(shape, n) * scale)
         self._fan_gen = fanout_stream.gen
+        self._fan_rows: np.ndarray | list | None = None
+        self._fan_max: list[float] = []
+        self._fan_i = 0
         self._group: dict[str, int] = {}
         self._next_group = 1
 
@@ -86,23 +89,36 @@ class Network:
             return self._delay()
         return self.latency_s
 
-    def fanout(self, src: str, dsts: list[str]) -> np.ndarray:
-        """The arrival delays of one message from ``src`` to each of ``dsts`` (``inf``
-        where it is lost or cannot cross a partition), drawn in one vectorised call
-        from the fan-out's own stream, so a broadcast costs O(1) Python work."""
+    def fanout(self, src: str, dsts: list[str]) -> tuple[np.ndarray, float, np.ndarray | None]:
+        """One message from ``src`` to each of ``dsts``: (delay per destination, the
+        largest delay, a mask of the messages lost or unable to cross a partition, or
+        None when none is). Delays come in blocks of rows drawn at once from the
+        fan-out's own stream, so a broadcast costs O(1) Python work."""
         n = len(dsts)
-        gen = self._fan_gen
-        if self.jitter_s:
-            d = gen.standard_gamma(self._shape, n) * self._scale
-        else:
-            d = np.full(n, self.latency_s)
+        if self._fan_rows is None or self._fan_i == len(self._fan_rows):
+            self._draw_fan_block(n)
+        i = self._fan_i
+        self._fan_i = i + 1
+        delays, dmax = self._fan_rows[i], self._fan_max[i]
+        lost = None
         if self.loss_rate:
-            d[gen.random(n) < self.loss_rate] = np.inf
+            lost = self._fan_gen.random(n) < self.loss_rate
         g = self._group
         if g:
             home = g.get(src, 0)
-            d[[g.get(name, 0) != home for name in dsts]] = np.inf
-        return d
+            cut = np.fromiter((g.get(name, 0) != home for name in dsts), dtype=bool, count=n)
+            lost = cut if lost is None else lost | cut
+        return delays, dmax, lost
+
+    def _draw_fan_block(self, n: int) -> None:
+        rows = max(1, 65_536 // n)
+        if self.jitter_s:
+            block = self._fan_gen.standard_gamma(self._shape, (rows, n)) * self._scale
+            self._fan_rows, self._fan_max = block, block.max(axis=1).tolist()
+        else:
+            row = np.full(n, self.latency_s)
+            self._fan_rows, self._fan_max = [row] * rows, [self.latency_s] * rows
+        self._fan_i = 0
 
     def send(self, src: str, dst: str, handler: Callable[[Any], None], msg: Any) -> bool:
         """Schedule ``handler(msg)`` after one hop.
