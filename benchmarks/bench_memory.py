@@ -76,8 +76,8 @@ def main() -> None:
     if args.quick:
         return
     show("1e6 requests, 256 nodes", measure(1_000_000, 2000.0, nodes=256))
-    k4 = measure(0, 2000.0, keys=10_000, setup_only=True)
-    k7 = measure(0, 2000.0, keys=10_000_000, setup_only=True)
+    k4 = measure(2000, 2000.0, keys=10_000, setup_only=True)
+    k7 = measure(2000, 2000.0, keys=10_000_000, setup_only=True)
     show("set-up, 1e4 keys", k4)
     show("set-up, 1e7 keys", k7)
     print(f"  1e7 keys add {k7['peak_rss_mb'] - k4['peak_rss_mb']:.1f} MB and "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,15 +73,24 @@ def _ratio(a: float, b: float) -> float | None:
 
 @dataclass
 class RunResult:
+    """``_node_timeseries`` may be a callable that builds the frame: the per-node rows of
+    a long run on many nodes are the largest thing a result holds, so they are made
+    when first asked for (from the engine's compact columns), not before."""
+
     config: SimConfig
     summary: dict[str, Any]
     status: str
     sim_time_s: float
     _timeseries: pd.DataFrame
-    _node_timeseries: pd.DataFrame
+    _node_timeseries: pd.DataFrame | Callable[[], pd.DataFrame]
     _nodes: pd.DataFrame
     _events: pd.DataFrame
     _latency: pd.DataFrame
+
+    def _node_frame(self) -> pd.DataFrame:
+        if callable(self._node_timeseries):
+            self._node_timeseries = self._node_timeseries()
+        return self._node_timeseries
 
     # -- views --------------------------------------------------------------------------
 
@@ -90,7 +100,7 @@ class RunResult:
 
     def node_timeseries(self) -> pd.DataFrame:
         """One row per (snapshot, node): up/routed state, window load, occupancy, queue."""
-        return self._node_timeseries.copy()
+        return self._node_frame().copy()
 
     def nodes(self) -> pd.DataFrame:
         """One row per node, whole-run counts and the state at the end."""
@@ -134,7 +144,7 @@ class RunResult:
         (d / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n", encoding="utf-8")
         (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         self._timeseries.to_csv(d / "timeseries.csv", index=False)
-        self._node_timeseries.to_csv(d / "node_timeseries.csv", index=False)
+        self._node_frame().to_csv(d / "node_timeseries.csv", index=False)
         self._nodes.to_csv(d / "nodes.csv", index=False)
         self._events.to_csv(d / "events.csv", index=False)
         self._latency.to_csv(d / "latency_histogram.csv", index=False)
@@ -161,16 +171,14 @@ class RunResult:
         )
 
 
-def _snapshot_frames(snaps: SnapshotLog) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(timeseries, node timeseries) from the engine's columns, handed to pandas
-    without a copy where they can be."""
+def _snapshot_frames(snaps: SnapshotLog) -> tuple[pd.DataFrame, Callable[[], pd.DataFrame]]:
+    """(timeseries, a builder of the node timeseries) from the engine's columns, handed
+    to pandas without a copy where they can be."""
     n = len(snaps)  # once: the run may append meanwhile
     if not n:
-        return (pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), pd.DataFrame(columns=list(NODE_COLUMNS)))
-    ts = snaps.columns(n)
-    nodes = snaps.node_columns(n)
-    return (pd.DataFrame(ts, columns=list(SNAPSHOT_COLUMNS), copy=False),
-            pd.DataFrame(nodes, columns=list(NODE_COLUMNS), copy=False))
+        return (pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), lambda: pd.DataFrame(columns=list(NODE_COLUMNS)))
+    ts = pd.DataFrame(snaps.columns(n), columns=list(SNAPSHOT_COLUMNS), copy=False)
+    return ts, lambda: pd.DataFrame(snaps.node_columns(n), columns=list(NODE_COLUMNS), copy=False)
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
