@@ -6,9 +6,13 @@ Eviction policies are chosen by name through :data:`EVICTION_POLICIES` /
 
 from __future__ import annotations
 
+from cachesim.policies.arc import ARC
 from cachesim.policies.base import MISS, NO_EVICTIONS, EvictionPolicy
 from cachesim.policies.eviction import FIFO, LFU, LRU, Clock, QueuePolicy
+from cachesim.policies.s3fifo import S3FIFO
 from cachesim.policies.sieve import Sieve
+from cachesim.policies.slru import SLRU
+from cachesim.policies.twoq import TwoQ
 
 #: Eviction policies by name. All of them agree exactly with libCacheSim's policy of
 #: the same name (tests/test_replay.py).
@@ -18,6 +22,10 @@ EVICTION_POLICIES: dict[str, type[EvictionPolicy]] = {
     "lfu": LFU,
     "clock": Clock,
     "sieve": Sieve,
+    "s3fifo": S3FIFO,
+    "arc": ARC,
+    "twoq": TwoQ,
+    "slru": SLRU,
 }
 
 
