@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachesim.policies import EvictionPolicy, make_eviction
-from cachesim.traces import Trace
+from cachesim.traces import Trace, next_access_vtime
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -50,6 +50,8 @@ def replay(
     Raises ValueError for an unknown policy or a capacity below 1.
     """
     cache = make_eviction(policy, capacity) if isinstance(policy, str) else policy(capacity)
+    if getattr(cache, "needs_future", False):
+        cache.set_future(next_access_vtime(trace.keys).tolist())  # type: ignore[attr-defined]
     access = cache.access
     keys = trace.keys.tolist()
     if use_bytes:

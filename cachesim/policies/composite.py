@@ -54,6 +54,9 @@ class CompositePolicy(EvictionPolicy):
     def _size_of(self, key: Hashable) -> int:
         return self._sizes.get(key, 1)
 
+    def _after(self) -> None:
+        """Work libCacheSim does after every request (LIRS bounds its stack)."""
+
     # the abstract single-victim hooks of EvictionPolicy are not used: ``put`` is
     # overridden and runs the policy's own miss path
     def _hit(self, key: Hashable) -> None:  # pragma: no cover - not used
@@ -82,26 +85,38 @@ class CompositePolicy(EvictionPolicy):
 
     def get(self, key: Hashable) -> Any:
         if key in self._data and self._lookup(key):
-            return self._data.get(key)
+            value = self._data.get(key)
+            self._after()
+            return value
         return MISS
 
     def put(self, key: Hashable, value: Any, size: int = 1) -> Sequence[Hashable]:
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
+        resized = False
         if key in self._data:
             if self._size_of(key) == size:
                 self._data[key] = value
-                self._lookup(key)
-                return NO_EVICTIONS
+                self._log = log = []
+                try:  # an overwrite is a hit, which may cascade (SLRU, LIRS)
+                    self._lookup(key)
+                    self._after()
+                finally:
+                    self._log = None
+                return log or NO_EVICTIONS
             self.discard(key)  # a new size: re-insert as a fresh object
+            resized = True
         self._log = log = []
         try:
             if not self._lookup(key):
                 self._miss(key, size)
+            self._after()
         finally:
             self._log = None
         if key in self._data:
             self._data[key] = value
+        elif resized and key not in log:
+            log.append(key)  # dropped: the new size does not fit
         return log or NO_EVICTIONS
 
     def discard(self, key: Hashable) -> bool:
