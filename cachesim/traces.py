@@ -68,7 +68,7 @@ class Trace:
     times: np.ndarray | None = None
     is_write: np.ndarray | None = None
     source: str = ""
-    format: str = "csv"  # "csv" | "oracleGeneral"
+    format: str = "csv"  # "csv" | "oracleGeneral" | "sample"
     zero_size_skipped: int = 0
 
     def __len__(self) -> int:

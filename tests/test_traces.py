@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cachesim import samples
+from cachesim.samples import SAMPLE_TRACES, generate, sample_trace
 from cachesim.traces import (
     ORACLE_GENERAL_DTYPE,
     Trace,
@@ -280,3 +283,52 @@ def test_io_buffers_are_accepted() -> None:
     buf = io.BytesIO(b"key\n5\n")
     assert read_trace_bytes(buf.getvalue(), "b").keys.tolist() == [5]
     assert read_trace_bytes(memoryview(b"key\n6\n"), "m").keys.tolist() == [6]
+
+
+# -- built-in samples ---------------------------------------------------------------------
+
+
+def test_samples_are_deterministic_read_only_and_described() -> None:
+    assert set(SAMPLE_TRACES) == {"zipf", "web", "cdn", "scan"}
+    for name, text in SAMPLE_TRACES.items():
+        trace = sample_trace(name)
+        assert trace is sample_trace(name) and trace.source == f"sample:{name}"
+        assert len(trace) == 100_000 and len(text) > 60
+        assert trace.times is not None and np.all(np.diff(trace.times) > 0)
+        assert trace.is_write is not None and 0.03 < trace.is_write.mean() < 0.07
+        assert (trace.sizes >= 16).all() and not trace.keys.flags.writeable
+        again = generate(samples._SPECS[name][0])
+        np.testing.assert_array_equal(again.keys, trace.keys)  # a pure function
+        np.testing.assert_array_equal(again.sizes, trace.sizes)
+    with pytest.raises(ValueError, match="unknown sample trace 'nope'.*zipf"):
+        sample_trace("nope")
+
+
+def test_samples_have_their_advertised_properties() -> None:
+    def seen_once(trace: Trace) -> float:
+        _, counts = np.unique(trace.keys, return_counts=True)
+        return float((counts == 1).sum() / len(trace))
+
+    zipf, web, cdn, scan = (sample_trace(n) for n in ("zipf", "web", "cdn", "scan"))
+    assert seen_once(cdn) > 0.35 > seen_once(web) > 0.1 > seen_once(zipf)
+    # one size per object
+    for trace in (zipf, web, cdn, scan):
+        order = np.lexsort((trace.sizes, trace.keys))
+        k, s = trace.keys[order], trace.sizes[order]
+        assert not np.any((k[1:] == k[:-1]) & (s[1:] != s[:-1]))
+    assert np.median(cdn.sizes) > 4 * np.median(zipf.sizes)  # wider, bigger sizes
+    # scans: the same 8,000 keys, in order, every 20,000 requests
+    block = scan.keys[20_000:28_000]
+    assert len(np.unique(block)) == 8_000
+    for start in (40_000, 60_000, 80_000):
+        np.testing.assert_array_equal(scan.keys[start : start + 8_000], block)
+
+    # temporal locality: web repeats recent keys far more often than the same recipe
+    # without it
+    def repeats_within(trace: Trace, window: int) -> float:
+        nxt = next_access_vtime(trace.keys)
+        pos = np.arange(1, len(trace) + 1)
+        return float(((nxt > 0) & (nxt - pos <= window)).mean())
+
+    flat = generate(dataclasses.replace(samples._SPECS["web"][0], p_recent=0.0))
+    assert repeats_within(web, 500) > repeats_within(flat, 500) + 0.1
