@@ -23,14 +23,15 @@ How a request stream is built (:func:`generate`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
-from cachesim.traces import Trace
+from cachesim.traces import Trace, TraceError, read_trace
 
-__all__ = ["SAMPLE_TRACES", "SampleSpec", "generate", "sample_trace"]
+__all__ = ["SAMPLE_TRACES", "SampleSpec", "generate", "resolve_trace", "sample_trace"]
 
 
 @dataclass(frozen=True)
@@ -168,3 +169,24 @@ def generate(spec: SampleSpec, *, source: str = "generated") -> Trace:
 def _lognormal(rng: np.random.Generator, spec: SampleSpec, count: int) -> np.ndarray:
     raw = rng.lognormal(np.log(spec.size_median), spec.size_sigma, size=count)
     return np.clip(np.rint(raw), 16, 16 * 1024**2).astype(np.int64)
+
+
+def resolve_trace(spec: str, uploads: Mapping[str, Trace] | None = None) -> Trace:
+    """The trace a ``workload.trace`` value names: ``"sample:NAME"`` a built-in
+    sample, ``"upload:NAME"`` a trace uploaded in the app (looked up in ``uploads``,
+    the session's ``st.session_state["traces"]``), anything else a file path (CLI and
+    Python API only; the app never passes paths). Raises TraceError, one line."""
+    if spec.startswith("sample:"):
+        name = spec[len("sample:") :]
+        if name not in _SPECS:
+            raise TraceError(f"workload.trace: unknown sample {name!r} (expected one of: {', '.join(_SPECS)})")
+        return sample_trace(name)
+    if spec.startswith("upload:"):
+        name = spec[len("upload:") :]
+        if uploads is None or name not in uploads:
+            raise TraceError(
+                f"workload.trace: no uploaded trace named {name!r} in this session "
+                "(uploads live only in the app session that uploaded them)"
+            )
+        return uploads[name]
+    return read_trace(spec)
