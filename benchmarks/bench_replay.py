@@ -1,13 +1,15 @@
 """Replay speed: cachesim's policies against libCacheSim's on the same generated trace.
 
     python benchmarks/bench_replay.py [--requests 1000000] [--objects 100000]
-        [--alpha 0.9] [--capacity 10000] [--repeat 3] [--policies lru,fifo,lfu]
+        [--alpha 0.9] [--capacity 10000] [--repeat 3]
+        [--policies lru,fifo,lfu,s3fifo,arc,twoq,slru,lirs,belady]
 
 Generates a seeded Zipf trace, writes it as an oracleGeneral file in a temporary
 folder, then times, per policy, ``cachesim.replay.replay`` (count-based, the trace
 already read into numpy) and libCacheSim's ``process_trace`` on the same file (its
 C reader included). Prints requests per second (best of ``--repeat``) and checks the
-two agree on the miss count.
+two agree on the miss count. Belady's time includes computing every request's next
+access (libCacheSim reads it from the file).
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from cachesim.replay import replay  # noqa: E402
 from cachesim.traces import Trace, read_trace, write_trace  # noqa: E402
 
-LCS_NAMES = {"lru": "LRU", "fifo": "FIFO", "lfu": "LFU", "clock": "Clock", "sieve": "Sieve"}
+LCS_NAMES = {
+    "lru": "LRU", "fifo": "FIFO", "lfu": "LFU", "clock": "Clock", "sieve": "Sieve",
+    "s3fifo": "S3FIFO", "arc": "ARC", "twoq": "TwoQ", "slru": "SLRU", "lirs": "LIRS",
+    "belady": "Belady",
+}
 
 
 def zipf_trace(n_requests: int, n_objects: int, alpha: float, seed: int = 1) -> Trace:
@@ -51,7 +57,7 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=0.9)
     ap.add_argument("--capacity", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--policies", default="lru,fifo,lfu")
+    ap.add_argument("--policies", default="lru,fifo,lfu,s3fifo,arc,twoq,slru,lirs,belady")
     args = ap.parse_args()
     try:
         import libcachesim as lcs

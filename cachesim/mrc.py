@@ -3,12 +3,15 @@
 - **Exact LRU** (:func:`lru_curve`): one pass of stack distances (Mattson et al.):
   request *i* hits an LRU cache of size *C* iff its stack distance is at most *C*.
   Distances are computed offline in O(n log n) by numpy (:func:`stack_distances`),
-  so a curve for every size costs about as much as sorting the trace.
+  so a curve for every size costs about as much as sorting the trace; a chunk of
+  requests at a time, each prefixed by the LRU stack so far, so memory is linear in
+  the distinct objects (plus one chunk), not in the requests.
 - **Sampled LRU** (:func:`shards_curve`): SHARDS (Waldspurger et al., FAST '15),
   fixed-rate spatial sampling: a key is kept iff a stable hash of it falls below
   ``rate``; distances of the sampled requests are scaled by ``1 / rate``, and the
   miss counts are divided by the *expected* number of sampled requests (SHARDS-adj).
-  Memory and time are linear in the *sampled* requests once hashed.
+  After hashing (a chunk at a time), time and memory follow the *sampled* requests
+  and objects.
 - **Any policy** (:func:`replay_curve`): replays a grid of sizes in parallel (a
   process pool), each point exactly libCacheSim's miss count.
 
@@ -196,40 +199,87 @@ def _misses_from_distances(distances: np.ndarray, caps: np.ndarray) -> np.ndarra
     return cold + (seen.shape[0] - np.searchsorted(seen, caps, side="right"))
 
 
+#: Requests per pass of the chunked computation: memory is O(unique objects + CHUNK).
+CHUNK = 1 << 20
+
+
+def _chunked_misses(
+    keys: np.ndarray,
+    sizes: np.ndarray | None,
+    caps: np.ndarray,
+    limit: int | None,
+    chunk: int,
+) -> np.ndarray:
+    """LRU misses at every ``caps`` entry, objects larger than ``limit`` never
+    admitted, computed a chunk of requests at a time.
+
+    Each chunk is prefixed by the LRU stack left by the previous ones (every distinct
+    key so far, least recent first, with its size), and stack distances depend only
+    on the order of last accesses, so the chunk's distances are exact; the next stack
+    is the distinct keys of prefix + chunk by last access. Memory: O(distinct keys +
+    chunk), whatever the trace's length.
+    """
+    misses = np.zeros(caps.shape[0], dtype=np.int64)
+    stack_keys = np.zeros(0, dtype=np.int64)
+    stack_w = np.zeros(0, dtype=np.int64)
+    n = keys.shape[0]
+    for start in range(0, n, chunk):
+        ck = keys[start : start + chunk].astype(np.int64, copy=False)
+        if sizes is None:
+            cw = np.ones(ck.shape[0], dtype=np.int64)
+            too_big = None
+        else:
+            cs = sizes[start : start + chunk].astype(np.int64, copy=False)
+            too_big = cs > limit if limit is not None else None
+            cw = cs if too_big is None else np.where(too_big, 0, cs)
+        seq_k = np.concatenate((stack_keys, ck))
+        seq_w = np.concatenate((stack_w, cw))
+        dist = stack_distances(seq_k, seq_w)[stack_keys.shape[0] :]
+        if too_big is not None:
+            dist[too_big] = -1  # never admitted: always a miss
+        misses += _misses_from_distances(dist, caps)
+        if start + chunk < n:  # the stack after this chunk: distinct keys by last access
+            rev_first = np.unique(seq_k[::-1], return_index=True)[1]
+            last = np.sort(seq_k.shape[0] - 1 - rev_first)
+            stack_keys, stack_w = seq_k[last], seq_w[last]
+    return misses
+
+
 def _lru_misses(
     keys: np.ndarray,
     sizes: np.ndarray | None,
     caps: np.ndarray,
     admit_limits: np.ndarray,
+    chunk: int = CHUNK,
 ) -> np.ndarray:
     """LRU misses at ``caps[k]`` when objects larger than ``admit_limits[k]`` are
     never admitted (count-based: ``sizes`` None, nothing is too large)."""
-    prev = previous_access(keys)
     if sizes is None:
-        return _misses_from_distances(stack_distances(keys, prev=prev), caps)
+        return _chunked_misses(keys, None, caps, None, chunk)
     out = np.empty(caps.shape[0], dtype=np.int64)
-    largest = int(sizes.max())
+    largest = int(sizes.max()) if sizes.size else 0
     # sizes that exclude the same objects share one pass
     by_limit: dict[int, list[int]] = {}
     for k, limit in enumerate(admit_limits):
         by_limit.setdefault(min(int(limit), largest), []).append(k)
     for limit, ks in by_limit.items():
-        too_big = sizes > limit
-        weights = np.where(too_big, 0, sizes)
-        dist = stack_distances(keys, weights, prev=prev)
-        dist[too_big] = -1  # never admitted: always a miss
-        out[ks] = _misses_from_distances(dist, caps[ks])
+        out[ks] = _chunked_misses(keys, sizes, caps[ks], limit, chunk)
     return out
 
 
 def lru_curve(
-    trace: Trace, sizes: Sequence[int] | np.ndarray | None = None, *, use_bytes: bool = False
+    trace: Trace,
+    sizes: Sequence[int] | np.ndarray | None = None,
+    *,
+    use_bytes: bool = False,
+    chunk: int = CHUNK,
 ) -> MissRatioCurve:
-    """The exact LRU miss-ratio curve (one stack-distance pass; see the module doc)."""
+    """The exact LRU miss-ratio curve (one stack-distance pass; see the module doc),
+    ``chunk`` requests at a time (memory linear in the distinct objects)."""
     caps = default_sizes(trace, use_bytes=use_bytes) if sizes is None else _check_sizes(sizes)
     n = len(trace)
-    obj_sizes = trace.sizes.astype(np.int64) if use_bytes else None
-    misses = _lru_misses(trace.keys, obj_sizes, caps, caps)
+    obj_sizes = trace.sizes if use_bytes else None
+    misses = _lru_misses(trace.keys, obj_sizes, caps, caps, chunk)
     return MissRatioCurve(
         policy="lru",
         sizes=caps,
@@ -265,7 +315,11 @@ def shards_sample(trace: Trace, rate: float, *, salt: int = 0) -> np.ndarray:
     if rate == 1:
         return np.ones(len(trace), dtype=bool)
     threshold = np.uint64(min(int(rate * 2.0**64), 2**64 - 1))
-    return _stable_hash(trace.keys, salt) < threshold
+    mask = np.empty(len(trace), dtype=bool)
+    for start in range(0, len(trace), CHUNK):  # bounded temporaries
+        part = trace.keys[start : start + CHUNK]
+        mask[start : start + part.shape[0]] = _stable_hash(part, salt) < threshold
+    return mask
 
 
 def shards_curve(

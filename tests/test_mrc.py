@@ -106,6 +106,16 @@ def test_byte_curve_is_libcachesim_lru_at_20_sizes(tmp_path: Path) -> None:
     assert plain_misses != round(curve.miss_ratios[0] * len(trace))
 
 
+@pytest.mark.parametrize("use_bytes", [False, True])
+def test_chunked_passes_equal_one_pass(use_bytes: bool) -> None:
+    trace = zipf_trace(6, n=6000, objects=900, big=True)
+    sizes = [1, 7, 50, 333, 900] if not use_bytes else [3000, 60_000, 400_000, 2_000_000]
+    whole = lru_curve(trace, sizes, use_bytes=use_bytes, chunk=10**9)
+    for chunk in (700, 2500, 5999):
+        parts = lru_curve(trace, sizes, use_bytes=use_bytes, chunk=chunk)
+        assert parts.miss_ratios.tolist() == whole.miss_ratios.tolist(), chunk
+
+
 def test_curve_helpers() -> None:
     trace = zipf_trace(3, n=5000, objects=800)
     curve = lru_curve(trace)  # the default grid: 1 object to all of them
