@@ -51,14 +51,22 @@ def replay(
     """
     cache = make_eviction(policy, capacity) if isinstance(policy, str) else policy(capacity)
     if getattr(cache, "needs_future", False):
-        cache.set_future(next_access_vtime(trace.keys).tolist())  # type: ignore[attr-defined]
+        equal = not use_bytes or bool((trace.sizes == trace.sizes[0]).all()) if len(trace) else True
+        cache.set_future(next_access_vtime(trace.keys).tolist(), equal_sizes=equal)  # type: ignore[attr-defined]
     access = cache.access
     keys = trace.keys.tolist()
+    run = getattr(cache, "run", None)  # a bulk replay (Belady)
+    if run is not None:
+        hits = run(keys, trace.sizes.tolist() if use_bytes else None)
+        return _result(len(keys), hits)
     if use_bytes:
         hits = sum(map(access, keys, trace.sizes.tolist()))
     else:
         hits = sum(map(access, keys))
-    requests = len(keys)
+    return _result(len(keys), hits)
+
+
+def _result(requests: int, hits: int) -> ReplayResult:
     misses = requests - hits
     return ReplayResult(
         requests=requests,

@@ -14,6 +14,7 @@ to the root then percolate down, a hit = change priority in place).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Hashable, Sequence
 
 from cachesim.policies.composite import CompositePolicy
@@ -37,12 +38,24 @@ class Belady(CompositePolicy):
         self._future: list[int] | None = getattr(self, "_future", None)
         self._i = 0
         self._next = NEVER
+        self._fast = False
 
-    def set_future(self, next_access: Sequence[int]) -> None:
+    def set_future(self, next_access: Sequence[int], *, equal_sizes: bool = False) -> None:
         """The next-request position of every request to come, in order (-1: none);
-        restarts the request count."""
+        restarts the request count.
+
+        ``equal_sizes=True`` promises every object has the same size (count-based
+        replay). Then which of several never-requested-again objects is evicted cannot
+        change any later hit, and :meth:`access` takes a fast path (``heapq`` with
+        lazy deletion) with the same miss count; otherwise it replays libCacheSim's
+        heap move for move, ties included.
+        """
         self._future = [NEVER if v < 0 else int(v) for v in next_access]
         self._i = 0
+        self._fast = equal_sizes and not self._data
+        if self._fast:
+            self._lazy: list[int] = []
+            self._who: dict[int, Hashable] = {}  # heap entry -> its key
 
     def _size_of(self, key: Hashable) -> int:
         return self._sizes[key]
@@ -94,7 +107,74 @@ class Belady(CompositePolicy):
         return head
 
     # -- the request -------------------------------------------------------------------
+    def access(self, key: Hashable, size: int = 1) -> bool:
+        if not self._fast:
+            return super().access(key, size)
+        return self.run([key], [size]) == 1
+
+    def run(self, keys: Sequence[Hashable], sizes: Sequence[int] | None = None) -> int:
+        """Replay ``keys`` (with ``sizes``, default 1 each) in one call; the hits.
+        The same decisions as :meth:`access` per request, with less overhead."""
+        if not self._fast:
+            access = super().access
+            if sizes is None:
+                return sum(access(k) for k in keys)
+            return sum(map(access, keys, sizes))
+        future = self._future
+        assert future is not None
+        # heap entries are plain ints (fast to compare): the next-request position v,
+        # or NEVER + the current request's index for "never again"; both are unique,
+        # and ``who`` maps an entry to its key
+        i0 = self._i
+        who = self._who
+        pri, data, obj_sizes = self._pri, self._data, self._sizes
+        lazy = self._lazy
+        push, pop = heapq.heappush, heapq.heappop
+        capacity = self.capacity
+        used = self.used
+        hits = 0
+        limit = 32 * capacity + 65_536
+        for j, key in enumerate(keys):
+            i = i0 + j
+            nv = future[i]
+            if nv >= NEVER:
+                nv = NEVER + i
+            if key in pri:
+                pri[key] = nv
+                who[nv] = key
+                push(lazy, -nv)
+                hits += 1
+                continue
+            size = 1 if sizes is None else sizes[j]
+            if size > capacity:
+                continue
+            while used + size > capacity:
+                v = -pop(lazy)
+                victim = who.pop(v)
+                if pri.get(victim) != v:
+                    continue  # stale: the key was hit or evicted since
+                del pri[victim]
+                used -= obj_sizes.pop(victim)
+                del data[victim]
+            pri[key] = nv
+            obj_sizes[key] = size
+            used += size
+            data[key] = None
+            who[nv] = key
+            push(lazy, -nv)
+            if len(lazy) > limit:  # drop the stale entries now and then
+                lazy[:] = [e for e in lazy if pri.get(who[-e]) == -e]
+                heapq.heapify(lazy)
+                live = set(lazy)
+                for v in [v for v in who if -v not in live]:
+                    del who[v]
+        self._i = i0 + len(keys)
+        self.used = used
+        return hits
+
     def _lookup(self, key: Hashable) -> bool:
+        if self._fast:
+            raise RuntimeError("belady: after set_future(equal_sizes=True) only access() replays")
         future = self._future
         if future is None:
             raise RuntimeError("belady needs the future: call set_future() first (replay only)")
