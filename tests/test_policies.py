@@ -459,4 +459,4 @@ def test_belady_fast_path_matches_the_exact_heap() -> None:
     assert [stepwise.access(k) for k in keys] == hits
     assert len(fast) == len(exact) == 50
     with pytest.raises(RuntimeError, match="only access"):
-        fast.get(keys[0])
+        fast.get(fast.keys()[0])
