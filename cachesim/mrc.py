@@ -199,8 +199,12 @@ def _misses_from_distances(distances: np.ndarray, caps: np.ndarray) -> np.ndarra
     return cold + (seen.shape[0] - np.searchsorted(seen, caps, side="right"))
 
 
-#: Requests per pass of the chunked computation: memory is O(unique objects + CHUNK).
-CHUNK = 1 << 20
+#: Requests per pass of the chunked computation, at least; a pass takes
+#: ``max(CHUNK, 4 * distinct keys so far)`` requests, so memory is O(distinct objects)
+#: (plus this constant) and the stack prefixes add at most a quarter to the work.
+CHUNK = 1 << 18
+#: Keys hashed at a time by the SHARDS sampler (bounded temporaries).
+HASH_CHUNK = 1 << 16
 
 
 def _chunked_misses(
@@ -223,13 +227,15 @@ def _chunked_misses(
     stack_keys = np.zeros(0, dtype=np.int64)
     stack_w = np.zeros(0, dtype=np.int64)
     n = keys.shape[0]
-    for start in range(0, n, chunk):
-        ck = keys[start : start + chunk].astype(np.int64, copy=False)
+    start = 0
+    while start < n:
+        step = max(chunk, 4 * stack_keys.shape[0])
+        ck = keys[start : start + step].astype(np.int64, copy=False)
         if sizes is None:
             cw = np.ones(ck.shape[0], dtype=np.int64)
             too_big = None
         else:
-            cs = sizes[start : start + chunk].astype(np.int64, copy=False)
+            cs = sizes[start : start + step].astype(np.int64, copy=False)
             too_big = cs > limit if limit is not None else None
             cw = cs if too_big is None else np.where(too_big, 0, cs)
         seq_k = np.concatenate((stack_keys, ck))
@@ -238,7 +244,8 @@ def _chunked_misses(
         if too_big is not None:
             dist[too_big] = -1  # never admitted: always a miss
         misses += _misses_from_distances(dist, caps)
-        if start + chunk < n:  # the stack after this chunk: distinct keys by last access
+        start += step
+        if start < n:  # the stack after this chunk: distinct keys by last access
             rev_first = np.unique(seq_k[::-1], return_index=True)[1]
             last = np.sort(seq_k.shape[0] - 1 - rev_first)
             stack_keys, stack_w = seq_k[last], seq_w[last]
@@ -275,7 +282,7 @@ def lru_curve(
     chunk: int = CHUNK,
 ) -> MissRatioCurve:
     """The exact LRU miss-ratio curve (one stack-distance pass; see the module doc),
-    ``chunk`` requests at a time (memory linear in the distinct objects)."""
+    at least ``chunk`` requests at a time (memory linear in the distinct objects)."""
     caps = default_sizes(trace, use_bytes=use_bytes) if sizes is None else _check_sizes(sizes)
     n = len(trace)
     obj_sizes = trace.sizes if use_bytes else None
@@ -316,10 +323,28 @@ def shards_sample(trace: Trace, rate: float, *, salt: int = 0) -> np.ndarray:
         return np.ones(len(trace), dtype=bool)
     threshold = np.uint64(min(int(rate * 2.0**64), 2**64 - 1))
     mask = np.empty(len(trace), dtype=bool)
-    for start in range(0, len(trace), CHUNK):  # bounded temporaries
-        part = trace.keys[start : start + CHUNK]
+    for start in range(0, len(trace), HASH_CHUNK):  # bounded temporaries
+        part = trace.keys[start : start + HASH_CHUNK]
         mask[start : start + part.shape[0]] = _stable_hash(part, salt) < threshold
     return mask
+
+
+def _sampled(trace: Trace, rate: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys and sizes of the sampled requests, gathered a chunk at a time (no
+    per-request array of the whole trace is built)."""
+    if not 0 < rate <= 1:
+        raise ValueError(f"sample rate must be in (0, 1], got {rate}")
+    threshold = np.uint64(min(int(rate * 2.0**64), 2**64 - 1))
+    keys: list[np.ndarray] = []
+    sizes: list[np.ndarray] = []
+    for start in range(0, len(trace), HASH_CHUNK):
+        part = trace.keys[start : start + HASH_CHUNK]
+        keep = _stable_hash(part, salt) < threshold if rate < 1 else slice(None)
+        keys.append(part[keep])
+        sizes.append(trace.sizes[start : start + HASH_CHUNK][keep].astype(np.int64))
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(keys), np.concatenate(sizes)
 
 
 def shards_curve(
@@ -333,9 +358,8 @@ def shards_curve(
     """The SHARDS (fixed-rate, adjusted) estimate of the LRU curve at ``rate``."""
     caps = default_sizes(trace, use_bytes=use_bytes) if sizes is None else _check_sizes(sizes)
     n = len(trace)
-    mask = shards_sample(trace, rate, salt=salt)
-    keys = trace.keys[mask]
-    obj_sizes = trace.sizes[mask].astype(np.int64) if use_bytes else None
+    keys, kept_sizes = _sampled(trace, rate, salt)
+    obj_sizes = kept_sizes if use_bytes else None
     expected = rate * n
     if keys.shape[0] == 0:
         ratios = np.ones(caps.shape[0])
