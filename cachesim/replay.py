@@ -52,7 +52,7 @@ def replay(
     cache = make_eviction(policy, capacity) if isinstance(policy, str) else policy(capacity)
     if getattr(cache, "needs_future", False):
         equal = not use_bytes or bool((trace.sizes == trace.sizes[0]).all()) if len(trace) else True
-        cache.set_future(next_access_vtime(trace.keys).tolist(), equal_sizes=equal)  # type: ignore[attr-defined]
+        cache.set_future(next_access_vtime(trace.keys), equal_sizes=equal)  # type: ignore[attr-defined]
     access = cache.access
     keys = trace.keys.tolist()
     run = getattr(cache, "run", None)  # a bulk replay (Belady)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable, Sequence
 
+import numpy as np
+
 from cachesim.policies.composite import CompositePolicy
 
 __all__ = ["NEVER", "Belady"]
@@ -50,9 +52,14 @@ class Belady(CompositePolicy):
         lazy deletion) with the same miss count; otherwise it replays libCacheSim's
         heap move for move, ties included.
         """
-        self._future = [NEVER if v < 0 else int(v) for v in next_access]
+        raw = np.asarray(next_access, dtype=np.int64)
         self._i = 0
         self._fast = equal_sizes and not self._data
+        if self._fast:  # "never again" as NEVER + the request's index: distinct
+            raw = np.where(raw < 0, NEVER + np.arange(raw.shape[0], dtype=np.int64), raw)
+        else:
+            raw = np.where(raw < 0, NEVER, raw)
+        self._future = raw.tolist()
         if self._fast:
             self._lazy: list[int] = []
             self._who: dict[int, Hashable] = {}  # heap entry -> its key
@@ -122,9 +129,9 @@ class Belady(CompositePolicy):
             return sum(map(access, keys, sizes))
         future = self._future
         assert future is not None
-        # heap entries are plain ints (fast to compare): the next-request position v,
-        # or NEVER + the current request's index for "never again"; both are unique,
-        # and ``who`` maps an entry to its key
+        # heap entries are plain ints (fast to compare): the next-request position,
+        # or NEVER + the request's index for "never again" (set_future); both are
+        # unique, and ``who`` maps an entry to its key
         i0 = self._i
         who = self._who
         pri, data, obj_sizes = self._pri, self._data, self._sizes
@@ -135,10 +142,7 @@ class Belady(CompositePolicy):
         hits = 0
         limit = 32 * capacity + 65_536
         for j, key in enumerate(keys):
-            i = i0 + j
-            nv = future[i]
-            if nv >= NEVER:
-                nv = NEVER + i
+            nv = future[i0 + j]
             if key in pri:
                 pri[key] = nv
                 who[nv] = key

@@ -41,16 +41,55 @@ class SLRU(CompositePolicy):
     def _size_of(self, key: Hashable) -> int:
         return self._segs[self._where[key]][key]
 
+    def access(self, key: Hashable, size: int = 1) -> bool:
+        # the same steps as _lookup + _miss, inlined for replay speed
+        i = self._where.get(key)
+        if i is not None:
+            if i == self.n_segments - 1:
+                self._segs[i].move_to_end(key)
+            else:
+                self._promote(key, i)
+            return True
+        capacity = self.capacity
+        cap = self.segment_cap
+        if size > capacity or size > cap:
+            return False
+        used, segs, where, data = self.seg_used, self._segs, self._where, self._data
+        total = self.used
+        if total + size > capacity:
+            while total + size > capacity:  # _evict, inlined (put logs through _miss)
+                j = 0
+                while used[j] <= 0:
+                    j += 1
+                victim, vsize = segs[j].popitem(last=False)
+                used[j] -= vsize
+                total -= vsize
+                del where[victim]
+                del data[victim]
+            self.used = total
+        if used[0] + size <= cap:
+            segs[0][key] = size
+            used[0] += size
+            where[key] = 0
+            self.used = total + size
+            data[key] = None
+            return False
+        self._miss(key, size)  # the rarer placements
+        return False
+
     def _lookup(self, key: Hashable) -> bool:
-        where = self._where
-        i = where.get(key)
+        i = self._where.get(key)
         if i is None:
             return False
+        if i == self.n_segments - 1:
+            self._segs[i].move_to_end(key)
+        else:
+            self._promote(key, i)
+        return True
+
+    def _promote(self, key: Hashable, i: int) -> None:
+        where = self._where
         segs = self._segs
-        top = self.n_segments - 1
-        if i == top:
-            segs[top].move_to_end(key)
-            return True
         size = segs[i].pop(key)
         segs[i + 1][key] = size
         used = self.seg_used
@@ -63,7 +102,6 @@ class SLRU(CompositePolicy):
             if j is None or used[j] <= cap:
                 break
             self._cool(j)
-        return True
 
     def _cool(self, i: int) -> None:
         if i == 0:
@@ -80,29 +118,34 @@ class SLRU(CompositePolicy):
 
     def _evict(self) -> None:
         used = self.seg_used
-        for i, seg in enumerate(self._segs):
-            if used[i] > 0:
-                key, size = seg.popitem(last=False)
-                used[i] -= size
-                self.used -= size
-                del self._where[key]
-                self._gone(key)
-                return
-        raise RuntimeError("SLRU: nothing to evict")  # pragma: no cover
+        i = 0
+        while used[i] <= 0:
+            i += 1
+        key, size = self._segs[i].popitem(last=False)
+        used[i] -= size
+        self.used -= size
+        del self._where[key]
+        del self._data[key]
+        if self._log is not None:
+            self._log.append(key)
 
     def _miss(self, key: Hashable, size: int) -> None:
         capacity = self.capacity
         cap = self.segment_cap
         if size > capacity or size > cap:
             return
+        evict = self._evict
         while self.used + size > capacity:
-            self._evict()
+            evict()
         used = self.seg_used
         nth = -1
-        for i in range(self.n_segments):
-            if used[i] + size <= cap:
-                nth = i
-                break
+        if used[0] + size <= cap:
+            nth = 0
+        else:
+            for i in range(1, self.n_segments):
+                if used[i] + size <= cap:
+                    nth = i
+                    break
         if nth == -1:
             while self.used + size > capacity:
                 self._evict()
