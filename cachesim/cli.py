@@ -102,6 +102,23 @@ def _build_parser() -> _Parser:
     p.add_argument("--json", action="store_true",
                    help='print {"requests", "hits", "misses", "miss_ratio"} as JSON')
     p.set_defaults(handler=_cmd_replay)
+
+    p = sub.add_parser("mrc", help="miss-ratio curves of a trace (exact LRU, SHARDS, replay)")
+    p.add_argument("trace", metavar="TRACE",
+                   help="a CSV or oracleGeneral file (optionally .zst), or sample:NAME")
+    p.add_argument("--policy", default="lru", metavar="P1,P2",
+                   help="eviction policies, comma-separated (default lru)")
+    p.add_argument("--sizes", default="", metavar="S1,S2,...",
+                   help="cache sizes (objects, or bytes with --bytes; k/M/G suffixes); "
+                        "default: 20 sizes from 1 to the whole trace")
+    p.add_argument("--bytes", dest="use_bytes", action="store_true",
+                   help="sizes in bytes, objects take their trace sizes")
+    p.add_argument("--sample", type=float, default=None, metavar="RATE",
+                   help="SHARDS spatial sampling rate in (0, 1], e.g. 0.01")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes for the non-LRU replays (default: the CPUs)")
+    p.add_argument("--json", action="store_true", help="print the curves as one JSON object")
+    p.set_defaults(handler=_cmd_mrc)
     return parser
 
 
@@ -313,4 +330,80 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if trace.zero_size_skipped:
         rows.append(("skipped (size 0)", trace.zero_size_skipped))
     _print_table(rows)
+    return EXIT_OK
+
+
+# -- mrc ------------------------------------------------------------------------------
+
+_SIZE_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def _parse_sizes(text: str) -> list[int]:
+    out: list[int] = []
+    for item in text.split(","):
+        raw = item.strip().replace("_", "").lower()
+        mult = 1
+        if raw and raw[-1] in _SIZE_SUFFIXES:
+            raw, mult = raw[:-1], _SIZE_SUFFIXES[raw[-1]]
+        try:
+            value = float(raw) * mult
+        except ValueError:
+            raise UsageError(f"--sizes: {item.strip()!r} is not a cache size") from None
+        if not math.isfinite(value) or value < 1 or value != int(value) or value > 2**62:
+            raise UsageError(f"--sizes: {item.strip()!r} must be a whole number >= 1")
+        out.append(int(value))
+    return out
+
+
+def _cmd_mrc(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cachesim.mrc import default_sizes, miss_ratio_curve
+    from cachesim.policies import EVICTION_POLICIES
+    from cachesim.samples import resolve_trace
+    from cachesim.traces import TraceError
+
+    policies = [p.strip().lower() for p in args.policy.split(",") if p.strip()]
+    if not policies:
+        raise UsageError("--policy: give at least one policy")
+    for name in policies:
+        if name not in EVICTION_POLICIES:
+            known = ", ".join(EVICTION_POLICIES)
+            raise UsageError(f"--policy: unknown policy {name!r} (choose from {known})")
+    rate = args.sample
+    if rate is not None and not (math.isfinite(rate) and 0 < rate <= 1):
+        raise UsageError(f"--sample: the rate must be in (0, 1], got {rate}")
+    if args.sizes.strip():
+        sizes = np.array(_parse_sizes(args.sizes), dtype=np.int64)
+    try:
+        trace = resolve_trace(args.trace)
+    except TraceError as err:
+        raise UsageError(str(err)) from None
+    if not args.sizes.strip():
+        sizes = default_sizes(trace, use_bytes=args.use_bytes, points=20)
+    curves = [
+        miss_ratio_curve(trace, name, sizes, use_bytes=args.use_bytes, sample_rate=rate,
+                         jobs=args.jobs)
+        for name in policies
+    ]
+    unit = "bytes" if args.use_bytes else "objects"
+    if args.json:
+        print(json.dumps({
+            "trace": args.trace, "requests": len(trace), "unit": unit,
+            "curves": [c.to_dict() for c in curves],
+            "capacity_for_90pct_hits": {c.policy: c.capacity_for(0.9) for c in curves},
+        }))
+        return EXIT_OK
+    print(f"{args.trace}: {len(trace):,} requests; miss ratio by cache size ({unit})"
+          + (f", SHARDS at rate {rate:g}" if rate is not None and rate < 1 else ""))
+    header = [f"{'size':>14}"] + [f"{c.policy:>9}" for c in curves]
+    print(" ".join(header))
+    for i, size in enumerate(curves[0].sizes):
+        print(" ".join([f"{int(size):>14,}"] + [f"{c.miss_ratios[i]:>9.4f}" for c in curves]))
+    for c in curves:
+        cap = c.capacity_for(0.9)
+        lowest = float(c.miss_ratios.min())
+        answer = (f"{cap:,} {unit}" if cap is not None
+                  else f"not reached on these sizes (lowest miss ratio {lowest:.4f})")
+        print(f"{c.policy}: 90% hit ratio at {answer}")
     return EXIT_OK

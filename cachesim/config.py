@@ -17,7 +17,10 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-EVICTION_NAMES = ("lru", "fifo", "lfu", "clock", "sieve")
+from cachesim.policies import ONLINE_EVICTION_NAMES
+
+#: From the eviction-policy registry (all but the replay-only Belady).
+EVICTION_NAMES = ONLINE_EVICTION_NAMES
 ROUTING_NAMES = ("round_robin", "random", "least_outstanding", "consistent_hash")
 CHAOS_ACTIONS = ("kill", "restart", "slow", "heal", "partition", "loss")
 #: A partition may isolate the database as well as cache nodes.

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachesim.policies import EvictionPolicy, make_eviction
-from cachesim.traces import Trace
+from cachesim.policies.belady import Belady, belady_hits_equal_sizes
+from cachesim.traces import Trace, next_access_vtime
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -50,13 +51,25 @@ def replay(
     Raises ValueError for an unknown policy or a capacity below 1.
     """
     cache = make_eviction(policy, capacity) if isinstance(policy, str) else policy(capacity)
+    if isinstance(cache, Belady) and not use_bytes:  # equal sizes: the dense fast path
+        return _result(len(trace), belady_hits_equal_sizes(trace.keys, capacity))
+    if getattr(cache, "needs_future", False):
+        equal = not use_bytes or bool((trace.sizes == trace.sizes[0]).all()) if len(trace) else True
+        cache.set_future(next_access_vtime(trace.keys), equal_sizes=equal)  # type: ignore[attr-defined]
     access = cache.access
     keys = trace.keys.tolist()
+    run = getattr(cache, "run", None)  # a bulk replay (Belady)
+    if run is not None:
+        hits = run(keys, trace.sizes.tolist() if use_bytes else None)
+        return _result(len(keys), hits)
     if use_bytes:
         hits = sum(map(access, keys, trace.sizes.tolist()))
     else:
         hits = sum(map(access, keys))
-    requests = len(keys)
+    return _result(len(keys), hits)
+
+
+def _result(requests: int, hits: int) -> ReplayResult:
     misses = requests - hits
     return ReplayResult(
         requests=requests,

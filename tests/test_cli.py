@@ -128,7 +128,7 @@ def test_bad_capacity(trace_file: Path, capacity: str) -> None:
 
 
 def test_bad_policy_and_missing_arguments(trace_file: Path) -> None:
-    assert_usage_error(cli("replay", trace_file, "--policy", "arc", "--capacity", "5"), "arc")
+    assert_usage_error(cli("replay", trace_file, "--policy", "nope", "--capacity", "5"), "nope")
     assert_usage_error(cli("replay", trace_file, "--capacity", "5"), "--policy")
     assert_usage_error(cli("frobnicate"), "frobnicate")
     assert_usage_error(cli("run", "--scenario", "baseline", "--config", "x.toml"), "not allowed")

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from cachesim import samples
+from cachesim.samples import SAMPLE_TRACES, generate, sample_trace
 from cachesim.traces import (
     ORACLE_GENERAL_DTYPE,
     Trace,
     TraceError,
     next_access_vtime,
     read_trace,
+    read_trace_bytes,
     write_trace,
 )
 
@@ -38,10 +46,7 @@ def test_csv_integer_keys_are_kept(tmp_path: Path) -> None:
 
 
 def test_csv_all_columns_any_order_and_case(tmp_path: Path) -> None:
-    text = (
-        "Op, Size,key,time,extra\n"
-        "READ,10,a,0.5,x\nwrite,20,b,1,y\nGet,30,a,2.25,z\nSET,5,c,3,w\n"
-    )
+    text = "Op, Size,key,time,extra\nREAD,10,a,0.5,x\nwrite,20,b,1,y\nGet,30,a,2.25,z\nSET,5,c,3,w\n"
     trace = read_trace(csv(tmp_path, text))
     assert trace.keys.tolist() == [0, 1, 0, 2]
     assert trace.sizes.tolist() == [10, 20, 30, 5]
@@ -125,7 +130,8 @@ def test_truncated_binary_names_the_record(tmp_path: Path) -> None:
     [
         ("missing.csv", None, "no such file"),
         ("empty.bin", b"", "empty oracleGeneral trace"),
-        ("t.csv.zst", b"\x28\xb5\x2f\xfd", "compressed traces are not supported"),
+        ("t.csv.zst", b"\x28\xb5\x2f\xfd", "not a valid zstd stream"),
+        ("t.csv.gz", b"\x1f\x8b\x08\x00", "only zstd-compressed traces are supported"),
     ],
 )
 def test_other_file_errors(tmp_path: Path, name: str, setup: bytes | None, message: str) -> None:
@@ -140,3 +146,189 @@ def test_other_file_errors(tmp_path: Path, name: str, setup: bytes | None, messa
 
 def test_trace_error_is_a_value_error() -> None:
     assert issubclass(TraceError, ValueError)
+
+
+# -- traces from memory (uploads) ------------------------------------------------------
+
+
+def zstd(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
+def binary_bytes(trace: Trace, tmp_path: Path) -> bytes:
+    return write_trace(trace, tmp_path / "t.oracleGeneral.bin").read_bytes()
+
+
+def test_bytes_csv_and_binary_match_the_file_readers(tmp_path: Path) -> None:
+    text = "time,key,size,op\n0,a,10,read\n1,b,20,write\n2,a,10,get\n"
+    from_bytes = read_trace_bytes(text.encode(), "upload.csv")
+    from_file = read_trace(csv(tmp_path, text))
+    assert from_bytes.source == "upload.csv" and from_bytes.format == "csv"
+    for attr in ("keys", "sizes", "times", "is_write"):
+        np.testing.assert_array_equal(getattr(from_bytes, attr), getattr(from_file, attr))
+    trace = Trace(keys=np.array([7, 8, 7, 2**40]), sizes=np.array([3, 4, 3, 9]))
+    raw = binary_bytes(trace, tmp_path)
+    for name in ("x.bin", "anything", "upload.csv.zst"):  # content decides for a bare name
+        data = zstd(raw) if name.endswith(".zst") else raw
+        got = read_trace_bytes(data, name)
+        assert got.format == "oracleGeneral" and got.keys.tolist() == [7, 8, 7, 2**40]
+        assert got.sizes.tolist() == [3, 4, 3, 9]
+
+
+def test_zstd_csv_and_files(tmp_path: Path) -> None:
+    text = b"key,size\n1,5\n2,6\n1,5\n"
+    assert read_trace_bytes(zstd(text), "t.csv.zst").keys.tolist() == [1, 2, 1]
+    path = tmp_path / "t.csv.zst"
+    path.write_bytes(zstd(text))
+    assert read_trace(path).sizes.tolist() == [5, 6, 5]  # the CLI reads .zst too
+    # detected by the magic bytes, whatever the name
+    assert read_trace_bytes(zstd(text), "noext").keys.tolist() == [1, 2, 1]
+
+
+def test_zstd_expansion_is_bounded() -> None:
+    bomb = zstd(b"key\n" + b"1\n" * 500_000)  # 1 MB from a few hundred bytes
+    assert len(bomb) < 2000
+    with pytest.raises(TraceError, match="decompresses to more than 100,000 bytes"):
+        read_trace_bytes(bomb, "bomb.zst", max_bytes=100_000)
+    assert len(read_trace_bytes(bomb, "bomb.zst")) == 500_000
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"key,KEY\n1,2\n", r"up\.csv: line 1: column 'key' appears more than once"),
+        (b"key, Key \n1,2\n", r"line 1: column 'key' appears more than once"),
+        (b"key,size,SIZE\n1,2,3\n", r"line 1: column 'size' appears more than once"),
+        (b"key,size\n1,2\n3,x\n", r"up\.csv: line 3: size must be a non-negative integer"),
+        (b"", r"up\.csv: empty file"),
+        (b"\x00" * 25, r"up\.csv: truncated oracleGeneral trace: 1 whole 24-byte records"),
+        (b"\x28\xb5\x2f\xfd\x00\x00", r"up\.csv: not a valid zstd stream"),
+        (b"key,size\r\n1,1\r\n\r\n,2\r\n", r"line 4: missing key"),
+    ],
+)
+def test_bad_bytes_give_one_line(data: bytes, message: str) -> None:
+    with pytest.raises(TraceError, match=message) as info:
+        read_trace_bytes(data, "up.csv")
+    assert "\n" not in str(info.value)
+
+
+def test_duplicate_headers_in_a_file(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="line 1: column 'key' appears more than once"):
+        read_trace(csv(tmp_path, "key,KEY\n1,2\n"))
+
+
+def _outcome(data: bytes, name: str) -> None:
+    try:
+        trace = read_trace_bytes(data, name)
+    except TraceError as err:
+        assert "\n" not in str(err) and str(err).startswith(name)
+        return
+    assert len(trace) >= 1 and trace.keys.dtype == np.int64
+    assert len(trace.sizes) == len(trace) and (trace.sizes > 0).all()
+
+
+csv_cells = st.sampled_from(
+    [
+        "key",
+        "KEY",
+        " Key",
+        "size",
+        "Size ",
+        "time",
+        "op",
+        "read",
+        "write",
+        "x",
+        "",
+        "1",
+        "-1",
+        "0",
+        "1.5",
+        "nan",
+        "inf",
+        "1e30",
+        "99999999999999999999",
+        '"',
+        '"a,b"',
+        "NA",
+        "é",
+        "\t",
+    ]
+)
+csv_text = st.lists(st.lists(csv_cells, min_size=1, max_size=5), min_size=0, max_size=8).map(
+    lambda rows: "\n".join(",".join(r) for r in rows)
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(csv_text, st.text(max_size=200)))
+def test_any_csv_text_gives_a_trace_or_a_trace_error(text: str) -> None:
+    _outcome(text.encode("utf-8", "surrogatepass"), "fuzz.csv")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=24 * 6), compress=st.booleans())
+def test_any_bytes_give_a_trace_or_a_trace_error(data: bytes, compress: bool) -> None:
+    _outcome(zstd(data) if compress else data, "fuzz.bin")
+    _outcome(data, "fuzz")
+
+
+def test_uploaded_names_are_one_line() -> None:
+    with pytest.raises(TraceError, match=r"^evil name\.csv: line 1: no 'key'") as info:
+        read_trace_bytes(b"a\n1\n", "evil\nname.csv")
+    assert "\n" not in str(info.value)
+
+
+def test_io_buffers_are_accepted() -> None:
+    buf = io.BytesIO(b"key\n5\n")
+    assert read_trace_bytes(buf.getvalue(), "b").keys.tolist() == [5]
+    assert read_trace_bytes(memoryview(b"key\n6\n"), "m").keys.tolist() == [6]
+
+
+# -- built-in samples ---------------------------------------------------------------------
+
+
+def test_samples_are_deterministic_read_only_and_described() -> None:
+    assert set(SAMPLE_TRACES) == {"zipf", "web", "cdn", "scan"}
+    for name, text in SAMPLE_TRACES.items():
+        trace = sample_trace(name)
+        assert trace is sample_trace(name) and trace.source == f"sample:{name}"
+        assert len(trace) == 100_000 and len(text) > 60
+        assert trace.times is not None and np.all(np.diff(trace.times) > 0)
+        assert trace.is_write is not None and 0.03 < trace.is_write.mean() < 0.07
+        assert (trace.sizes >= 16).all() and not trace.keys.flags.writeable
+        again = generate(samples._SPECS[name][0])
+        np.testing.assert_array_equal(again.keys, trace.keys)  # a pure function
+        np.testing.assert_array_equal(again.sizes, trace.sizes)
+    with pytest.raises(ValueError, match="unknown sample trace 'nope'.*zipf"):
+        sample_trace("nope")
+
+
+def test_samples_have_their_advertised_properties() -> None:
+    def seen_once(trace: Trace) -> float:
+        _, counts = np.unique(trace.keys, return_counts=True)
+        return float((counts == 1).sum() / len(trace))
+
+    zipf, web, cdn, scan = (sample_trace(n) for n in ("zipf", "web", "cdn", "scan"))
+    assert seen_once(cdn) > 0.35 > seen_once(web) > 0.1 > seen_once(zipf)
+    # one size per object
+    for trace in (zipf, web, cdn, scan):
+        order = np.lexsort((trace.sizes, trace.keys))
+        k, s = trace.keys[order], trace.sizes[order]
+        assert not np.any((k[1:] == k[:-1]) & (s[1:] != s[:-1]))
+    assert np.median(cdn.sizes) > 4 * np.median(zipf.sizes)  # wider, bigger sizes
+    # scans: the same 8,000 keys, in order, every 20,000 requests
+    block = scan.keys[20_000:28_000]
+    assert len(np.unique(block)) == 8_000
+    for start in (40_000, 60_000, 80_000):
+        np.testing.assert_array_equal(scan.keys[start : start + 8_000], block)
+
+    # temporal locality: web repeats recent keys far more often than the same recipe
+    # without it
+    def repeats_within(trace: Trace, window: int) -> float:
+        nxt = next_access_vtime(trace.keys)
+        pos = np.arange(1, len(trace) + 1)
+        return float(((nxt > 0) & (nxt - pos <= window)).mean())
+
+    flat = generate(dataclasses.replace(samples._SPECS["web"][0], p_recent=0.0))
+    assert repeats_within(web, 500) > repeats_within(flat, 500) + 0.1

@@ -6,19 +6,37 @@ Eviction policies are chosen by name through :data:`EVICTION_POLICIES` /
 
 from __future__ import annotations
 
+from cachesim.policies.arc import ARC
 from cachesim.policies.base import MISS, NO_EVICTIONS, EvictionPolicy
+from cachesim.policies.belady import Belady
 from cachesim.policies.eviction import FIFO, LFU, LRU, Clock, QueuePolicy
+from cachesim.policies.lirs import LIRS
+from cachesim.policies.s3fifo import S3FIFO
 from cachesim.policies.sieve import Sieve
+from cachesim.policies.slru import SLRU
+from cachesim.policies.twoq import TwoQ
 
-#: Eviction policies by name. All of them agree exactly with libCacheSim's policy of
-#: the same name (tests/test_replay.py).
+#: Eviction policies by name: the one registry of allowed names. All of them agree
+#: exactly with libCacheSim's policy of the same name (tests/test_replay.py).
 EVICTION_POLICIES: dict[str, type[EvictionPolicy]] = {
     "lru": LRU,
     "fifo": FIFO,
     "lfu": LFU,
     "clock": Clock,
     "sieve": Sieve,
+    "s3fifo": S3FIFO,
+    "arc": ARC,
+    "twoq": TwoQ,
+    "slru": SLRU,
+    "lirs": LIRS,
+    "belady": Belady,
 }
+
+#: Policies a live cache node can run: all but the offline ones (Belady needs the
+#: future, so it runs in trace replay only). ``SimConfig`` takes its names from here.
+ONLINE_EVICTION_NAMES: tuple[str, ...] = tuple(
+    name for name, cls in EVICTION_POLICIES.items() if not getattr(cls, "needs_future", False)
+)
 
 
 def make_eviction(name: str, capacity: int) -> EvictionPolicy:
@@ -35,7 +53,14 @@ def make_eviction(name: str, capacity: int) -> EvictionPolicy:
 
 
 __all__ = [
+    "ARC",
     "EVICTION_POLICIES",
+    "LIRS",
+    "ONLINE_EVICTION_NAMES",
+    "S3FIFO",
+    "SLRU",
+    "Belady",
+    "TwoQ",
     "FIFO",
     "LFU",
     "LRU",
