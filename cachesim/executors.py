@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 import threading
 import uuid
 from abc import ABC, abstractmethod
@@ -121,6 +122,11 @@ def _default_context() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the sweep and keeps what finished."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessExecutor(Executor):
     """A pool of local worker processes, kept for the executor's life (an adaptive sweep
     reuses it between rounds)."""
@@ -140,7 +146,7 @@ class ProcessExecutor(Executor):
             ctx = multiprocessing.get_context(self.start_method)
             if self.start_method == "forkserver":
                 ctx.set_forkserver_preload(["cachesim.sweeps"])
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_ignore_sigint)
         return self._pool
 
     def run(
