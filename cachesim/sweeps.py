@@ -483,17 +483,20 @@ def aggregate(
     keys = list(grid_keys)
     cols = [m for m in (metrics if metrics is not None else metric_columns(table, keys)) if m in table.columns]
     groups = table.groupby(keys, sort=False, dropna=False)
-    out = groups.size().rename("runs").to_frame()
+    columns: dict[str, pd.Series] = {"runs": groups.size()}
     for m in cols:
         stats = groups[m].agg(["mean", "std", "count"])
         q = stats["count"].map(lambda n: t_quantile(confidence, int(n) - 1) if n >= 2 else math.nan)
         half = q * stats["std"] / np.sqrt(stats["count"])
         half = half.where(~((stats["count"] >= 2) & (stats["std"] == 0)), 0.0)
-        out[f"{m}_mean"] = stats["mean"]
-        out[f"{m}_std"] = stats["std"]
-        out[f"{m}_ci"] = half
-        out[f"{m}_lo"] = stats["mean"] - half
-        out[f"{m}_hi"] = stats["mean"] + half
+        columns |= {
+            f"{m}_mean": stats["mean"],
+            f"{m}_std": stats["std"],
+            f"{m}_ci": half,
+            f"{m}_lo": stats["mean"] - half,
+            f"{m}_hi": stats["mean"] + half,
+        }
+    out = pd.concat(columns, axis=1)
     return out.reset_index()
 
 
