@@ -497,7 +497,7 @@ def aggregate(
             f"{m}_hi": stats["mean"] + half,
         }
     out = pd.concat(columns, axis=1)
-    return out.reset_index()
+    return pd.concat([out.index.to_frame(index=False), out.reset_index(drop=True)], axis=1)
 
 
 # -- saving -----------------------------------------------------------------------------
