@@ -258,6 +258,7 @@ def test_dask_scheduler_from_the_environment(monkeypatch):
 
 
 def test_a_task_payload_is_small():
+    assert len(pickle.dumps((BASE.to_dict(), True))) < 10_000  # what goes to the worker
     for series in (False, True):
         out = run_task((BASE.to_dict(), series))
         assert len(pickle.dumps(out)) < 10_000
