@@ -195,7 +195,6 @@ def test_processes_give_the_same_table(serial_table):
     pd.testing.assert_frame_equal(serial_table, cachesim.sweep(TINY, GRID, seeds=2, processes=2))
 
 
-@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_table(serial_table):
     pytest.importorskip("dask.distributed")
     from cachesim.executors import DaskExecutor
@@ -227,6 +226,27 @@ def test_dask_retries_a_failed_task():
         outs = sorted(ex.run(_fails_once, [(0, 1), (1, 2)]), key=lambda o: o.index)
     assert [(o.value, o.error) for o in outs] == [(10, None), (20, None)]
     assert sorted(_FLAKY_CALLS) == [1, 1, 2, 2]
+
+
+def test_dask_runs_the_task_of_a_lost_worker_again(tmp_path):
+    """A worker process that dies mid-task: its task runs again on a worker that lives."""
+    pytest.importorskip("dask.distributed")
+    from cachesim.executors import DaskExecutor
+
+    marker = str(tmp_path / "died")
+
+    def die_once(x):  # pickled by value: the workers need not import this module
+        import os
+
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return x + 1
+
+    with DaskExecutor("local", n_workers=2, processes=True) as ex:
+        outs = list(ex.run(die_once, [(0, 41)]))
+    assert [(o.index, o.value, o.error) for o in outs] == [(0, 42, None)]
+    assert Path(marker).exists()
 
 
 def test_a_missing_dask_is_one_clear_line(monkeypatch, capsys):
