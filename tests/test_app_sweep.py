@@ -5,6 +5,7 @@ refuses a sweep over the budget, and its share link restores the definition."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -258,3 +259,16 @@ def test_a_job_runs_off_the_calling_thread(make):
     assert job.progress.done == 4 and len(job.result.table) == 4
     if isinstance(ex, ProcessExecutor):
         assert ex._pool is None  # the job closed its executor
+
+
+def test_the_app_picks_its_executor_from_the_server_environment(monkeypatch):
+    assert isinstance(ui.app_executor(), SerialExecutor)  # CACHESIM_SWEEP_WORKERS=1 (the fixture)
+    monkeypatch.setenv(ui.WORKERS_ENV, "3")
+    ex = ui.app_executor()
+    assert isinstance(ex, ProcessExecutor) and ex.workers == 3
+    monkeypatch.delenv(ui.WORKERS_ENV)
+    assert isinstance(ui.app_executor(), ProcessExecutor)
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:8786")
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(ui.ExecutorError, match="Dask is not installed"):
+        ui.app_executor()
