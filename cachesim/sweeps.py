@@ -322,10 +322,10 @@ def run_sweep(
                     series_rows[(p, r)] = out.value["series"]
             state["done"] += 1
             report()
-        if stop is not None and stop.is_set():
-            cancelled = True
-            break
         todo = _more_replications(plan, adaptive, rows, reps) if adaptive else []
+        if stop is not None and stop.is_set():  # stopped: runs left, or rounds left
+            cancelled = state["done"] < state["total"] or bool(todo)
+            break
         state["total"] += len(todo)
         if todo:
             report()

@@ -311,6 +311,16 @@ def test_a_run_that_raises_is_reported_and_the_sweep_goes_on(tmp_path, executor)
         cachesim.sweep(TINY, {"workload.trace": [str(good), str(missing)]}, processes=1)
 
 
+def test_a_stop_after_the_last_run_is_not_a_cancel():
+    stop = threading.Event()
+    res = run_sweep(
+        plan_sweep(TINY, {"cluster.nodes": [1, 2]}, 1),
+        stop=stop,
+        progress=lambda p: stop.set() if p.done == p.total else None,
+    )
+    assert stop.is_set() and not res.cancelled and len(res.table) == 2
+
+
 def test_progress_counts_up_with_an_eta():
     seen: list[Progress] = []
     run_sweep(plan_sweep(TINY, {"cluster.nodes": [1, 2, 3]}, 1), progress=seen.append)
