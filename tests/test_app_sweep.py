@@ -272,3 +272,11 @@ def test_the_app_picks_its_executor_from_the_server_environment(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     with pytest.raises(ui.ExecutorError, match="Dask is not installed"):
         ui.app_executor()
+
+
+def test_plain_text_for_markdown_elements():
+    text = "got '[x](http://evil.example)' **b** <b>h</b> :red[a] $x$ www.c.example a@b.example"
+    out = ui.plain(text)
+    assert out.replace("\\", "").replace(ui.ZWSP, "") == text  # reads as typed
+    for live in ("](", "**", "<b>", ":red[", "$x$", "http://", "www.", "a@b"):
+        assert live not in out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -385,6 +386,24 @@ def references(plan: SweepPlan, metric: str) -> pd.DataFrame | None:
 # -- the page -----------------------------------------------------------------------------
 
 
+ZWSP = "\u200b"
+_PUNCTUATION = frozenset("\\`*_{}[]()<>#+-.!|~$:&\"'=/@%^;,?")
+
+
+def plain(text: str) -> str:
+    """Text that may hold what the user typed, for an element that renders Markdown
+    (st.error, st.info): every ASCII punctuation mark backslash-escaped, so no link,
+    emphasis, HTML, icon or colour directive can form, and a zero-width space after
+    ``:`` and ``@`` and inside ``www.``, so no bare address is turned into a link.
+    It reads as typed."""
+    out = []
+    for ch in " ".join(str(text).split()):
+        out.append("\\" + ch if ch in _PUNCTUATION else ch)
+        if ch in ":@":
+            out.append(ZWSP)
+    return re.sub(r"(?i)(www)(?=\\\.)", lambda m: m.group(1) + ZWSP, "".join(out))
+
+
 def render_sweep_page(cfg: SimConfig | None) -> None:
     st.title("Sweep")
     st.caption(
@@ -393,7 +412,7 @@ def render_sweep_page(cfg: SimConfig | None) -> None:
     )
     notice = st.session_state.pop("sweep.notice", None)
     if notice:
-        (st.error if notice[0] == "error" else st.info)(notice[1])
+        (st.error if notice[0] == "error" else st.info)(plain(notice[1]))
     if cfg is None:
         st.warning("The config in the sidebar has errors; fix them to run a sweep.")
         return
@@ -461,7 +480,7 @@ def _definition_form(cfg: SimConfig) -> SweepDef:
     if go:
         _, error = start_job(cfg, get_def())
         if error:
-            st.error(error, icon=":material/error:")
+            st.error(plain(error), icon=":material/error:")
     return get_def()
 
 
@@ -490,7 +509,7 @@ def _progress(job: SweepJob) -> None:
 
 def _results(job: SweepJob) -> None:
     if job.error is not None:
-        st.error(f"The sweep stopped with an error: {job.error}")
+        st.error(plain(f"The sweep stopped with an error: {job.error}"))
         return
     res = job.result
     assert res is not None

@@ -34,3 +34,15 @@ def test_a_sweep_from_a_link_runs_and_draws_its_chart(page, app_server, screensh
     assert "sweep.x=cluster.capacity" in code and "sweep.reps=3" in code and "/Sweep?" in code
     page.wait_for_timeout(500)  # let the chart's transition settle for the picture (not a synchronisation)
     page.screenshot(path=str(screenshots / "sweep.png"), full_page=True)
+
+
+def test_typed_values_in_an_error_stay_plain_text(page, app_server):
+    page.goto(app_server + "/Sweep")
+    field = page.locator('input[aria-label="Values"]')
+    field.fill("[x](http://evil.example),www.b.example,**b**")
+    field.press("Enter")
+    page.get_by_role("button", name="Run sweep").click()
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="cluster.capacity")
+    expect(alert).to_be_visible(timeout=60_000)
+    assert "[x](http://evil.example)" in alert.inner_text().replace("\u200b", "")
+    assert alert.locator("a").count() == 0 and alert.locator("strong").count() == 0
