@@ -246,6 +246,7 @@ class SweepJob:
         self.progress = Progress(0, plan.runs, 0, 0.0)
         self.result: SweepResult | None = None
         self.error: str | None = None
+        self.references: dict[str, pd.DataFrame | None] = {}  # by metric, computed once
         self._stop = threading.Event()
         self._done = threading.Event()
         self.started = time.monotonic()
@@ -531,7 +532,9 @@ def _results(job: SweepJob) -> None:
     metric = st.selectbox("Metric", metrics, key="sw:metric", on_change=_commit_metric, args=(job,))
     agg = res.aggregate([metric])
     if len(plan.keys) == 1:
-        ref = references(plan, metric)
+        if metric not in job.references:
+            job.references[metric] = references(plan, metric)
+        ref = job.references[metric]
         st.altair_chart(line_chart(agg, plan.keys[0], metric, ref), width="stretch")
         if ref is not None:
             st.caption(f"Dashed: {ref['label'].iloc[0]}, where theory applies.")
