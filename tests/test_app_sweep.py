@@ -280,3 +280,26 @@ def test_plain_text_for_markdown_elements():
     assert out.replace("\\", "").replace(ui.ZWSP, "") == text  # reads as typed
     for live in ("](", "**", "<b>", ":red[", "$x$", "http://", "www.", "a@b"):
         assert live not in out
+
+
+def test_mmc_reference_against_rate():
+    from cachesim.theory import mmc_response_time
+
+    queue = cachesim.load_scenario("baseline").with_overrides(
+        {
+            "cluster.nodes": 1,
+            "workload.write_ratio": 0,
+            "workload.keys": 50,
+            "cluster.capacity": 50,
+            "network.latency_ms": 0,
+            "network.jitter_ms": 0,
+            "database.service_time_ms": 0,
+            "cluster.concurrency": 2,
+            "cluster.service_time_ms": 0.5,
+        }
+    )
+    plan = plan_sweep(queue, {"workload.rate_rps": [1000, 3000, 5000]}, 1)  # 5000 >= 2 x 2000: unstable
+    ref = ui.references(plan, "latency_mean_ms")
+    assert list(ref["x"]) == [1000.0, 3000.0] and set(ref["label"]) == {"M/M/2"}
+    assert list(ref["value"]) == pytest.approx([mmc_response_time(r, 2000, 2) * 1000 for r in (1000, 3000)])
+    assert ui.references(plan, "hit_ratio") is not None and ui.references(plan, "failed") is None
