@@ -19,6 +19,7 @@ have been yielded. A task that raises is an Outcome with ``error`` set; the othe
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 import multiprocessing
 import os
 import signal
@@ -122,9 +123,12 @@ def _default_context() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the sweep and keeps what finished."""
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the sweep and keeps what finished;
+    and move what they inherited out of the garbage collector's reach (``gc.freeze``), so
+    collections do not copy the parent's pages that a fork shares."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()
 
 
 class ProcessExecutor(Executor):
@@ -146,7 +150,7 @@ class ProcessExecutor(Executor):
             ctx = multiprocessing.get_context(self.start_method)
             if self.start_method == "forkserver":
                 ctx.set_forkserver_preload(["cachesim.sweeps"])
-            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_ignore_sigint)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker)
         return self._pool
 
     def run(
