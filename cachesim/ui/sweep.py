@@ -320,8 +320,15 @@ def line_chart(agg: pd.DataFrame, x: str, metric: str, reference: pd.DataFrame |
     )
     numeric = _numeric(data["x"])
     positive = numeric and bool((data["x"] > 0).all())
-    log = positive and data["x"].max() / data["x"].min() >= 20
-    xenc = alt.X("x:Q" if numeric else "x:N", title=x, sort=None, scale=alt.Scale(type="log") if log else alt.Undefined)
+    log = positive and data["x"].max() / data["x"].min() >= 10
+    xenc = alt.X(
+        "x:Q" if numeric else "x:N",
+        title=x,
+        sort=None,
+        scale=alt.Scale(type="log", domain=[float(data["x"].min()), float(data["x"].max())], nice=False)
+        if log
+        else alt.Undefined,
+    )
     tooltip = [
         alt.Tooltip("x", title=x),
         alt.Tooltip("mean:Q", title=f"{metric} mean", format=".4g"),
@@ -349,7 +356,11 @@ def line_chart(agg: pd.DataFrame, x: str, metric: str, reference: pd.DataFrame |
             )
         )
         layers.append(ref)
-    return alt.layer(*layers).properties(title=f"{metric}: mean and 95% CI over replications", height=360)
+    return alt.layer(*layers).properties(
+        title=f"{metric}: mean and 95% CI over replications",
+        height=360,
+        padding={"left": 12, "right": 8, "top": 4, "bottom": 4},
+    )
 
 
 def heatmap(agg: pd.DataFrame, x: str, y: str, metric: str) -> alt.LayerChart:

@@ -13,20 +13,20 @@ expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.e2e
 
 LINK = (
-    "/Sweep?scenario=baseline&duration_s=4&warmup_s=2&cluster.nodes=1&workload.write_ratio=0"
+    "/Sweep?scenario=baseline&duration_s=3&warmup_s=1.5&cluster.nodes=1&workload.write_ratio=0"
     "&sweep.x=cluster.capacity&sweep.xv=100%3A1600%3A*4&sweep.reps=3&sweep.metric=hit_ratio"
 )
 
 
 def test_a_sweep_from_a_link_runs_and_draws_its_chart(page, app_server, screenshots):
     page.goto(app_server + LINK)
-    expect(page.get_by_text("Sweep definition loaded from the link.")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Sweep definition loaded from the link.")).to_be_visible(timeout=90_000)
     expect(page.locator('input[aria-label="Values"]')).to_have_value("100:1600:*4")
     # the sweep's parameters left the address bar; the config's stay for the sidebar's link
-    page.wait_for_url(re.compile(r"cluster\.nodes=1"))
+    page.wait_for_url(re.compile(r"cluster\.nodes=1"), timeout=60_000)
     assert "sweep." not in page.url
     page.get_by_role("button", name="Run sweep").click()
-    expect(page.get_by_text(re.compile(r"Finished: 9 runs on processes"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"Finished: 9 runs on processes"))).to_be_visible(timeout=180_000)
     chart = page.locator('[data-testid="stVegaLiteChart"]').first
     expect(chart).to_be_visible()
     expect(page.get_by_text("Dashed: Che approximation (LRU), where theory applies.")).to_be_visible()
