@@ -73,18 +73,29 @@ def _build_parser() -> _Parser:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_cmd_run)
 
-    p = sub.add_parser("sweep", help="run a config over a grid of values and seeds")
+    p = sub.add_parser("sweep", help="run a config over a grid of values x replications, with 95%% CIs")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--scenario", metavar="NAME", help="a built-in scenario (default: baseline)")
     source.add_argument("--config", metavar="FILE.toml", help="a config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="set a config field for every run (repeatable)")
-    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", required=True,
-                   help="a field and the values to try, e.g. cluster.nodes=2,4,8 (repeatable: a grid)")
-    p.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
-                   help="runs per grid point, seeds seed..seed+N-1 (default 1)")
-    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel worker processes")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=VALUES", required=True,
+                   help="a field and its values: a list cluster.nodes=2,4,8, a range cluster.capacity=100:1000:100 "
+                        "or a geometric range cluster.capacity=100:3200:*2 (repeatable: a grid)")
+    p.add_argument("--seeds", "--reps", dest="seeds", type=_positive_int, default=1, metavar="N",
+                   help="replications per grid point; their seeds are derived from the config's seed (default 1)")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="local worker processes (default: all cores; 1 runs them one by one here)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
+                        "LocalCluster (default: $DASK_SCHEDULER_ADDRESS when set)")
+    p.add_argument("--target-ci", metavar="METRIC=HALF_WIDTH",
+                   help="adaptive replications: add seeds until METRIC's 95%% CI half-width is at most "
+                        "HALF_WIDTH, e.g. hit_ratio=0.005")
+    p.add_argument("--max-reps", type=_positive_int, default=30, metavar="N",
+                   help="with --target-ci: at most N replications per point (default 30)")
     p.add_argument("--csv", metavar="FILE", help="also write every run's row to FILE")
+    p.add_argument("--parquet", metavar="FILE", help="also write every run's row to FILE as Parquet (needs pyarrow)")
     p.add_argument("--json", action="store_true", help="print every run's row as JSON lines")
     p.set_defaults(handler=_cmd_sweep)
 
@@ -180,38 +191,145 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import threading
+
     from pydantic import ValidationError
 
     import cachesim
-    from cachesim.sweeps import aggregate, sweep, sweep_configs
+    from cachesim.executors import ExecutorError, make_executor
+    from cachesim.sweeps import KEY_METRICS, Adaptive, aggregate, failure_text, plan_sweep, run_sweep, save_table
 
     cfg, label = _load_config(args)
-    grid: dict[str, list[str]] = {}
-    for item in args.vary:
-        key, values = _parse_override(item)
-        grid[key] = [v.strip() for v in values.split(",") if v.strip()]
-        if not grid[key]:
-            raise UsageError(f"--vary {key} has no values (e.g. {key}=2,4,8)")
+    grid = dict(_parse_override(item) for item in args.vary)
+    adaptive = None
     try:
-        sweep_configs(cfg, grid, args.seeds)  # validate every point before running any
+        plan = plan_sweep(cfg, grid, args.seeds)  # validate every point before running any
+        if args.target_ci:
+            metric, sep, target = args.target_ci.partition("=")
+            if not sep or metric.strip() not in KNOWN_METRICS:
+                raise UsageError(f"--target-ci expects METRIC=HALF_WIDTH with METRIC one of "
+                                 f"{', '.join(KNOWN_METRICS)}, got {args.target_ci!r}")
+            try:
+                half = float(target)
+            except ValueError:
+                raise UsageError(f"--target-ci: the half-width must be a number, got {target!r}") from None
+            adaptive = Adaptive(metric.strip(), half, max_replications=max(args.max_reps, 2))
+        for path in (args.csv, args.parquet):
+            if path:
+                _check_writable(path)
     except ValidationError as err:
         raise UsageError(cachesim.format_validation_error(err)) from None
     except ValueError as err:
         raise UsageError(str(err)) from None
-    table = sweep(cfg, grid, seeds=args.seeds, processes=args.jobs)
-    if args.csv:
+    try:
+        executor = make_executor(args.jobs if args.jobs is not None else None, args.dask)
+    except ExecutorError as err:
+        raise UsageError(str(err)) from None
+    bar = _SweepBar(sys.stderr)
+    stop = threading.Event()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
         try:
-            table.to_csv(args.csv, index=False)
-        except OSError as err:
-            raise UsageError(f"cannot write {args.csv}: {err.strerror or err}") from None
+            box["result"] = run_sweep(plan, executor, progress=bar, stop=stop, adaptive=adaptive)
+        except BaseException as exc:  # reported by the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="cachesim-sweep", daemon=True)
+    interrupted = False
+    try:
+        worker.start()
+        while worker.is_alive():
+            try:
+                worker.join(0.2)
+            except KeyboardInterrupt:  # keep what finished
+                interrupted = True
+                stop.set()
+    finally:
+        bar.clear()
+        executor.close()
+    if "error" in box:
+        raise box["error"]
+    result = box["result"]
+    table = result.table
+    for failure in result.failures:
+        print(f"{_PROG}: run failed: {' '.join(failure_text(failure).split())}", file=sys.stderr)
+    try:
+        for path in (args.csv, args.parquet):
+            if path:
+                save_table(table, path)
+    except OSError as err:
+        raise UsageError(f"cannot write the sweep table: {err.strerror or err}") from None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     if args.json:
         for row in table.to_dict(orient="records"):
             print(json.dumps({k: _jsonable(v) for k, v in row.items()}, allow_nan=False))
-        return EXIT_OK
-    agg = aggregate(table, list(grid))
-    print(f"{label}: {len(table)} runs ({len(agg)} points x {args.seeds} seeds)")
-    print(agg.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    return EXIT_OK
+    else:
+        agg = aggregate(table, list(plan.keys), KEY_METRICS) if len(table) else table
+        reps = sorted(set(agg["runs"])) if len(table) else [0]
+        per_point = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+        print(f"{label}: {len(table)} runs ({len(agg)} points x {per_point} seeds) on {result.executor}"
+              f" in {result.elapsed_s:.1f} s" + (f"; {len(result.failures)} failed" if result.failures else ""))
+        if len(table):
+            cols = [*plan.keys, "runs"] + [f"{m}_{s}" for m in KEY_METRICS for s in ("mean", "ci")
+                                           if f"{m}_{s}" in agg]
+            print(agg[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+            print("(_ci: half-width of the 95% Student-t confidence interval over the replications)")
+    if interrupted or result.cancelled:
+        print(f"{_PROG}: interrupted: kept the {len(table)} runs that had finished", file=sys.stderr)
+        return 130
+    return EXIT_OK if len(table) or not result.failures else 1
+
+
+KNOWN_METRICS = ("issued", "completed", "failed", "hits", "misses", "hit_ratio", "stale_reads", "latency_mean_ms",
+                 "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps", "db_reads", "db_writes",
+                 "latency_max_ms", "timeouts", "retries", "stale_read_ratio", "db_load_rps")
+
+
+def _check_writable(path: str) -> None:
+    p = Path(path)
+    if p.suffix.lower() not in (".csv", ".parquet"):
+        raise UsageError(f"{path}: a sweep table is written as .csv or .parquet")
+    if not p.parent.is_dir():
+        raise UsageError(f"cannot write {path}: no such directory {str(p.parent)!r}")
+
+
+class _SweepBar:
+    """A sweep's progress on a terminal: ``[####....] 12/40 runs, 1 failed, ETA 8 s``,
+    redrawn at most ten times a second; nothing when the stream is not a terminal."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.show = stream.isatty()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, progress: Any) -> None:
+        if not self.show:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1 and progress.done < progress.total:
+            return
+        self.last = now
+        self.drawn = True
+        self.stream.write("\r" + sweep_progress_line(progress) + "\x1b[K")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def sweep_progress_line(progress: Any, width: int = 30) -> str:
+    """One line for a sweep's :class:`cachesim.sweeps.Progress`."""
+    filled = int(round(progress.fraction * width))
+    eta = progress.eta_s
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} runs"
+            + (f", {progress.failed} failed" if progress.failed else "")
+            + (f", ETA {eta:,.0f} s" if eta is not None and progress.done < progress.total else "")
+            + f"  {progress.elapsed_s:,.1f} s elapsed")
 
 
 def _load_config(args: argparse.Namespace) -> tuple[Any, str]:

@@ -14,6 +14,7 @@ CONFIGURE = "pages/1_Configure.py"
 LIVE = "pages/2_Live_Run.py"
 ANALYSIS = "pages/3_Analysis.py"
 ANALYST = "pages/4_Analyst.py"
+SWEEP = "pages/5_Sweep.py"
 
 
 def exists(page: str) -> bool:
