@@ -115,10 +115,10 @@ class TraceSampler:
     """Replays a trace's keys (and ops, when it has them) in order, wrapping around."""
 
     def __init__(self, trace: Trace | str, write_ratio: float, op_gen: np.random.Generator) -> None:
-        from .traces import read_trace  # local: the trace reader is only needed here
+        from .samples import resolve_trace  # local: traces are only needed here
 
         if isinstance(trace, str):
-            trace = read_trace(trace)
+            trace = resolve_trace(trace)  # a sample by name, or a file path
         self._keys = trace.keys.tolist()
         if trace.is_write is not None:
             self._writes = trace.is_write.tolist()

@@ -15,6 +15,7 @@ LIVE = "pages/2_Live_Run.py"
 ANALYSIS = "pages/3_Analysis.py"
 ANALYST = "pages/4_Analyst.py"
 SWEEP = "pages/5_Sweep.py"
+WORKLOAD = "pages/6_Workload.py"
 
 
 def exists(page: str) -> bool:

@@ -72,7 +72,8 @@ def _scenario_picker() -> None:
 
 PAGES = (("app.py", "Home", ":material/home:"), (nav.CONFIGURE, "Configure", ":material/tune:"),
          (nav.LIVE, "Live run", ":material/monitoring:"), (nav.ANALYSIS, "Analysis", ":material/analytics:"),
-         (nav.ANALYST, "Analyst", ":material/psychology:"), (nav.SWEEP, "Sweep", ":material/ssid_chart:"))
+         (nav.ANALYST, "Analyst", ":material/psychology:"), (nav.SWEEP, "Sweep", ":material/ssid_chart:"),
+         (nav.WORKLOAD, "Workload", ":material/insights:"))
 
 
 def _navigation() -> None:
