@@ -169,7 +169,7 @@ def test_a_sweep_over_the_budget_is_refused(monkeypatch):
 
 def test_bad_values_are_one_line_naming_the_field():
     at = sweep_page()
-    at.text_input(key="sw:xv").set_value("100,0").run()
+    at.text_input(key="sw:xv").set_value("100,-1").run()
     at.button(key="sw:run").click().run()
     assert "cluster.capacity" in shown(at.error[0]) and ui.JOB not in at.session_state
     at.text_input(key="sw:xv").set_value("9:1:1").run()

@@ -290,11 +290,16 @@ class CacheNode:
                     self._expiry.pop(k, None)
         if key not in self.store:
             return
-        directory.add(key, i)
+        holders = directory.holders.get(key)  # directory.add, inlined (every fill)
+        if holders is None:
+            directory.holders[key] = {i}
+        else:
+            holders.add(i)
         if self.ttl_s:
             self._expiry[key] = now + self.ttl_s
-        for arrival, v in directory.pending_for(key, i, now):
-            self.deliver(arrival, key, v)  # written before the fill, its message still on its way
+        if key in directory.recent:
+            for arrival, v in directory.pending_for(key, i, now):
+                self.deliver(arrival, key, v)  # written before the fill, its message still on its way
 
     # -- from the database --------------------------------------------------------------
 

@@ -27,7 +27,7 @@ class Directory:
         #: key -> indexes of the nodes that may hold it
         self.holders: dict[int, set[int]] = {}
         #: key -> its recent writes, oldest first: (version, time, delay to each node, lost mask)
-        self._recent: dict[int, deque[tuple[int, float, np.ndarray, np.ndarray | None]]] = {}
+        self.recent: dict[int, deque[tuple[int, float, np.ndarray, np.ndarray | None]]] = {}
         #: every recorded write in write order: (its last message's arrival, key)
         self._log: deque[tuple[float, int]] = deque()
 
@@ -54,7 +54,7 @@ class Directory:
     ) -> None:
         """Remember a write made ``now`` whose message reaches node ``i`` after
         ``delays[i]`` (unless ``lost[i]``), for as long as one may still be on its way."""
-        log, recent = self._log, self._recent
+        log, recent = self._log, self.recent
         while log and log[0][0] <= now:  # the oldest write's messages have all arrived
             _, k = log.popleft()
             q = recent[k]
@@ -70,7 +70,7 @@ class Directory:
     def pending_for(self, key: int, node: int, now: float) -> list[tuple[float, int]]:
         """(arrival, version) of the writes of ``key`` whose message to ``node`` arrives
         after ``now``."""
-        q = self._recent.get(key)
+        q = self.recent.get(key)
         if not q:
             return []
         out = []
