@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{_PROG}: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:  # a backstop: configs are checked for nesting before parsing
+        return _fail("the input nests too deeply")
     except BrokenPipeError:  # e.g. `python -m cachesim scenarios | head -1`
         sys.stderr.close()
         return EXIT_OK
@@ -181,7 +183,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(cachesim.format_validation_error(err)) from None
     except ValueError as err:
         raise UsageError(str(err)) from None
-    table = sweep(cfg, grid, seeds=args.seeds, processes=args.jobs)
+    try:
+        table = sweep(cfg, grid, seeds=args.seeds, processes=args.jobs)
+    except (ValueError, OSError) as err:  # e.g. a workload trace that is missing or unreadable
+        raise UsageError(_one_line(err)) from None
     if args.csv:
         try:
             table.to_csv(args.csv, index=False)
@@ -216,6 +221,12 @@ def _load_config(args: argparse.Namespace) -> tuple[Any, str]:
     except ValueError as err:  # ConfigError and friends: already one clear line
         raise UsageError(str(err)) from None
     return cfg, label
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line: its message, else its type."""
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
 
 
 def _parse_override(item: str) -> tuple[str, str]:
