@@ -10,8 +10,8 @@ from ..config import ConfigError, SimConfig, format_validation_error
 from . import config_state as cs
 from . import nav, share
 from .chaos_editor import render_chaos_editor
+from .control import REFUSED, start_run
 from .fields import field_widget, section_keys
-from .sidebar import start_run
 
 SECTIONS = (
     ("Run", None, "Name, seed, how long to simulate and how often to measure."),
@@ -128,8 +128,11 @@ def render_configure_page() -> None:
                   help="Discard the changes: load the scenario again.")
     if top[2].button("Run", key="configure.run", icon=":material/play_arrow:", type="primary", width="stretch",
                      disabled=not check.ok) and check.config is not None:
-        start_run(check.config)
-        nav.switch_page(nav.LIVE)
+        if start_run(check.config) is None:
+            nav.switch_page(nav.LIVE)
+    refused = st.session_state.get(REFUSED)
+    if refused and check.ok:
+        st.error(refused, icon=":material/block:")
     tabs = st.tabs([title for title, _, _ in SECTIONS] + ["Import · export · share"])
     cfg = check.config or cs.last_valid()
     for tab, (_, key, blurb) in zip(tabs, SECTIONS, strict=False):

@@ -60,8 +60,8 @@ def render_home() -> None:
     go = st.session_state.pop("home.go", None)
     if go is not None:
         if go[0] == "run" and (cfg := cs.current()) is not None:
-            start_run(cfg)
-            nav.switch_page(nav.LIVE)
+            if start_run(cfg) is None:
+                nav.switch_page(nav.LIVE)
         elif go[0] == "configure":
             nav.switch_page(nav.CONFIGURE)
     st.title("cachesim")

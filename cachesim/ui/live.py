@@ -29,10 +29,11 @@ import streamlit as st
 
 from .. import charts
 from . import config_state as cs
-from . import fmt, nav, state, vega
+from . import control, fmt, nav, state, vega
 from .legend import marker_legend
-from .runner import SPEEDS, TICK_BUDGET_S, LiveRun
-from .sidebar import keep_partial, live_status_text, start_run
+from .runner import SPEEDS, LiveRun
+from .sidebar import live_status_text, start_run
+from .text import plain
 
 #: Seconds of refreshes in one script run (see _live_panel).
 BATCH_S = 1.0
@@ -70,30 +71,21 @@ def _speed_label(speed: float | None) -> str:
 def _stop() -> None:
     live = state.get_live()
     if live is not None and live.status == "running":
-        live.stop()
-        keep_partial(live)
+        control.stop_live()
 
 
 def _resume() -> None:
-    live = state.get_live()
-    if live is not None:
-        live.resume()
+    control.resume_live()
 
 
 def _reset() -> None:
-    live = state.get_live()
-    if live is not None and live.status == "running" and live.sim.snapshots:
-        live.stop()
-        keep_partial(live)
-    state.set_live(None)
+    control.reset_live()
 
 
 def _set_speed() -> None:
     speed = st.session_state["live.speed"]
     st.session_state[SPEED_PREF] = speed
-    live = state.get_live()
-    if live is not None:
-        live.set_speed(speed)
+    control.set_speed(speed)
 
 
 def _controls(live: LiveRun) -> None:
@@ -114,12 +106,15 @@ def _ready() -> None:
     st.info("No run yet. Choose a scenario and parameters in the sidebar, then press **Run simulation**.",
             icon=":material/play_circle:")
     if cfg is not None:
-        st.caption(f"Ready: **{cfg.name}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+        st.caption(f"Ready: **{plain(cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                    f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s for "
                    f"{cfg.duration_s:g} simulated s")
         if st.button("Run this config", type="primary", icon=":material/play_arrow:", key="live.start"):
-            start_run(cfg)
-            st.rerun()
+            if start_run(cfg) is None:
+                st.rerun()
+        refused = st.session_state.get(control.REFUSED)
+        if refused:
+            st.error(refused, icon=":material/block:")
 
 
 # -- the panel --------------------------------------------------------------------------
@@ -147,7 +142,7 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
 def _log(live: LiveRun) -> str:
     lines = []
     for e in reversed(live.events[-LOG_LINES:]):
-        lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, e.kind)} {e.message}")
+        lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, plain(e.kind))} {plain(e.message, None)}")
     if live.status == "finished":
         lines.insert(0, f"`{live.now:7.2f} s` :green[**run finished**]")
     elif live.status == "stopped":
@@ -245,6 +240,7 @@ def _layout() -> Slots:
 def _fill(live: LiveRun, slots: Slots) -> float:
     """Redraw everything from the run's current state; returns the wall seconds spent."""
     t0 = time.perf_counter()
+    live.refreshes.append(t0)
     cfg = live.config
     slow = live.status != "running" or slots.drawn.get("n", 0) % 5 == 0  # ~once a second
     slots.drawn["n"] = slots.drawn.get("n", 0) + 1
@@ -270,37 +266,37 @@ def _fill(live: LiveRun, slots: Slots) -> float:
     if slow:
         slots.footer.caption(
             f"{live.refresh_rate():.1f} refreshes/s (every {live.refresh_s:.2f} s, slower if the browser lags) · "
-            f"each: simulate {live.last_advance_s * 1e3:.0f} ms, draw {spent * 1e3:.0f} ms · "
+            f"each draw {spent * 1e3:.0f} ms (the run advances beside the page) · "
             f"speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots")
     return spent
 
 
 def _refresh_batch() -> None:
-    """Refresh the panel in a loop for about BATCH_S wall seconds (one refresh when the
-    run is not going): simulate for a budget, redraw the placeholders, again."""
+    """Redraw the panel in a loop for about BATCH_S wall seconds (once when the run is
+    not going). The run advances in its worker; a refresh only reads it, under the
+    worker's lock, and draws into the placeholders."""
     live = state.get_live()
     if live is None:
         return
     slots = _layout()
-    budget = st.session_state.get("live.tick_budget_s", TICK_BUDGET_S)
     batch = st.session_state.get("live.max_loop_s", BATCH_S)  # tests: seconds of refreshes per run
     started = time.perf_counter()
-    if live.active and live.batch_ended is not None:
-        live.pace(started - live.batch_ended)
-    drawn = _fill(live, slots)
+    lock = control.lock_of(live)
+    with lock:
+        _fill(live, slots)
     while live.active:
         frame_start = time.perf_counter()
-        live.advance(max(0.04, min(budget, live.refresh_s - drawn)))
-        if live.status == "finished":
-            keep_partial(live)
-            st.rerun()
-        drawn = _fill(live, slots)
+        worker = state.get_worker()
+        if worker is None or worker.live is not live or not worker.alive:
+            control.sync()
+            st.rerun()  # the run ended (finished, failed or stopped): controls and registry catch up
+        with lock:
+            _fill(live, slots)
         if time.perf_counter() - started >= batch:
-            live.batch_ended = time.perf_counter()
             return
         rest = live.refresh_s - (time.perf_counter() - frame_start)
         if rest > 0:
-            time.sleep(rest)
+            time.sleep(rest)  # pacing the redraws, not waiting for the run
 
 
 #: While a run goes on, the browser asks for the next batch of refreshes every
@@ -321,22 +317,38 @@ def _panel(live: LiveRun) -> None:
 
 def render_live_page() -> None:
     st.title("Live run")
+    control.sync()
     live = state.get_live()
     if live is None:
         _ready()
+        st.caption(RESTART_NOTE)
         return
     cfg = live.config
-    st.caption(f"**{live.run_id or cfg.name}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+    worker = state.get_worker()
+    st.caption(f"**{plain(live.run_id or cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · seed {cfg.seed}")
     _controls(live)
-    live.batch_ended = None  # a full rerun: the next batch's wait says nothing about the browser
-    if live.status == "finished":
-        st.success(f"Finished: **{live.run_id}** is kept for analysis.", icon=":material/check_circle:")
+    refused = st.session_state.get(control.REFUSED)
+    if refused:
+        st.error(refused, icon=":material/block:")
+    failed = worker is not None and worker.live is live and worker.state == "failed"
+    if failed:
+        st.error(f"The run stopped on an unexpected error (id {worker.error_id}); the partial run is kept. "
+                 "Quote the id if you report it.", icon=":material/error:")
+    elif live.status == "finished":
+        st.success(f"Finished: {plain(live.run_id)} is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
     elif live.status == "stopped":
-        st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as **{live.run_id}**. "
+        st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as {plain(live.run_id)}. "
                    "Resume continues it.", icon=":material/pause_circle:")
         nav.page_link(nav.ANALYSIS, label="Analyse the partial run", icon=":material/analytics:")
     else:
-        st.caption("The run pauses while you are on another page and continues when you come back.")
+        note = control.queue_note(worker)
+        if note:
+            st.info(note, icon=":material/hourglass_top:")
+        st.caption("The run goes on beside the page: you can read another page meanwhile. " + RESTART_NOTE)
     _panel(live)
+
+
+RESTART_NOTE = ("Runs live in the server's memory: a server restart loses them. Download a run from the "
+                "Analysis page to keep it; you can upload it back there.")

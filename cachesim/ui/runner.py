@@ -76,6 +76,7 @@ class LiveRun:
         self.speed = speed
         self.status = "running"  # running | stopped | finished
         self.run_id: str | None = None  # set once the run is in the session's registry
+        self.kept_at = -1  # snapshots the registry's copy of the run holds
         self.refreshes: deque[float] = deque(maxlen=24)
         self.last_advance_s = 0.0
         self.refresh_s = REFRESH_MIN_S
