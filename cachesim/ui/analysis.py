@@ -24,6 +24,7 @@ from ..workload import popularity
 from . import fmt, nav, state, vega
 from .compare import render_compare
 from .legend import marker_legend
+from .text import plain
 
 INVESTIGATE_KINDS = charts.CHAOS_KINDS + ("node_down_detected", "node_up_detected", "anomaly", "recovered")
 MAX_INVESTIGATE = 25
@@ -99,7 +100,7 @@ def _header(run_id: str, res: RunResult) -> None:
                 f" (warm-up {cfg.warmup_s:g} s excluded) · seed {cfg.seed}")
     if cfg.description:
         with st.expander("What this scenario shows"):
-            st.markdown(cfg.description)
+            st.text(cfg.description)
 
 
 def _kpis(run_id: str, res: RunResult) -> None:
@@ -175,7 +176,7 @@ def _events(run_id: str, res: RunResult) -> None:
     available = nav.exists(nav.ANALYST)
     for i, ev in enumerate(notable.itertuples(index=False)):
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
-        c1.markdown(f"`{ev.t:7.2f} s` **{ev.kind}** {ev.message}")
+        c1.markdown(f"`{ev.t:7.2f} s` **{plain(ev.kind)}** {plain(ev.message, None)}")
         c2.button("Investigate", key=f"analysis.investigate.{i}", icon=":material/psychology:", width="stretch",
                   on_click=_investigate, args=(run_id, investigate_question(ev.t, ev.kind, ev.target, ev.message)),
                   disabled=not available, help="Ask the analyst about this event." if available

@@ -21,6 +21,7 @@ import streamlit as st
 from .. import charts
 from ..config import CHAOS_ACTIONS, ChaosEvent
 from . import config_state as cs
+from .text import plain
 
 COLUMNS = ("at_s", "action", "target", "duration_s", "factor", "loss_rate")
 BASE = "cf:chaos.base"
@@ -137,7 +138,7 @@ def render_chaos_editor(duration_s: float, nodes: int) -> None:
     )
     message = cs.check().fields.get("chaos.events")
     if message:
-        st.error(f"chaos.events: {message}", icon=":material/error:")
+        st.error(plain(f"chaos.events: {message}", 600), icon=":material/error:")
     schedule = events_frame(cs.values().get("chaos.events"))
     if not schedule.empty and schedule["action"].notna().all():
         st.altair_chart(charts.chaos_timeline_chart(schedule_spans(schedule, duration_s), duration_s),

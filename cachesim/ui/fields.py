@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from ..config import EVICTION_NAMES, SimConfig
 from . import config_state as cs
+from .text import plain
 
 #: Short labels for the fields people meet first; others are derived from the name.
 LABELS = {
@@ -149,4 +150,4 @@ def field_widget(prefix: str, key: str, *, container: Any = None, label: str | N
     message = (errors if errors is not None else cs.check().fields).get(key)
     slot = box.empty()  # always drawn, so an error that comes or goes never shifts the widgets below
     if message:
-        slot.error(message if message.startswith(key) else f"{key}: {message}", icon=":material/error:")
+        slot.error(plain(message if message.startswith(key) else f"{key}: {message}", 600), icon=":material/error:")

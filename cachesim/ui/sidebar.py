@@ -14,6 +14,7 @@ from . import config_state as cs
 from .control import keep_partial, start_run
 from .fields import field_widget
 from .runner import LiveRun
+from .text import plain
 
 __all__ = ["keep_partial", "live_status_text", "render_sidebar", "start_run"]
 
@@ -93,7 +94,7 @@ def render_sidebar(*, live_status: bool = True) -> SimConfig | None:
         # comes or goes never shifts (and briefly duplicates) the widgets after it.
         notice, notice_slot = st.session_state.get(cs.NOTICE), st.empty()
         if notice:
-            (notice_slot.error if notice[0] == "error" else notice_slot.info)(notice[1])
+            (notice_slot.error if notice[0] == "error" else notice_slot.info)(plain(notice[1], 800))
         _scenario_picker()
         for row in QUICK_FIELDS:
             cols = st.columns(len(row))
@@ -131,7 +132,7 @@ def _errors(slot, messages: list[str]) -> None:
     if messages:
         with slot.container():
             for msg in messages:
-                st.error(msg, icon=":material/error:")
+                st.error(plain(msg, 600), icon=":material/error:")
 
 
 def error_text(key: str, message: str) -> str:
