@@ -305,7 +305,15 @@ def _refresh_batch() -> None:
 #: the browser is not flooded for long, so clicks stay responsive. A click reruns the page,
 #: which ends the batch at its next redraw.
 ASK_EVERY_S = 0.5
-_live_panel = st.fragment(run_every=ASK_EVERY_S)(_refresh_batch)
+
+
+def _guarded_batch() -> None:
+    from .errors import guarded  # a fragment rerun runs only this: it needs its own net
+
+    guarded(_refresh_batch)
+
+
+_live_panel = st.fragment(run_every=ASK_EVERY_S)(_guarded_batch)
 
 
 def _panel(live: LiveRun) -> None:
