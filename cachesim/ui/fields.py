@@ -118,7 +118,10 @@ def _to_widget(spec: FieldSpec, value: Any) -> Any:
 
 
 def _commit(prefix: str, key: str) -> None:
-    value = st.session_state[f"{prefix}:{key}"]
+    wkey = f"{prefix}:{key}"
+    if wkey not in st.session_state:  # the widget's state was dropped (a rerun cut short): nothing to commit
+        return
+    value = st.session_state[wkey]
     if spec_of(key).kind == "optional_text" and not str(value).strip():
         value = None
     cs.set_value(key, value, source=prefix)
