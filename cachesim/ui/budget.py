@@ -32,7 +32,8 @@ class Limits:
     max_snapshot_cells_per_run: int = 100_000  # snapshots x nodes
     max_keys: int = 1_000_000
     max_chaos_events: int = 200
-    max_upload_bytes: int = 1_000_000  # an uploaded or pasted config, an uploaded run
+    max_upload_bytes: int = 1_000_000  # an uploaded or pasted config
+    max_run_upload_bytes: int = 10_000_000  # an uploaded run (ZIP)
     max_runs_kept: int = 8  # finished or stopped runs per session
     max_kept_bytes: int = 200_000_000  # their memory, per session
     max_concurrent_runs: int = 3  # runs advancing at once in the process; the rest queue

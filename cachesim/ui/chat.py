@@ -195,7 +195,11 @@ def _consume_prefill(runs: Mapping[str, RunResult]) -> None:
 
 
 def _quick_run() -> None:
-    st.info("No finished run yet. Run a scenario here, or configure one on the other pages.")
+    st.info("No finished run yet. Run a scenario here, or configure one on the other pages. Runs live in the "
+            "server's memory (a restart loses them): you can also upload a run you downloaded.")
+    from .analysis import render_run_upload
+
+    render_run_upload("analyst_upload_run")
     names = cachesim.list_scenarios()
     idx = names.index(QUICK_SCENARIO) if QUICK_SCENARIO in names else 0
     name = st.selectbox("Scenario", names, index=idx, key="analyst_quick_scenario")
