@@ -132,6 +132,7 @@ class RunWorker:
         *,
         owner: object | None = None,
         connected: Callable[[], bool] | None = None,
+        grace_s: float = GRACE_S,
     ) -> None:
         self.live: LiveRun | None = live
         self.lock = threading.RLock()
@@ -143,6 +144,7 @@ class RunWorker:
         self._done = threading.Event()
         self._owner = weakref.ref(owner) if owner is not None else None
         self._connected = connected
+        self._grace_s = grace_s
         self._gone_since: float | None = None
         self.started_at: float | None = None
         self.stopped_after_s: float | None = None  # stop() to the worker's last step, measured
@@ -193,7 +195,7 @@ class RunWorker:
             self._gone_since = None
             return False
         self._gone_since = self._gone_since or now
-        return now - self._gone_since >= GRACE_S
+        return now - self._gone_since >= self._grace_s
 
     def _cancelled(self) -> bool:
         return self._stop.is_set() or self._session_gone()
