@@ -262,6 +262,8 @@ def log_error(exc: BaseException, where: str) -> str:
     import traceback
 
     error_id = secrets.token_hex(4)
-    stack = "".join(traceback.format_tb(exc.__traceback__))
+    stack = "".join(
+        f'  File "{f.filename}", line {f.lineno}, in {f.name}\n' for f in traceback.extract_tb(exc.__traceback__)
+    )  # no source lines, no locals
     log.error("error %s in %s: %s (message withheld)\n%s", error_id, where, type(exc).__name__, stack)
     return error_id
