@@ -46,8 +46,8 @@ def test_a_worker_stops_and_frees_its_run_when_the_session_state_is_gone():
     owner = Owner()
     live = endless()
     worker = RunWorker(live, RunSlots(2), owner=owner).start()
-    wait_for(lambda: live.now > 1.0, what="the run moving")
     ref = weakref.ref(live)
+    wait_for(lambda: ref().now > 1.0, what="the run moving")
     del owner, live
     gc.collect()
     assert worker.wait(30)
