@@ -286,9 +286,11 @@ def check_nesting(text: str, source: str = "the config") -> None:
     1,000 levels exhaust the interpreter's stack. Linear in the text."""
     depth = deepest = 0
     quote = ""
-    escaped = False
+    escaped = comment = False
     for ch in text:
-        if quote:
+        if comment:  # a TOML comment runs to the end of the line
+            comment = ch != "\n"
+        elif quote:
             if escaped:
                 escaped = False
             elif ch == "\\" and quote == '"':
@@ -297,6 +299,8 @@ def check_nesting(text: str, source: str = "the config") -> None:
                 quote = ""
         elif ch in "\"'":
             quote = ch
+        elif ch == "#":
+            comment = True
         elif ch in "[{":
             depth += 1
             if depth > deepest:
