@@ -47,7 +47,7 @@ def _nested(dotted: str, value) -> dict:
     return out
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(BAD_VALUES)).flatmap(
     lambda f: st.tuples(st.just(f), st.sampled_from(BAD_VALUES[f]))))
 def test_invalid_value_raises_validation_error_naming_the_field(case):
@@ -66,7 +66,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["seed", "duration_s", "workload", "cluster", "chaos",
                                         "network", "bogus", "warmup_s"]), json_values, max_size=4))
 def test_arbitrary_input_never_raises_anything_but_validation_error(data):
@@ -76,7 +76,7 @@ def test_arbitrary_input_never_raises_anything_but_validation_error(data):
         assert format_validation_error(err)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(["cluster.nodes", "workload.rate_rps", "network.loss_rate", "seed",
                         "cluster.eviction", "chaos.events", "workload.trace", "client.retries"]),
        st.text(max_size=12))
