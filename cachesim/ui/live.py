@@ -23,13 +23,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
 
 from .. import charts
 from . import config_state as cs
-from . import control, fmt, nav, state, vega
+from . import control, fmt, nav, share, state, vega
 from .legend import marker_legend
 from .runner import SPEEDS, LiveRun
 from .sidebar import live_status_text, start_run
@@ -38,6 +39,7 @@ from .text import plain
 #: Seconds of refreshes in one script run (see _live_panel).
 BATCH_S = 1.0
 SPEED_PREF = "live.speed_pref"
+HEADER = "live.header_status"
 LOG_LINES = 60
 #: Per-node heatmap cells per refresh (more windows are thinned out). The browser
 #: redraws every chart 5 times a second, and its Vega runs each mark's encoding through
@@ -284,6 +286,9 @@ def _refresh_batch() -> None:
     lock = control.lock_of(live)
     with lock:
         _fill(live, slots)
+    if st.session_state.get(HEADER) == "running" and not live.active:
+        control.sync()
+        st.rerun()  # the run ended since the page's header was drawn: controls and registry catch up
     while live.active:
         frame_start = time.perf_counter()
         worker = state.get_worker()
@@ -294,9 +299,37 @@ def _refresh_batch() -> None:
             _fill(live, slots)
         if time.perf_counter() - started >= batch:
             return
-        rest = live.refresh_s - (time.perf_counter() - frame_start)
-        if rest > 0:
-            time.sleep(rest)  # pacing the redraws, not waiting for the run
+        until = frame_start + live.refresh_s
+        while time.perf_counter() < until:  # pacing the redraws, not waiting for the run
+            if _click_waiting():
+                return  # make way at once: Streamlit would only see the click at the next redraw
+            time.sleep(min(CLICK_POLL_S, max(0.0, until - time.perf_counter())))
+
+
+#: How often a batch between redraws looks for a click waiting to rerun the page.
+CLICK_POLL_S = 0.02
+
+
+def _click_waiting() -> bool:
+    """Whether a rerun of the whole page (a click, a widget change, a page change) is
+    waiting for this batch. Streamlit hands it over at the page's next element, and the
+    batch sleeps between redraws; looking lets Stop act at once. This reads the script
+    run context's request queue, an internal of Streamlit 1.67: if it is not there,
+    the batch simply sleeps (and a click waits for the next redraw)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        requests = get_script_run_ctx().script_requests  # type: ignore[union-attr]
+        state = requests._state
+        if state == ScriptRequestType.STOP:
+            return True
+        if state != ScriptRequestType.RERUN:
+            return False
+        data = requests._rerun_data
+        return not (data.fragment_id_queue and not data.is_fragment_scoped_rerun)  # not just the next batch
+    except Exception:  # noqa: BLE001 - another Streamlit version: just sleep
+        return False
 
 
 #: While a run goes on, the browser asks for the next batch of refreshes every
@@ -324,6 +357,9 @@ def _panel(live: LiveRun) -> None:
 
 
 def render_live_page() -> None:
+    """The page's header: title, controls and the run's status (the panel follows the
+    sidebar: :func:`render_live_panel`)."""
+    share.apply_once()  # a link's config, before the sidebar draws (it is drawn after this)
     st.title("Live run")
     control.sync()
     live = state.get_live()
@@ -339,6 +375,7 @@ def render_live_page() -> None:
     refused = st.session_state.get(control.REFUSED)
     if refused:
         st.error(refused, icon=":material/block:")
+    st.session_state[HEADER] = live.status  # what the header below shows (see _refresh_batch)
     failed = worker is not None and worker.live is live and worker.state == "failed"
     if failed:
         st.error(f"The run stopped on an unexpected error (id {worker.error_id}); the partial run is kept. "
@@ -349,13 +386,22 @@ def render_live_page() -> None:
     elif live.status == "stopped":
         st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as {plain(live.run_id)}. "
                    "Resume continues it.", icon=":material/pause_circle:")
+        if worker is not None and worker.live is live and worker.ended_at is not None:
+            ended = datetime.fromtimestamp(worker.ended_at, tz=UTC)
+            st.caption(f"The run stopped at {ended:%H:%M:%S}.{ended.microsecond // 1000:03d} UTC (server clock).")
         nav.page_link(nav.ANALYSIS, label="Analyse the partial run", icon=":material/analytics:")
     else:
         note = control.queue_note(worker)
         if note:
             st.info(note, icon=":material/hourglass_top:")
         st.caption("The run goes on beside the page: you can read another page meanwhile. " + RESTART_NOTE)
-    _panel(live)
+
+
+def render_live_panel() -> None:
+    """The live panel (after the sidebar, so the header's status is drawn before both)."""
+    live = state.get_live()
+    if live is not None:
+        _panel(live)
 
 
 RESTART_NOTE = ("Runs live in the server's memory: a server restart loses them. Download a run from the "

@@ -128,7 +128,6 @@ class LiveRun:
         """Simulate for up to ``budget_s`` wall seconds (less in real-time mode);
         returns the number of new snapshots."""
         started = time.perf_counter()
-        self.refreshes.append(started)
         if self.status != "running":
             return 0
         if self._gen is None:

@@ -149,6 +149,7 @@ class RunWorker:
         self.started_at: float | None = None
         self.stopped_after_s: float | None = None  # stop() to the worker's last step, measured
         self._stop_called: float | None = None
+        self.ended_at: float | None = None
         self._thread = threading.Thread(target=self._main, name="cachesim-run", daemon=True)
 
     # -- control (any thread) -------------------------------------------------------------
@@ -217,6 +218,7 @@ class RunWorker:
         finally:
             if self._stop_called is not None:
                 self.stopped_after_s = time.perf_counter() - self._stop_called
+            self.ended_at = time.time()  # wall clock, for the page (and the browser test) to compare
             self._done.set()
 
     def _loop(self) -> None:
