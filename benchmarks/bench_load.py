@@ -124,6 +124,19 @@ def finished(page) -> bool:  # type: ignore[no-untyped-def]
     return page.locator("text=is kept for analysis").count() > 0
 
 
+def read_elsewhere(page) -> None:  # type: ignore[no-untyped-def]
+    """Leave the live page for Analysis: the run goes on beside the page."""
+    page.locator(SIDEBAR).get_by_role("link", name="Analysis", exact=True).click()
+    page.wait_for_selector("h1:has-text('Analysis')")
+
+
+def finished_elsewhere(page) -> bool:  # type: ignore[no-untyped-def]
+    """Rerun the Analysis page (its sidebar link) and read the sidebar's run status."""
+    page.locator(SIDEBAR).get_by_role("link", name="Analysis", exact=True).click()
+    page.wait_for_timeout(300)
+    return page.locator(f"{SIDEBAR} >> text=✓ finished").count() > 0
+
+
 def load(args: argparse.Namespace) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -135,21 +148,28 @@ def load(args: argparse.Namespace) -> None:
             ctx.close()
             time.sleep(2)
             idle = rss_mb(proc.pid)
-            print(f"server idle: {idle:.0f} MB RSS (after one warm-up session)")
+            print(f"server idle: {idle:.0f} MB RSS (after one warm-up session)", flush=True)
             sampler = PeakSampler(proc.pid)
             sampler.start()
             started = time.perf_counter()
             sessions = [open_page(browser, url, LARGEST) for _ in range(args.sessions)]
             done = [0] * len(sessions)
-            for _, page in sessions:
+            for _, page in sessions:  # each session starts a run, then reads the Analysis page meanwhile
                 click_run(page)
+                read_elsewhere(page)
             while min(done) < args.runs:
                 for i, (_, page) in enumerate(sessions):
-                    if done[i] < args.runs and finished(page):
+                    if done[i] < args.runs and finished_elsewhere(page):
                         done[i] += 1
+                        print(
+                            f"  session {i + 1}: run {done[i]} finished at {time.perf_counter() - started:.0f} s, "
+                            f"server RSS {rss_mb(proc.pid):.0f} MB (peak {sampler.peak:.0f})",
+                            flush=True,
+                        )
                         if done[i] < args.runs:
                             click_run(page)
-                time.sleep(0.5)
+                            read_elsewhere(page)
+                time.sleep(2.0)
             wall = time.perf_counter() - started
             peak = sampler.stop()
             print(
