@@ -5,7 +5,9 @@ Two measurements against a real ``streamlit run app.py`` driven by Playwright
 
 ``load`` (default): SESSIONS sessions each do RUNS runs of the largest size the demo
 budget allows (1,000,000 simulated requests and 100,000 snapshot rows: 10 nodes for
-1,000 simulated seconds at 1,000 req/s, a snapshot every 0.1 s). Prints the server's
+1,000 simulated seconds at 1,000 req/s, a snapshot every 0.1 s); each session starts a
+run and reads the Analysis page while it goes on beside the page (the runs queue for
+the process's slots), then starts the next. Prints the server's
 RSS when idle, its peak during the load, and after the sessions closed (Streamlit keeps
 a closed session for a reconnect for 2 minutes; the script waits that out, then opens
 one page so the runtime drops the expired sessions, and collects).
