@@ -360,6 +360,7 @@ def render_live_page() -> None:
     """The page's header: title, controls and the run's status (the panel follows the
     sidebar: :func:`render_live_panel`)."""
     share.apply_once()  # a link's config, before the sidebar draws (it is drawn after this)
+    st.session_state.pop("sidebar.go_live", None)  # a Run click: this is the page it goes to
     st.title("Live run")
     control.sync()
     live = state.get_live()

@@ -110,10 +110,10 @@ def render_sidebar(*, live_status: bool = True) -> SimConfig | None:
                     nav.page_link(nav.CONFIGURE, label="Fix it on the Configure page", icon=":material/tune:")
         _estimate(check.config)
         refusal = control.check(check.config) if check.config is not None else None
-        run = st.button("Run simulation", type="primary", icon=":material/play_arrow:", key="sidebar.run",
-                        disabled=not check.ok or refusal is not None, width="stretch",
-                        help="Start a live run of this config." if check.ok and refusal is None
-                        else "Fix the problem shown first.")
+        st.button("Run simulation", type="primary", icon=":material/play_arrow:", key="sidebar.run",
+                  on_click=_run_clicked, disabled=not check.ok or refusal is not None, width="stretch",
+                  help="Start a live run of this config." if check.ok and refusal is None
+                  else "Fix the problem shown first.")
         refused_slot = st.empty()
         if refusal:
             refused_slot.error(refusal, icon=":material/block:")
@@ -123,9 +123,21 @@ def render_sidebar(*, live_status: bool = True) -> SimConfig | None:
             status_slot.caption(live_status_text(live) + ("; it continues on the Live run page." if live.active
                                                            else ""))
     share.sync(check.config, cs.scenario())
-    if run and check.config is not None and start_run(check.config) is None:
+    if st.session_state.pop(GO_LIVE, False):  # Run was clicked on another page
         nav.switch_page(nav.LIVE)
     return check.config
+
+
+#: Set by a Run click: the page shows the live run (the live page pops it itself).
+GO_LIVE = "sidebar.go_live"
+
+
+def _run_clicked() -> None:
+    """Start the run in the click's callback, before any page draws, so every page
+    (the live page draws its header before the sidebar) sees the new run."""
+    cfg = cs.current()
+    if cfg is not None and start_run(cfg) is None:
+        st.session_state[GO_LIVE] = True
 
 
 def _errors(slot, messages: list[str]) -> None:
