@@ -17,17 +17,23 @@ from cachesim.analyst.tools import RunTools
 from cachesim.analyst.turns import Failure, TextDelta, ToolStep
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("see ![chart](https://evil.example/p.png) here", "see chart here"),
-    ("![](https://evil.example/p.png)", "(image removed)"),
-    ("[the docs](https://evil.example/x) say", "the docs say"),
-    ("[ref][1] then\n[1]: https://evil.example/x", "ref then\n"),
-    ("go to <https://evil.example/x>", "go to `https://evil.example/x`"),
-    ("go to https://evil.example/x now", "go to `https://evil.example/x` now"),
-    ("www.evil.example", "`www.evil.example`"),
-    ('<img src="https://evil.example/p.png"> ok', " ok"),
-    ("**hit ratio** fell to 42% [t=10-12 s]", "**hit ratio** fell to 42% [t=10-12 s]"),  # formatting and citations stay
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("see ![chart](https://evil.example/p.png) here", "see chart here"),
+        ("![](https://evil.example/p.png)", "(image removed)"),
+        ("[the docs](https://evil.example/x) say", "the docs say"),
+        ("[ref][1] then\n[1]: https://evil.example/x", "ref then\n"),
+        ("go to <https://evil.example/x>", "go to `https://evil.example/x`"),
+        ("go to https://evil.example/x now", "go to `https://evil.example/x` now"),
+        ("www.evil.example", "`www.evil.example`"),
+        ('<img src="https://evil.example/p.png"> ok', " ok"),
+        (
+            "**hit ratio** fell to 42% [t=10-12 s]",
+            "**hit ratio** fell to 42% [t=10-12 s]",
+        ),  # formatting and citations stay
+    ],
+)
 def test_safe_markdown_strips_links_and_images(text, shown):
     assert safe_markdown(text) == shown
 
@@ -89,8 +95,13 @@ def test_events_pass_through_and_errors_propagate():
 
 def test_quotas_per_session_and_per_process_hour():
     now = [0.0]
-    quota = Quota(per_session_questions=2, per_session_tokens=10_000, per_hour_questions=3,
-                  per_hour_tokens=100_000, clock=lambda: now[0])
+    quota = Quota(
+        per_session_questions=2,
+        per_session_tokens=10_000,
+        per_hour_questions=3,
+        per_hour_tokens=100_000,
+        clock=lambda: now[0],
+    )
     a, b = Usage(), Usage()
     assert quota.refusal(a) is None
     quota.charge(a, 100)

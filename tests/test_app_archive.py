@@ -55,20 +55,23 @@ def test_a_zip_saved_in_a_folder_reads_too(run):
     assert run_from_zip(buf.getvalue(), max_bytes=10_000_000).summary == run.summary
 
 
-@pytest.mark.parametrize(("make", "fragment"), [
-    (lambda d: d + b"x" * 2_000_000, "at most"),
-    (lambda d: b"secret file content", "not a ZIP"),
-    (lambda d: rezip(d, extra={"../../etc/evil": b"x"}), "outside the run's folder"),
-    (lambda d: rezip(d, extra={"/abs/evil": b"x"}), "outside the run's folder"),
-    (lambda d: rezip(d, {"summary.json": None}), "missing summary.json"),
-    (lambda d: rezip(d, {"summary.json": b"secret file content"}), "summary.json is not valid JSON"),
-    (lambda d: rezip(d, {"summary.json": b"[" * 5000 + b"]" * 5000}), "summary.json is not valid JSON"),
-    (lambda d: rezip(d, {"config.toml": b"secret = 'file content'"}), "config.toml is not a valid config"),
-    (lambda d: rezip(d, {"events.csv": b"a,b\n1,2\n"}), "events.csv"),
-    (lambda d: rezip(d, {"timeseries.csv": b"\xff\xfe secret"}), "timeseries.csv"),
-    (lambda d: rezip(d, {"meta.json": b'{"status": "secret file content", "sim_time_s": 1}'}), "unknown status"),
-    (lambda d: rezip(d, {"nodes.csv": b"0" * 30_000_000}), "expands to more than"),
-])
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda d: d + b"x" * 2_000_000, "at most"),
+        (lambda d: b"secret file content", "not a ZIP"),
+        (lambda d: rezip(d, extra={"../../etc/evil": b"x"}), "outside the run's folder"),
+        (lambda d: rezip(d, extra={"/abs/evil": b"x"}), "outside the run's folder"),
+        (lambda d: rezip(d, {"summary.json": None}), "missing summary.json"),
+        (lambda d: rezip(d, {"summary.json": b"secret file content"}), "summary.json is not valid JSON"),
+        (lambda d: rezip(d, {"summary.json": b"[" * 5000 + b"]" * 5000}), "summary.json is not valid JSON"),
+        (lambda d: rezip(d, {"config.toml": b"secret = 'file content'"}), "config.toml is not a valid config"),
+        (lambda d: rezip(d, {"events.csv": b"a,b\n1,2\n"}), "events.csv"),
+        (lambda d: rezip(d, {"timeseries.csv": b"\xff\xfe secret"}), "timeseries.csv"),
+        (lambda d: rezip(d, {"meta.json": b'{"status": "secret file content", "sim_time_s": 1}'}), "unknown status"),
+        (lambda d: rezip(d, {"nodes.csv": b"0" * 30_000_000}), "expands to more than"),
+    ],
+)
 def test_untrusted_zips_are_one_line_that_quotes_nothing(run, make, fragment):
     with pytest.raises(ArchiveError) as err:
         run_from_zip(make(run_to_zip(run)), max_bytes=1_000_000, name="up.zip")
@@ -84,6 +87,7 @@ def test_an_uploaded_run_joins_the_session(run, tmp_path):
     assert uploader  # the upload is offered when there is no run yet
     # AppTest cannot set a file uploader's value: add the run the way the callback does
     from cachesim.ui import state  # noqa: F401 - the registry the callback fills
+
     at.session_state["cachesim.runs"] = {"run-1 · node_failure": run_from_zip(run_to_zip(run), max_bytes=10**7)}
     at.run()
     assert not at.exception and at.selectbox(key="analysis.run").value == "run-1 · node_failure"

@@ -18,10 +18,16 @@ from cachesim.ui.text import plain
 
 
 def test_limits_come_from_secrets_then_the_environment():
-    lim = limits_from({"CACHESIM_MAX_REQUESTS_PER_RUN": "50_000_000"},
-                      {"CACHESIM_MAX_REQUESTS_PER_RUN": "7", "CACHESIM_MAX_CONCURRENT_RUNS": "6",
-                       "CACHESIM_ANALYST_MAX_ANSWER_S": "12.5", "CACHESIM_MAX_KEYS": "-3",
-                       "CACHESIM_MAX_CHAOS_EVENTS": "lots"})
+    lim = limits_from(
+        {"CACHESIM_MAX_REQUESTS_PER_RUN": "50_000_000"},
+        {
+            "CACHESIM_MAX_REQUESTS_PER_RUN": "7",
+            "CACHESIM_MAX_CONCURRENT_RUNS": "6",
+            "CACHESIM_ANALYST_MAX_ANSWER_S": "12.5",
+            "CACHESIM_MAX_KEYS": "-3",
+            "CACHESIM_MAX_CHAOS_EVENTS": "lots",
+        },
+    )
     assert lim.max_requests_per_run == 50_000_000  # secrets win
     assert lim.max_concurrent_runs == 6 and lim.analyst_max_answer_s == 12.5
     assert lim.max_keys == Limits().max_keys and lim.max_chaos_events == Limits().max_chaos_events  # bad: default
@@ -35,14 +41,21 @@ def test_the_estimate_counts_requests_rows_and_wall_time():
     assert budget.describe(est) == "about 60,000 simulated requests · ~1 s of server time"
 
 
-@pytest.mark.parametrize(("overrides", "fragments"), [
-    ({"workload.rate_rps": 1e6, "duration_s": 86_400}, ["86,400,000,000", "1,000,000 per run",
-                                                         "CACHESIM_MAX_REQUESTS_PER_RUN"]),
-    ({"cluster.nodes": 256, "snapshot_interval_s": 0.001, "duration_s": 1.0}, ["256,000 snapshot rows",
-                                                                              "CACHESIM_MAX_SNAPSHOT_CELLS_PER_RUN"]),
-    ({"workload.keys": 10_000_000}, ["workload.keys", "CACHESIM_MAX_KEYS"]),
-    ({"workload.trace": "/etc/passwd"}, ["server paths are not accepted"]),
-])
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (
+            {"workload.rate_rps": 1e6, "duration_s": 86_400},
+            ["86,400,000,000", "1,000,000 per run", "CACHESIM_MAX_REQUESTS_PER_RUN"],
+        ),
+        (
+            {"cluster.nodes": 256, "snapshot_interval_s": 0.001, "duration_s": 1.0},
+            ["256,000 snapshot rows", "CACHESIM_MAX_SNAPSHOT_CELLS_PER_RUN"],
+        ),
+        ({"workload.keys": 10_000_000}, ["workload.keys", "CACHESIM_MAX_KEYS"]),
+        ({"workload.trace": "/etc/passwd"}, ["server paths are not accepted"]),
+    ],
+)
 def test_an_over_budget_run_is_one_line_naming_the_limit(overrides, fragments):
     message = check_run(SimConfig().with_overrides(overrides), Limits())
     assert message is not None and "\n" not in message
@@ -67,8 +80,20 @@ def test_a_sweep_has_a_whole_sweep_budget():
     assert check_sweep([small, big], Limits()).startswith("Sweep run 2: This run needs")
 
 
-@pytest.mark.parametrize("value", [".streamlit/secrets.toml", "/etc/shadow", "../x.csv", "sample:../etc/passwd",
-                                   "upload:", "sample:a/b", "file:///etc/passwd", "C:\\x.csv", 5])
+@pytest.mark.parametrize(
+    "value",
+    [
+        ".streamlit/secrets.toml",
+        "/etc/shadow",
+        "../x.csv",
+        "sample:../etc/passwd",
+        "upload:",
+        "sample:a/b",
+        "file:///etc/passwd",
+        "C:\\x.csv",
+        5,
+    ],
+)
 def test_a_trace_from_the_browser_is_a_name_never_a_path(value):
     message = trace_problem(value)
     assert message is not None and message.startswith("workload.trace:")
@@ -108,8 +133,14 @@ def test_schedule_spans_agree_with_the_definition():
     import random
 
     rng = random.Random(3)
-    rows = [{"at_s": round(rng.uniform(0, 30), 1), "action": rng.choice(list(_UNDONE_BY) + ["restart", "heal"]),
-             "target": rng.choice(["node-1", "node-2", "", "node-3"]), "duration_s": rng.choice([None, 2.0])}
-            for _ in range(400)]
+    rows = [
+        {
+            "at_s": round(rng.uniform(0, 30), 1),
+            "action": rng.choice(list(_UNDONE_BY) + ["restart", "heal"]),
+            "target": rng.choice(["node-1", "node-2", "", "node-3"]),
+            "duration_s": rng.choice([None, 2.0]),
+        }
+        for _ in range(400)
+    ]
     schedule = pd.DataFrame(rows)
     assert schedule_spans(schedule, 30.0)["end_s"].tolist() == pytest.approx(_spans_by_scan(schedule, 30.0))

@@ -30,17 +30,55 @@ EXAMPLES = int(os.environ.get("CACHESIM_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 SECTIONS = ["workload", "cluster", "database", "network", "client", "chaos"]
-KEYS = sorted(SimConfig().flat()) + SECTIONS + ["seed", "bogus", "cluster.bogus", "cluster.nodes.x", "chaos.events.0",
-                                                 "", ".", "workload..keys", "a" * 70]
-WEIRD = ["", "1", "0", "-1", "1e-300", "1e309", "nan", "inf", "-inf", "true", "none", "null", "[]", "{}", "[{}]",
-         "[" * 1000 + "]" * 1000, "{" * 50, "/etc/passwd", ".streamlit/secrets.toml", "sample:../x", "upload:a",
-         "sample:zipf", '[{"at_s": 1, "action": "kill", "target": "node-1"}]', "x" * 70_000, "\x00", "☃", "0x10",
-         "1_000", " 8 ", "8.5", "lru", "round_robin"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
-                    st.sampled_from(WEIRD))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.sampled_from(KEYS + SECTIONS), inner,
-                                                                       max_size=4)), max_leaves=12)
+KEYS = (
+    sorted(SimConfig().flat())
+    + SECTIONS
+    + ["seed", "bogus", "cluster.bogus", "cluster.nodes.x", "chaos.events.0", "", ".", "workload..keys", "a" * 70]
+)
+WEIRD = [
+    "",
+    "1",
+    "0",
+    "-1",
+    "1e-300",
+    "1e309",
+    "nan",
+    "inf",
+    "-inf",
+    "true",
+    "none",
+    "null",
+    "[]",
+    "{}",
+    "[{}]",
+    "[" * 1000 + "]" * 1000,
+    "{" * 50,
+    "/etc/passwd",
+    ".streamlit/secrets.toml",
+    "sample:../x",
+    "upload:a",
+    "sample:zipf",
+    '[{"at_s": 1, "action": "kill", "target": "node-1"}]',
+    "x" * 70_000,
+    "\x00",
+    "☃",
+    "0x10",
+    "1_000",
+    " 8 ",
+    "8.5",
+    "lru",
+    "round_robin",
+]
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30), st.sampled_from(WEIRD)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS + SECTIONS), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def deep(depth: int) -> object:
@@ -79,15 +117,42 @@ def test_overrides(overrides):
 
 
 @FUZZ
-@given(st.one_of(
-    st.text(max_size=300),
-    st.lists(st.sampled_from(["[cluster]\n", "nodes = 3\n", "[[chaos.events]]\n", "at_s = 1\n", 'action = "kill"\n',
-                              'target = "node-9"\n', "a = [", "]", "{", "}", '"', "'", "\\", "x = 1e400\n",
-                              "seed = -1\n", "[workload]\n", 'trace = "/etc/passwd"\n', "[cluster.x]\n",
-                              "duration_s = 0\n", "cluster = 1\n", "#", "\n"]), max_size=30).map("".join),
-    st.integers(1, 3000).map(lambda n: "a = " + "[" * n + "]" * n),
-    st.integers(1, 3000).map(lambda n: "a = " + "{b = " * n + "1" + "}" * n),
-))
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.lists(
+            st.sampled_from(
+                [
+                    "[cluster]\n",
+                    "nodes = 3\n",
+                    "[[chaos.events]]\n",
+                    "at_s = 1\n",
+                    'action = "kill"\n',
+                    'target = "node-9"\n',
+                    "a = [",
+                    "]",
+                    "{",
+                    "}",
+                    '"',
+                    "'",
+                    "\\",
+                    "x = 1e400\n",
+                    "seed = -1\n",
+                    "[workload]\n",
+                    'trace = "/etc/passwd"\n',
+                    "[cluster.x]\n",
+                    "duration_s = 0\n",
+                    "cluster = 1\n",
+                    "#",
+                    "\n",
+                ]
+            ),
+            max_size=30,
+        ).map("".join),
+        st.integers(1, 3000).map(lambda n: "a = " + "[" * n + "]" * n),
+        st.integers(1, 3000).map(lambda n: "a = " + "{b = " * n + "1" + "}" * n),
+    )
+)
 def test_toml_text(text):
     try:
         SimConfig.from_toml(text)
@@ -95,11 +160,45 @@ def test_toml_text(text):
         pass
 
 
-CLI_TOKENS = ["run", "sweep", "replay", "scenarios", "--scenario", "--config", "--set", "--vary", "--seeds", "--jobs",
-              "--json", "--out", "--policy", "--capacity", "--bytes", "--csv", "baseline", "nope", "cluster=1",
-              "cluster.nodes=2", "cluster.nodes=0", "cluster.nodes=x", "duration_s=-1", "/nonexistent.toml",
-              "workload.trace=/nonexistent.csv", "chaos.events=" + "[" * 900 + "]" * 900, "=", "x=", "0", "-1",
-              "lru", "fifo", "1e9", "cluster.nodes=1,2", "--help-me", "☃", ""]
+CLI_TOKENS = [
+    "run",
+    "sweep",
+    "replay",
+    "scenarios",
+    "--scenario",
+    "--config",
+    "--set",
+    "--vary",
+    "--seeds",
+    "--jobs",
+    "--json",
+    "--out",
+    "--policy",
+    "--capacity",
+    "--bytes",
+    "--csv",
+    "baseline",
+    "nope",
+    "cluster=1",
+    "cluster.nodes=2",
+    "cluster.nodes=0",
+    "cluster.nodes=x",
+    "duration_s=-1",
+    "/nonexistent.toml",
+    "workload.trace=/nonexistent.csv",
+    "chaos.events=" + "[" * 900 + "]" * 900,
+    "=",
+    "x=",
+    "0",
+    "-1",
+    "lru",
+    "fifo",
+    "1e9",
+    "cluster.nodes=1,2",
+    "--help-me",
+    "☃",
+    "",
+]
 #: Appended to every run and sweep so each is tiny whatever came before (later --set wins).
 SMALL = ["--set", "duration_s=0.2", "--set", "workload.rate_rps=50", "--set", "snapshot_interval_s=0.1"]
 
@@ -124,8 +223,13 @@ def test_cli_argv(argv):
 
 
 @FUZZ
-@given(st.dictionaries(st.one_of(st.sampled_from(KEYS + ["scenario"]), st.text(max_size=80)),
-                       st.one_of(st.sampled_from(WEIRD), st.text(max_size=60)), max_size=8))
+@given(
+    st.dictionaries(
+        st.one_of(st.sampled_from(KEYS + ["scenario"]), st.text(max_size=80)),
+        st.one_of(st.sampled_from(WEIRD), st.text(max_size=60)),
+        max_size=8,
+    )
+)
 def test_share_link_query_strings(params):
     capped, cut = cap_params(params)
     assert all(len(v) <= 20_000 for v in capped.values()) and len(capped) <= 80
@@ -137,8 +241,12 @@ def test_share_link_query_strings(params):
 
 
 def test_share_link_section_as_value_and_paths_are_one_line():
-    for params in ({"cluster": "1", "cluster.nodes": "2"}, {"workload.trace": ".streamlit/secrets.toml"},
-                   {"workload.trace": "/etc/shadow"}, {"chaos.events": "[" * 1000 + "]" * 1000}):
+    for params in (
+        {"cluster": "1", "cluster.nodes": "2"},
+        {"workload.trace": ".streamlit/secrets.toml"},
+        {"workload.trace": "/etc/shadow"},
+        {"chaos.events": "[" * 1000 + "]" * 1000},
+    ):
         try:
             decode(params)
         except ConfigError as err:

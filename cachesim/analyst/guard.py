@@ -58,8 +58,9 @@ def literal(text: object, limit: int = 120) -> str:
 # -- size and time ------------------------------------------------------------------------
 
 
-def bounded(events: Iterable[Event], *, max_chars: int, max_s: float,
-            clock: Callable[[], float] = time.monotonic) -> Iterator[Event]:
+def bounded(
+    events: Iterable[Event], *, max_chars: int, max_s: float, clock: Callable[[], float] = time.monotonic
+) -> Iterator[Event]:
     """``events`` until the text passes ``max_chars`` or ``max_s`` wall seconds have
     passed; then one Failure of kind ``limit`` saying which, and no more. The source is
     read in a daemon thread, so a blocked read cannot hold the answer past its time."""
@@ -88,8 +89,13 @@ def bounded(events: Iterable[Event], *, max_chars: int, max_s: float,
         while True:
             left = deadline - clock()
             if left <= 0:
-                yield Failure(AnalystError("limit", f"The answer took longer than {max_s:g} s and was cut off "
-                                                    "there. Ask again, or use the offline analyst."))
+                yield Failure(
+                    AnalystError(
+                        "limit",
+                        f"The answer took longer than {max_s:g} s and was cut off "
+                        "there. Ask again, or use the offline analyst.",
+                    )
+                )
                 return
             try:
                 kind, item = q.get(timeout=min(left, 0.5))
@@ -104,8 +110,9 @@ def bounded(events: Iterable[Event], *, max_chars: int, max_s: float,
                 if len(item.text) > room:
                     if room > 0:
                         yield TextDelta(item.text[:room])
-                    yield Failure(AnalystError("limit", f"The answer passed {max_chars:,} characters and was cut "
-                                                        "off there."))
+                    yield Failure(
+                        AnalystError("limit", f"The answer passed {max_chars:,} characters and was cut off there.")
+                    )
                     return
                 size += len(item.text)
             yield item
@@ -116,8 +123,7 @@ def bounded(events: Iterable[Event], *, max_chars: int, max_s: float,
 # -- quotas -------------------------------------------------------------------------------
 
 
-def estimate_tokens(question: str, answer: str, steps: Iterable[dict[str, Any]] = (),
-                    per_call: int = 1500) -> int:
+def estimate_tokens(question: str, answer: str, steps: Iterable[dict[str, Any]] = (), per_call: int = 1500) -> int:
     """Tokens an LLM answer cost, estimated (4 characters a token): the question, the
     answer, every tool result (each goes back to the model), and ``per_call`` for the
     system prompt and tool schemas sent with each model call (one more than the tool calls)."""
@@ -153,20 +159,28 @@ class Quota:
     def refusal(self, session: Usage) -> str | None:
         """Why another question may not go to the LLM now (one line), or None."""
         if session.questions >= self.per_session_questions:
-            return (f"This session has asked the LLM analyst {session.questions} questions, its quota. The offline "
-                    "analyst still answers (toggle it above).")
+            return (
+                f"This session has asked the LLM analyst {session.questions} questions, its quota. The offline "
+                "analyst still answers (toggle it above)."
+            )
         if session.tokens >= self.per_session_tokens:
-            return (f"This session has used its quota of about {self.per_session_tokens:,} LLM tokens. The offline "
-                    "analyst still answers (toggle it above).")
+            return (
+                f"This session has used its quota of about {self.per_session_tokens:,} LLM tokens. The offline "
+                "analyst still answers (toggle it above)."
+            )
         with self._lock:
             now = self.clock()
             self._trim(now)
             if len(self._recent) >= self.per_hour_questions:
-                return ("The LLM analyst has answered its hourly quota of questions on this server; try again "
-                        "later, or use the offline analyst.")
+                return (
+                    "The LLM analyst has answered its hourly quota of questions on this server; try again "
+                    "later, or use the offline analyst."
+                )
             if sum(t for _, t in self._recent) >= self.per_hour_tokens:
-                return ("The LLM analyst has used its hourly quota of tokens on this server; try again later, or "
-                        "use the offline analyst.")
+                return (
+                    "The LLM analyst has used its hourly quota of tokens on this server; try again later, or "
+                    "use the offline analyst."
+                )
         return None
 
     def charge(self, session: Usage, tokens: int) -> None:
@@ -180,8 +194,9 @@ _process_quota: dict[tuple[int, int, int, int], Quota] = {}
 _quota_lock = threading.Lock()
 
 
-def process_quota(per_session_questions: int, per_session_tokens: int, per_hour_questions: int,
-                  per_hour_tokens: int) -> Quota:
+def process_quota(
+    per_session_questions: int, per_session_tokens: int, per_hour_questions: int, per_hour_tokens: int
+) -> Quota:
     """The process's quota for these limits (made once)."""
     key = (per_session_questions, per_session_tokens, per_hour_questions, per_hour_tokens)
     with _quota_lock:

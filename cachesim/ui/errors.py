@@ -29,6 +29,9 @@ def guarded(*renders: Callable[[], object]) -> None:
             render()
         except Exception as exc:  # noqa: BLE001 - the net under the page
             error_id = log_error(exc, "page")
-            st.error(f"Something went wrong on this page (error id {error_id}); it has been logged. Reload the "
-                     "page, or quote the id if you report it.", icon=":material/error:")
+            st.error(
+                f"Something went wrong on this page (error id {error_id}); it has been logged. Reload the "
+                "page, or quote the id if you report it.",
+                icon=":material/error:",
+            )
             return
