@@ -3,8 +3,8 @@
 import streamlit as st
 
 from cachesim.ui import render_sidebar
+from cachesim.ui.errors import guarded
 from cachesim.ui.home import render_home
 
 st.set_page_config(page_title="cachesim", page_icon=":material/memory:", layout="wide")
-render_sidebar()
-render_home()
+guarded(render_sidebar, render_home)

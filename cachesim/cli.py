@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{_PROG}: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:  # a backstop: configs are checked for nesting before parsing
+        return _fail("the input nests too deeply")
     except BrokenPipeError:  # e.g. `python -m cachesim scenarios | head -1`
         sys.stderr.close()
         return EXIT_OK
@@ -351,6 +353,12 @@ def _load_config(args: argparse.Namespace) -> tuple[Any, str]:
     except ValueError as err:  # ConfigError and friends: already one clear line
         raise UsageError(str(err)) from None
     return cfg, label
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line: its message, else its type."""
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
 
 
 def _parse_override(item: str) -> tuple[str, str]:

@@ -25,6 +25,14 @@ ROUTING_NAMES = ("round_robin", "random", "least_outstanding", "consistent_hash"
 CHAOS_ACTIONS = ("kill", "restart", "slow", "heal", "partition", "loss")
 #: A partition may isolate the database as well as cache nodes.
 DATABASE_ENDPOINT = "database"
+#: Floors on time intervals, so simulated time always advances (a 1e-300 s probe
+#: period or fault would schedule events at the same instant for ever).
+MIN_INTERVAL_S = 0.001
+MIN_PROBE_S = 0.01
+MIN_TIMEOUT_MS = 0.01
+#: Deepest nesting of lists/tables a config may have (TOML, JSON, dicts); the schema
+#: needs 3 (chaos.events rows); deeper input would exhaust Python's recursion limit.
+MAX_NESTING = 16
 
 
 class ConfigError(ValueError):
@@ -66,9 +74,16 @@ class ClusterConfig(_Section):
     service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
     concurrency: int = Field(8, ge=1, le=10_000, description="Requests a node serves in parallel; the rest queue.")
     queue_limit: int = Field(1000, ge=0, le=1_000_000, description="Requests a node lets wait; more are dropped (the client times out).")
-    ttl_s: float = Field(0.0, ge=0, le=86_400, description="Entry lifetime in seconds; 0 means no expiry.")
-    health_check_interval_s: float = Field(0.5, gt=0, le=3600, description="How often the balancer probes nodes.")
+    ttl_s: float = Field(0.0, ge=0, le=86_400, description="Entry lifetime in seconds; 0 means no expiry (else at least 0.001).")
+    health_check_interval_s: float = Field(0.5, ge=MIN_PROBE_S, le=3600, description="How often the balancer probes nodes (at least 0.01 s).")
     coalesce_misses: bool = Field(False, description="Collapse concurrent misses on one key into a single database read.")
+
+    @field_validator("ttl_s")
+    @classmethod
+    def _ttl_floor(cls, v: float) -> float:
+        if 0 < v < MIN_INTERVAL_S:
+            raise ValueError(f"must be 0 (no expiry) or at least {MIN_INTERVAL_S:g} s")
+        return v
 
     @field_validator("eviction")
     @classmethod
@@ -101,7 +116,7 @@ class NetworkConfig(_Section):
 
 
 class ClientConfig(_Section):
-    timeout_ms: float = Field(100.0, gt=0, le=600_000, description="A request attempt fails after this long.")
+    timeout_ms: float = Field(100.0, ge=MIN_TIMEOUT_MS, le=600_000, description="A request attempt fails after this long.")
     retries: int = Field(1, ge=0, le=10, description="Extra attempts after a timeout.")
 
 
@@ -109,7 +124,7 @@ class ChaosEvent(_Section):
     at_s: float = Field(ge=0, description="When, in simulated seconds.")
     action: Literal["kill", "restart", "slow", "heal", "partition", "loss"]
     target: str = Field("", description="A node (node-3), several (node-1,node-2), 'database' (partition), or empty (heal all / loss).")
-    duration_s: float | None = Field(None, gt=0, description="Undo the action after this long; empty means until a later event.")
+    duration_s: float | None = Field(None, ge=MIN_INTERVAL_S, description="Undo the action after this long; empty means until a later event.")
     factor: float = Field(10.0, ge=1, le=1000, description="slow: service-time multiplier.")
     loss_rate: float = Field(0.2, ge=0, lt=1, description="loss: network loss rate while it lasts.")
 
@@ -120,10 +135,10 @@ class ChaosEvent(_Section):
 class ChaosConfig(_Section):
     events: tuple[ChaosEvent, ...] = Field((), description="Scheduled faults.")
     random_kill_per_min: float = Field(0.0, ge=0, le=600, description="Random node kills per simulated minute.")
-    random_downtime_s: float = Field(5.0, gt=0, le=3600, description="How long a randomly killed node stays down.")
+    random_downtime_s: float = Field(5.0, ge=MIN_INTERVAL_S, le=3600, description="How long a randomly killed node stays down.")
     random_slow_per_min: float = Field(0.0, ge=0, le=600, description="Random slowdowns per simulated minute.")
     random_slow_factor: float = Field(5.0, ge=1, le=1000, description="Service-time multiplier of a random slowdown.")
-    random_slow_duration_s: float = Field(5.0, gt=0, le=3600, description="How long a random slowdown lasts.")
+    random_slow_duration_s: float = Field(5.0, ge=MIN_INTERVAL_S, le=3600, description="How long a random slowdown lasts.")
 
 
 class SimConfig(_Section):
@@ -141,6 +156,13 @@ class SimConfig(_Section):
     network: NetworkConfig = NetworkConfig()
     client: ClientConfig = ClientConfig()
     chaos: ChaosConfig = ChaosConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        if data_depth(data) > MAX_NESTING:
+            raise ValueError(f"the config nests more than {MAX_NESTING} levels deep")
+        return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SimConfig:
@@ -185,10 +207,13 @@ class SimConfig(_Section):
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "TOML") -> SimConfig:
+        check_nesting(text, source)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+        except RecursionError:  # a backstop: check_nesting should have caught it
+            raise ConfigError(f"{source} nests too deeply (at most {MAX_NESTING} levels)") from None
         return cls.model_validate(data)
 
     @classmethod
@@ -232,12 +257,19 @@ class SimConfig(_Section):
                     raise ConfigError(f"unknown config key {dotted!r}: {where} has {allowed}")
                 annotation = fields[part].annotation
                 last = i == len(parts) - 1
+                is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
                 if last:
+                    if is_section:
+                        raise ConfigError(f"{dotted} is a section, not a value: set its fields instead "
+                                          f"(e.g. {dotted}.{next(iter(annotation.model_fields))}=...)")
                     node[part] = _coerce(dotted, annotation, value)
                 else:
-                    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                    if not is_section:
                         raise ConfigError(f"unknown config key {dotted!r}: {'.'.join(parts[: i + 1])} is not a section")
-                    node = node.setdefault(part, {})
+                    child = node.setdefault(part, {})
+                    if not isinstance(child, dict):
+                        raise ConfigError(f"{'.'.join(parts[: i + 1])} is a section, not a value")
+                    node = child
                     model = annotation
         return type(self).model_validate(data)
 
@@ -247,13 +279,66 @@ def _coerce(dotted: str, annotation: Any, value: Any) -> Any:
         return value
     text = value.strip()
     if dotted.endswith("chaos.events"):
+        check_nesting(text, dotted)
         try:
             return json.loads(text or "[]")
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{dotted}: expected a JSON list of events ({exc})") from None
+        except RecursionError:
+            raise ConfigError(f"{dotted} nests too deeply (at most {MAX_NESTING} levels)") from None
     if annotation == (str | None) and text.lower() in ("", "none", "null"):
         return None
     return text
+
+
+def check_nesting(text: str, source: str = "the config") -> None:
+    """Raise ConfigError if TOML or JSON ``text`` opens more than MAX_NESTING brackets
+    or braces at once (outside strings): the parsers recurse once per level, and about
+    1,000 levels exhaust the interpreter's stack. Linear in the text."""
+    depth = deepest = 0
+    quote = ""
+    escaped = comment = False
+    for ch in text:
+        if comment:  # a TOML comment runs to the end of the line
+            comment = ch != "\n"
+        elif quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote or ch == "\n":
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_NESTING:
+                    raise ConfigError(f"{source} nests more than {MAX_NESTING} levels deep")
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+
+
+def data_depth(data: Any, limit: int = MAX_NESTING + 1) -> int:
+    """How deeply dicts and lists nest in ``data`` (iteratively; stops counting at ``limit``)."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest >= limit:
+            return deepest
+        stack.extend((c, depth + 1) for c in children)
+    return deepest
 
 
 def format_validation_error(err: ValidationError) -> str:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from cachesim.ui import render_sidebar
 from cachesim.ui.configure import render_configure_page
+from cachesim.ui.errors import guarded
 
 st.set_page_config(page_title="Configure · cachesim", page_icon=":material/tune:", layout="wide")
-render_sidebar()
-render_configure_page()
+guarded(render_sidebar, render_configure_page)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from cachesim.ui import render_sidebar
 from cachesim.ui.analysis import render_analysis_page
+from cachesim.ui.errors import guarded
 
 st.set_page_config(page_title="Analysis · cachesim", page_icon=":material/analytics:", layout="wide")
-render_sidebar()
-render_analysis_page()
+guarded(render_sidebar, render_analysis_page)

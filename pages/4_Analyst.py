@@ -5,15 +5,8 @@ documents its session-state keys (including the ``analyst_model_factory`` inject
 point used by the tests).
 """
 
+from cachesim.ui import render_sidebar
+from cachesim.ui.chat import render_analyst_page
+from cachesim.ui.errors import guarded
 
-try:
-    from cachesim.ui import render_sidebar
-except ImportError:  # the shared sidebar is not there yet
-    render_sidebar = None
-
-if render_sidebar is not None:
-    render_sidebar()
-
-from cachesim.ui.chat import render_analyst_page  # noqa: E402
-
-render_analyst_page()
+guarded(render_sidebar, render_analyst_page)

@@ -178,8 +178,9 @@ def test_offline_common_questions(node_failure: cachesim.RunResult,
     node2 = off.compose("Tell me about node-2")[0]
     assert "t=10 s: kill (chaos)" in node2 and "node_down_detected" in node2
     cmp_text, steps = off.compose("Compare with run-1")
-    assert "Compared with run-1" in cmp_text and "cluster.nodes (6 vs 4)" in cmp_text
-    assert f"failed: {s['failed']} here vs 0 in run-1" in cmp_text
+    # run ids and config values are code spans: a run name from a link renders as text
+    assert "Compared with `run-1`" in cmp_text and "cluster.nodes (`6` vs `4`)" in cmp_text
+    assert f"failed: {s['failed']} here vs 0 in `run-1`" in cmp_text
     assert steps[0].name == "compare_runs"
     quiet = off.compose("What happened at t=25?")[0]
     assert "No chaos action happened near t=25 s" in quiet

@@ -4,6 +4,7 @@ charts, events, nodes and downloads; compare; theory overlay; the analyst hand-o
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,7 @@ def test_investigate_hands_the_event_to_the_analyst(failure_run, monkeypatch):
     assert not at.exception
     # the analyst page took the prefill ({"run_id", "question"}) and asked it
     assert "analyst_prefill" not in at.session_state
-    asked = [m for m in at.chat_message if any(md.value == question for md in m.markdown)]
+    asked = [m for m in at.chat_message if any(re.sub(r"\\(.)", r"\1", md.value) == question for md in m.markdown)]
     assert len(asked) == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -58,10 +59,10 @@ def test_invalid_field_shows_its_error_here_and_disables_run():
     at = configure()
     at.number_input(key="cf:client.timeout_ms").set_value(-5.0).run()
     assert not at.exception
-    assert any(e.value.startswith("client.timeout_ms:") for e in at.main.error)
+    assert any(unescape(e.value).startswith("client.timeout_ms:") for e in at.main.error)
     assert at.button(key="configure.run").disabled is True
     assert at.sidebar.button(key="sidebar.run").disabled is True
-    assert any("client.timeout_ms" in e.value for e in at.sidebar.error)  # not a sidebar field: listed there
+    assert any("client.timeout_ms" in unescape(e.value) for e in at.sidebar.error)  # not a sidebar field: listed there
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -76,7 +77,7 @@ def test_bad_pasted_toml_gives_an_error_and_keeps_the_config(text, expected):
     at.text_area(key="configure.paste").input(text).run()
     at.button(key="configure.paste_go").click().run()
     assert not at.exception
-    errors = [e.value for e in at.main.error]
+    errors = [unescape(e.value) for e in at.main.error]
     assert any(expected in e and "The current config was kept." in e for e in errors), errors
     assert at.session_state["cfg.values"] == before
     assert at.number_input(key="cf:cluster.nodes").value == 5
@@ -86,7 +87,7 @@ def test_uploaded_toml_replaces_the_config_and_malformed_upload_does_not():
     at = configure()
     at.file_uploader(key="configure.upload").set_value(("broken.toml", b"[cluster\nnodes = 2", "application/toml"))
     at.run()
-    assert any("broken.toml is not valid TOML" in e.value for e in at.main.error)
+    assert any("broken.toml is not valid TOML" in unescape(e.value) for e in at.main.error)
     assert draft(at) == cachesim.load_scenario("baseline")
     cfg = cachesim.load_scenario("write_heavy").with_overrides({"seed": "9"})
     at.file_uploader(key="configure.upload").set_value(("mine.toml", cfg.to_toml().encode(), "application/toml"))
@@ -125,7 +126,7 @@ def test_share_link_round_trip_restores_exactly_the_config():
     assert not other.exception
     assert draft(other) == original
     assert other.sidebar.number_input(key="sb:cluster.nodes").value == 5
-    assert [i.value for i in other.sidebar.info] == ["Config loaded from the link."]
+    assert [unescape(i.value) for i in other.sidebar.info] == ["Config loaded from the link."]
 
 
 @pytest.mark.parametrize("params, problem", [
@@ -139,7 +140,7 @@ def test_bad_share_link_shows_an_error_and_falls_back(params, problem):
     at.query_params.update(params)
     at.run()
     assert not at.exception
-    errors = [e.value for e in at.sidebar.error]
+    errors = [unescape(e.value) for e in at.sidebar.error]
     assert len(errors) == 1 and problem in errors[0] and "Showing the baseline scenario instead" in errors[0]
     assert draft(at) == cachesim.load_scenario("baseline")
     assert at.query_params == {"scenario": "baseline"}
@@ -174,3 +175,8 @@ def test_chaos_tab_shows_the_schedule():
     at = configure({"scenario": "node_failure"})
     charts = at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
     assert any('"Chaos schedule"' in c.proto.spec for c in charts)
+
+
+def unescape(text: str) -> str:
+    """Shown text: user-derived text is backslash-escaped in the Markdown source."""
+    return re.sub(r"\\(.)", r"\1", text)

@@ -176,3 +176,23 @@ def test_run_from_a_config_file(tmp_path: Path) -> None:
     proc = cli("run", "--config", path, "--set", "cluster.nodes=2", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["issued"] > 0
+
+
+# -- every bad input exits 2 with one line ----------------------------------------------
+
+
+def test_sweep_with_a_missing_trace_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    proc = cli("sweep", "--set", f"workload.trace={missing}", "--vary", "cluster.nodes=2,4", *SHORT)
+    assert_usage_error(proc, "missing.csv")
+
+
+def test_a_section_used_as_a_value_is_one_line() -> None:
+    assert_usage_error(cli("run", "--set", "cluster=1", "--set", "cluster.nodes=2"), "cluster is a section")
+
+
+def test_deeply_nested_config_file_is_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 1000 + "]" * 1000 + "\n", encoding="utf-8")
+    assert_usage_error(cli("run", "--config", deep), "nests more than 16 levels")
+    assert_usage_error(cli("run", "--set", "chaos.events=" + "[" * 1000 + "]" * 1000), "nests more than 16 levels")

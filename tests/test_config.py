@@ -47,7 +47,7 @@ def _nested(dotted: str, value) -> dict:
     return out
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(BAD_VALUES)).flatmap(
     lambda f: st.tuples(st.just(f), st.sampled_from(BAD_VALUES[f]))))
 def test_invalid_value_raises_validation_error_naming_the_field(case):
@@ -66,7 +66,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["seed", "duration_s", "workload", "cluster", "chaos",
                                         "network", "bogus", "warmup_s"]), json_values, max_size=4))
 def test_arbitrary_input_never_raises_anything_but_validation_error(data):
@@ -76,7 +76,7 @@ def test_arbitrary_input_never_raises_anything_but_validation_error(data):
         assert format_validation_error(err)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(["cluster.nodes", "workload.rate_rps", "network.loss_rate", "seed",
                         "cluster.eviction", "chaos.events", "workload.trace", "client.retries"]),
        st.text(max_size=12))
@@ -152,3 +152,62 @@ def test_bad_toml_is_a_config_error():
         SimConfig.from_toml("seed = = 1")
     with pytest.raises(ConfigError, match="not found"):
         SimConfig.load("/nonexistent/x.toml")
+
+
+# -- floors, sections, nesting (a public deployment) -------------------------------------
+
+FLOORS = {  # dotted key: (a value below the floor, the floor)
+    "cluster.health_check_interval_s": (1e-300, 0.01),
+    "cluster.ttl_s": (1e-9, 0.001),
+    "client.timeout_ms": (1e-300, 0.01),
+    "chaos.random_downtime_s": (1e-300, 0.001),
+    "chaos.random_slow_duration_s": (1e-300, 0.001),
+    "snapshot_interval_s": (1e-300, 0.001),
+}
+
+
+@pytest.mark.parametrize("key", sorted(FLOORS))
+def test_every_time_interval_has_a_floor(key):
+    below, floor = FLOORS[key]
+    with pytest.raises(ValidationError) as err:
+        SimConfig().with_overrides({key: below})
+    assert key in format_validation_error(err.value)
+    SimConfig().with_overrides({key: floor})  # the floor itself is allowed
+
+
+def test_a_chaos_duration_has_a_floor_and_ttl_zero_means_none():
+    event = {"at_s": 1.0, "action": "kill", "target": "node-1", "duration_s": 1e-300}
+    with pytest.raises(ValidationError, match="duration_s"):
+        SimConfig.model_validate({"chaos": {"events": [event]}})
+    assert SimConfig().with_overrides({"cluster.ttl_s": 0}).cluster.ttl_s == 0
+
+
+@pytest.mark.parametrize("overrides", [{"cluster": "1", "cluster.nodes": "2"}, {"cluster.nodes": "2", "cluster": "1"},
+                                       {"workload": "x"}, {"chaos": "[]"}])
+def test_a_section_used_as_a_value_is_one_config_error(overrides):
+    with pytest.raises(ConfigError) as err:
+        SimConfig().with_overrides(overrides)
+    assert "is a section, not a value" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["a = " + "[" * 1000 + "]" * 1000, "[chaos]\nevents = " + "[" * 1000 + "]" * 1000,
+                                  "a = " + "{b = " * 1000 + "1" + "}" * 1000])
+def test_deep_toml_is_one_config_error(text):
+    with pytest.raises(ConfigError, match="nests more than 16 levels deep"):
+        SimConfig.from_toml(text)
+
+
+def test_nesting_check_ignores_brackets_in_strings_and_comments():
+    text = 'name = "' + "[" * 40 + '"\n# ' + "{" * 40 + "\ndescription = '" + "]" * 40 + "'\n"
+    cfg = SimConfig.from_toml(text)
+    assert cfg.name == "[" * 40
+
+
+def test_deep_json_events_and_dicts_are_one_error():
+    with pytest.raises(ConfigError, match="nests more than 16"):
+        SimConfig().with_overrides({"chaos.events": "[" * 1000 + "]" * 1000})
+    nested: object = {}
+    for _ in range(1000):
+        nested = {"x": nested}
+    with pytest.raises(ValidationError, match="nests more than 16"):
+        SimConfig.model_validate({"workload": nested})

@@ -102,4 +102,7 @@ def describe_error(exc: BaseException, *, server: str = "the LLM server", model:
         "unknown": f"The analyst failed ({type(exc).__name__}). Try again, or switch to the "
                    "offline analyst.",
     }
-    return AnalystError(kind, redact(messages[kind], secrets))
+    text = messages[kind]
+    if text.startswith("the "):  # "the LLM server ..." opens a sentence
+        text = "T" + text[1:]
+    return AnalystError(kind, redact(text, secrets))

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .findings import Finding, compute_findings
+from .guard import literal
 from .incidents import Incident, incidents
 from .tools import RunTools, to_json
 from .turns import Event, ToolStep, chunk_words
@@ -232,12 +233,12 @@ class OfflineAnalyst:
                 a, b = diffs[k]["this"], diffs[k]["other"]
                 delta = f" ({a - b:+.3g})" if isinstance(a, (int, float)) and \
                     isinstance(b, (int, float)) else ""
-                rows.append(f"- {k}: {a:.4g} here vs {b:.4g} in {ref}{delta}"
-                            if delta else f"- {k}: {a} here vs {b} in {ref}")
-        lines = [f"Compared with {ref}:\n" + ("\n".join(rows) if rows else
-                                              "- the headline figures are identical")]
-        cfg = [f"{c['key']} ({c['this']} vs {c['other']})" for c in d["config_differences"][:6]
-               if c["key"] != "name"]
+                rows.append(f"- {k}: {a:.4g} here vs {b:.4g} in {literal(ref)}{delta}"
+                            if delta else f"- {k}: {a} here vs {b} in {literal(ref)}")
+        lines = [f"Compared with {literal(ref)}:\n" + ("\n".join(rows) if rows else
+                                                       "- the headline figures are identical")]
+        cfg = [f"{c['key']} ({literal(c['this'])} vs {literal(c['other'])})"
+               for c in d["config_differences"][:6] if c["key"] not in ("name", "description")]
         lines.append("Config differences: " + ("; ".join(cfg) if cfg else "none") + ".")
         return lines
 

@@ -47,7 +47,8 @@ def answer_events(run_id: str, runs: Mapping[str, RunResult], question: str,
     settings = settings or LLMSettings()
 
     def on_error(exc: BaseException):  # type: ignore[no-untyped-def]
-        return describe_error(exc, server=settings.server if factory is None else "the model",
+        # the server's host is not named: visitors of a public deployment need not know it
+        return describe_error(exc, server="the LLM server" if factory is None else "the model",
                               model=settings.model, timeout_s=settings.timeout_s,
                               secrets=settings.secrets())
     try:

@@ -6,24 +6,23 @@ between tabs or changing a filter never recomputes a chart from scratch.
 
 from __future__ import annotations
 
-import io
 import json
-import tempfile
-import zipfile
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from .. import charts
+from ..archive import ArchiveError, run_from_zip, run_to_zip
 from ..config import SimConfig
 from ..results import RunResult
 from ..theory import che_lru_hit_ratio, fifo_hit_ratio
 from ..workload import popularity
-from . import fmt, nav, state, vega
+from . import budget, fmt, nav, state, vega
 from .compare import render_compare
+from .inputs import short
 from .legend import marker_legend
+from .text import plain
 
 INVESTIGATE_KINDS = charts.CHAOS_KINDS + ("node_down_detected", "node_up_detected", "anomaly", "recovered")
 MAX_INVESTIGATE = 25
@@ -99,7 +98,7 @@ def _header(run_id: str, res: RunResult) -> None:
                 f" (warm-up {cfg.warmup_s:g} s excluded) · seed {cfg.seed}")
     if cfg.description:
         with st.expander("What this scenario shows"):
-            st.markdown(cfg.description)
+            st.text(cfg.description)
 
 
 def _kpis(run_id: str, res: RunResult) -> None:
@@ -175,7 +174,7 @@ def _events(run_id: str, res: RunResult) -> None:
     available = nav.exists(nav.ANALYST)
     for i, ev in enumerate(notable.itertuples(index=False)):
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
-        c1.markdown(f"`{ev.t:7.2f} s` **{ev.kind}** {ev.message}")
+        c1.markdown(f"`{ev.t:7.2f} s` **{plain(ev.kind)}** {plain(ev.message, None)}")
         c2.button("Investigate", key=f"analysis.investigate.{i}", icon=":material/psychology:", width="stretch",
                   on_click=_investigate, args=(run_id, investigate_question(ev.t, ev.kind, ev.target, ev.message)),
                   disabled=not available, help="Ask the analyst about this event." if available
@@ -202,11 +201,39 @@ def summary_json(run_id: str, res: RunResult) -> str:
 
 
 def zip_bytes(res: RunResult) -> bytes:
-    buf = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(res.save(Path(tmp) / "run").iterdir()):
-            zf.write(path, path.name)
-    return buf.getvalue()
+    return run_to_zip(res)
+
+
+UPLOAD_MSG = "analysis.upload_msg"
+
+
+def _upload_run(key: str) -> None:
+    upload = st.session_state.get(key)
+    if upload is None:
+        return
+    lim = budget.limits()
+    name = short(upload.name, 80)
+    if upload.size > lim.max_run_upload_bytes:
+        st.session_state[UPLOAD_MSG] = (False, f"{name} is {upload.size:,} bytes; at most "
+                                               f"{lim.max_run_upload_bytes:,} are accepted.")
+        return
+    try:
+        result = run_from_zip(upload.getvalue(), max_bytes=lim.max_run_upload_bytes, name=name)
+    except ArchiveError as err:
+        st.session_state[UPLOAD_MSG] = (False, str(err))
+        return
+    run_id = state.add_run(result)
+    st.session_state[UPLOAD_MSG] = (True, f"Loaded {run_id} from {name}.")
+
+
+def render_run_upload(key: str) -> None:
+    """Upload a run downloaded earlier (its "Everything (ZIP)"): it joins this session's runs."""
+    st.file_uploader("Upload a downloaded run (ZIP)", type=["zip"], key=key, on_change=_upload_run, args=(key,),
+                     help="The ZIP from a run's Downloads tab. Runs live in the server's memory, so a restart "
+                          "loses them; the ZIP brings one back (for Analysis and the Analyst).")
+    msg = st.session_state.pop(UPLOAD_MSG, None)
+    if msg:
+        (st.success if msg[0] else st.error)(plain(msg[1], 300))
 
 
 def _downloads(run_id: str, res: RunResult) -> None:
@@ -226,7 +253,9 @@ def _downloads(run_id: str, res: RunResult) -> None:
     cols[len(files) % 3].download_button("Everything (ZIP)", lambda: zip_bytes(res), file_name=f"{stem}.zip",
                                          mime="application/zip", key="analysis.dl.zip", type="primary",
                                          icon=":material/folder_zip:", width="stretch", on_click="ignore")
-    st.caption("The ZIP is what `RunResult.save()` writes; `RunResult.load(dir)` reads it back.")
+    st.caption("The ZIP is what `RunResult.save()` writes; `RunResult.load(dir)` reads it back, and the upload "
+               "below brings it back into this app (runs live in the server's memory: a restart loses them).")
+    render_run_upload("analysis.upload_run")
 
 
 def render_analysis_page() -> None:
@@ -235,9 +264,11 @@ def render_analysis_page() -> None:
     st.title("Analysis")
     runs = state.get_runs()
     if not runs:
-        st.info("No runs yet in this session. Start one from the sidebar; finished and stopped runs appear here.",
-                icon=":material/info:")
+        st.info("No runs yet in this session. Start one from the sidebar; finished and stopped runs appear here. "
+                "Runs live in the server's memory, so a server restart loses them: upload a run you downloaded "
+                "to bring it back.", icon=":material/info:")
         nav.page_link(nav.LIVE, label="Go to the live run", icon=":material/monitoring:")
+        render_run_upload("analysis.upload_first")
         return
     run_id = _pick_run(runs)
     res = runs[run_id]

@@ -21,6 +21,7 @@ import streamlit as st
 from .. import charts
 from ..config import CHAOS_ACTIONS, ChaosEvent
 from . import config_state as cs
+from .text import plain
 
 COLUMNS = ("at_s", "action", "target", "duration_s", "factor", "loss_rate")
 BASE = "cf:chaos.base"
@@ -84,16 +85,30 @@ def schedule_spans(schedule: pd.DataFrame, duration_s: float) -> pd.DataFrame:
     df = schedule.loc[:, ["at_s", "action", "target", "duration_s"]].copy()
     df["target"] = df["target"].fillna("").astype(str).replace("", "all")
     df["at_s"] = pd.to_numeric(df["at_s"], errors="coerce").fillna(0.0)
-    dur = pd.to_numeric(df["duration_s"], errors="coerce")
-    ends = []
-    for i, row in enumerate(df.itertuples(index=False)):
-        if pd.notna(dur.iloc[i]):
-            ends.append(row.at_s + dur.iloc[i])
+    dur = pd.to_numeric(df["duration_s"], errors="coerce").to_numpy()
+    at = df["at_s"].to_numpy(dtype=float)
+    # the times of each (action, target), sorted once: a row's undoing event is then a
+    # binary search per candidate list (O(n log n), not a scan of the table per row)
+    times = {key: np.sort(group.to_numpy(dtype=float))
+             for key, group in df.groupby(["action", "target"], sort=False)["at_s"]}
+    ends = np.empty(len(df))
+    for i, (action, target) in enumerate(zip(df["action"], df["target"], strict=True)):
+        if not np.isnan(dur[i]):
+            ends[i] = at[i] + dur[i]
             continue
-        undo = _UNDONE_BY.get(row.action)
-        later = df[(df["at_s"] > row.at_s) & df["action"].isin(undo or ()) &
-                   df["target"].isin([row.target, "all"])]["at_s"]
-        ends.append(row.at_s if undo is None else later.min() if len(later) else duration_s)
+        undo = _UNDONE_BY.get(action)
+        if undo is None:
+            ends[i] = at[i]
+            continue
+        end = duration_s
+        for a in undo:
+            for tg in dict.fromkeys((target, "all")):
+                ts = times.get((a, tg))
+                if ts is not None:
+                    k = np.searchsorted(ts, at[i], side="right")
+                    if k < len(ts):
+                        end = min(end, ts[k])
+        ends[i] = end
     df["end_s"] = np.maximum(np.minimum(ends, duration_s), df["at_s"] + duration_s / 150)
     return df
 
@@ -137,7 +152,7 @@ def render_chaos_editor(duration_s: float, nodes: int) -> None:
     )
     message = cs.check().fields.get("chaos.events")
     if message:
-        st.error(f"chaos.events: {message}", icon=":material/error:")
+        st.error(plain(f"chaos.events: {message}", 600), icon=":material/error:")
     schedule = events_frame(cs.values().get("chaos.events"))
     if not schedule.empty and schedule["action"].notna().all():
         st.altair_chart(charts.chaos_timeline_chart(schedule_spans(schedule, duration_s), duration_s),

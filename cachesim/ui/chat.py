@@ -41,8 +41,12 @@ from cachesim.analyst import (
     suggestions,
 )
 from cachesim.analyst.chart import cited_window_chart
+from cachesim.analyst.guard import Usage, bounded, estimate_tokens, process_quota, safe_markdown
 from cachesim.analyst.turns import Event, ToolStep
 from cachesim.results import RunResult
+
+from . import budget
+from .text import plain
 
 HISTORY = "analyst_history"
 PENDING = "analyst_pending"
@@ -50,6 +54,11 @@ FACTORY = "analyst_model_factory"
 PREFILL = "analyst_prefill"
 RUN_PICKER = "analyst_run"
 QUICK_SCENARIO = "node_failure"
+USAGE = "analyst_usage"
+QUOTA_MSG = "analyst_quota_msg"
+MAX_QUESTION_CHARS = 2000
+#: Seconds between redraws of a streaming answer (each redraw re-sanitises the text).
+REDRAW_S = 0.1
 _FALLBACK_RUNS = "analyst_runs"
 #: Pacing of offline answers (seconds per word, at most this much in all).
 OFFLINE_PACE_S = 0.01
@@ -125,7 +134,7 @@ def render_steps(steps: list[dict[str, Any]], expanded: bool = False) -> None:
     with st.expander(f"Tool calls behind this answer ({len(steps)})", expanded=expanded):
         for s in steps:
             args = ", ".join(f"{k}={v!r}" for k, v in (s.get("args") or {}).items())
-            st.markdown(f"**{s['name']}**({args})")
+            st.markdown(f"**{plain(s['name'], 60)}**({plain(args, 300)})")
             if s.get("result"):
                 st.code(s["result"][:3000], language="json", wrap_lines=True)
 
@@ -147,11 +156,14 @@ def mode_caption(mode: str) -> str:
 def render_message(msg: dict[str, Any], run: RunResult, key: str) -> None:
     with st.chat_message(msg["role"]):
         if msg.get("content"):
-            st.markdown(msg["content"])
+            if msg["role"] == "user":
+                st.markdown(plain(msg["content"], MAX_QUESTION_CHARS))  # the visitor's text stays text
+            else:
+                st.markdown(safe_markdown(msg["content"]))  # no links or images from the model
         if msg["role"] != "assistant":
             return
         if msg.get("error"):
-            st.error(msg["error"], icon="⚠️")
+            st.error(plain(msg["error"], 400), icon="⚠️")
         st.caption(mode_caption(msg.get("mode", OFFLINE)))
         render_steps(msg.get("steps") or [])
         render_ranges(run, msg.get("ranges") or [], key=f"{key}_chart")
@@ -183,7 +195,11 @@ def _consume_prefill(runs: Mapping[str, RunResult]) -> None:
 
 
 def _quick_run() -> None:
-    st.info("No finished run yet. Run a scenario here, or configure one on the other pages.")
+    st.info("No finished run yet. Run a scenario here, or configure one on the other pages. Runs live in the "
+            "server's memory (a restart loses them): you can also upload a run you downloaded.")
+    from .analysis import render_run_upload
+
+    render_run_upload("analyst_upload_run")
     names = cachesim.list_scenarios()
     idx = names.index(QUICK_SCENARIO) if QUICK_SCENARIO in names else 0
     name = st.selectbox("Scenario", names, index=idx, key="analyst_quick_scenario")
@@ -216,31 +232,66 @@ def _mode(settings: LLMSettings, factory: Callable[[], Any] | None) -> str:
                    "the run, no LLM). Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL, "
                    "CACHESIM_LLM_MODEL) in .streamlit/secrets.toml or the environment.")
     elif mode == LLM:
-        where = "an injected model" if factory is not None else settings.describe()
+        where = "an injected model" if factory is not None else f"model {plain(settings.model, 60)}"
+        lim = budget.limits()
         st.caption(f"LLM analyst: {where}. Tool output is treated as data; limits on model and "
-                   "tool calls apply.")
+                   f"tool calls apply, and each session may ask {lim.analyst_questions_per_session} questions.")
     else:
         st.caption("Offline analyst: answers computed from the run, no LLM.")
     return mode
 
 
+def _usage() -> Usage:
+    if USAGE not in st.session_state:
+        st.session_state[USAGE] = Usage()
+    return st.session_state[USAGE]
+
+
+def _quota():  # type: ignore[no-untyped-def]
+    lim = budget.limits()
+    return process_quota(lim.analyst_questions_per_session, lim.analyst_tokens_per_session,
+                         lim.analyst_questions_per_hour, lim.analyst_tokens_per_hour)
+
+
 def _answer(run_id: str, runs: dict[str, RunResult], question: str, history: list,
             mode: str, settings: LLMSettings, factory: Callable[[], Any] | None) -> None:
+    quota = _quota() if mode == LLM else None
+    refusal = quota.refusal(_usage()) if quota is not None else None
+    if refusal:  # nothing is sent to the LLM
+        st.session_state[QUOTA_MSG] = refusal
+        return
     history.append({"role": "user", "content": question})
     render_message(history[-1], runs[run_id], key=f"q{len(history)}")
     answer = Answer(mode)
-    events = answer_events(run_id, runs, question, history[:-1], mode=mode,
-                           settings=settings, factory=factory)
+    lim = budget.limits()
+    events = bounded(answer_events(run_id, runs, question, history[:-1], mode=mode,
+                                   settings=settings, factory=factory),
+                     max_chars=lim.analyst_max_answer_chars, max_s=lim.analyst_max_answer_s)
     with st.chat_message("assistant"):
         status = st.status("Looking at the run…", expanded=False)
         text = answer.text_stream(_show_steps(events, status))
-        st.write_stream(_paced(text) if mode == OFFLINE else text)
+        _stream_text(_paced(text) if mode == OFFLINE else text, st.empty())
         if answer.error is not None:
-            st.error(answer.error.message, icon="⚠️")
+            st.error(plain(answer.error.message, 400), icon="⚠️")
         n = len(answer.steps)
         status.update(label=f"{n} tool call{'' if n == 1 else 's'}", expanded=False,
                       state="complete" if answer.error is None else "error")
+    if quota is not None:
+        quota.charge(_usage(), estimate_tokens(question, answer.text, answer.steps))
     history.append(answer.record())
+
+
+def _stream_text(pieces: Iterable[str], slot: Any) -> str:
+    """Draw the answer as it arrives, sanitised (no links or images) on every redraw."""
+    text, drawn_at = "", 0.0
+    for piece in pieces:
+        text += piece
+        now = time.perf_counter()
+        if now - drawn_at >= REDRAW_S:
+            slot.markdown(safe_markdown(text) + " ▌")
+            drawn_at = now
+    slot.markdown(safe_markdown(text))
+    return text
 
 
 def _paced(pieces: Iterator[str], per_piece_s: float = OFFLINE_PACE_S,
@@ -282,12 +333,15 @@ def render_analyst_page() -> None:
     for i, msg in enumerate(history):
         render_message(msg, run, key=f"{run_id}_{i}")
     question = st.chat_input("Ask about this run, e.g. why did the hit ratio drop at t=10 s?",
-                             key="analyst_input")
+                             key="analyst_input", max_chars=MAX_QUESTION_CHARS)
     pending = st.session_state.pop(PENDING, None)
     question = question or pending
     if question:
-        _answer(run_id, runs, question.strip()[:2000], history, mode, settings, factory)
+        _answer(run_id, runs, str(question).strip()[:MAX_QUESTION_CHARS], history, mode, settings, factory)
         st.rerun()
+    quota_msg = st.session_state.pop(QUOTA_MSG, None)
+    if quota_msg:
+        st.error(quota_msg, icon=":material/block:")
     asked = tuple(m["content"] for m in history if m["role"] == "user")
     rt = run_tools(run_id, runs)
     follow = suggestions(rt, compute_findings(run), asked)
@@ -295,7 +349,7 @@ def render_analyst_page() -> None:
         st.caption("Try asking")
         cols = st.columns(len(follow))
         for i, (col, q) in enumerate(zip(cols, follow, strict=True)):
-            if col.button(q, key=f"analyst_suggest_{i}", width="stretch", wrap=True):
+            if col.button(plain(q, 160), key=f"analyst_suggest_{i}", width="stretch", wrap=True):
                 st.session_state[PENDING] = q
                 st.rerun()
     if history:

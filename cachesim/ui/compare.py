@@ -9,6 +9,7 @@ import streamlit as st
 
 from .. import charts
 from ..results import RunResult
+from .text import plain
 
 #: (summary key, column label, column format)
 KPIS = (
@@ -80,7 +81,7 @@ def render_compare(runs: dict[str, RunResult], current: str) -> None:
     st.markdown("**KPIs** (after warm-up)")
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         label: st.column_config.NumberColumn(label, format=f) for _, label, f in KPIS})
-    st.markdown(f"**Change against {chosen[0]}**")
+    st.markdown(f"**Change against {plain(chosen[0])}**")
     deltas = delta_table(table)
     labels = [label for _, label, _ in KPIS]
     deltas[labels] = deltas[labels].astype(float) * 100

@@ -20,7 +20,8 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from ..config import ConfigError, SimConfig, list_scenarios, load_scenario
+from ..config import ConfigError, SimConfig, check_nesting, list_scenarios, load_scenario
+from .inputs import short, trace_problem
 
 VALUES = "cfg.values"
 SCENARIO = "cfg.scenario"
@@ -112,6 +113,7 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
             data[head] = value
             continue
         if key == "chaos.events" and isinstance(value, str):
+            check_nesting(value, "chaos.events")
             try:
                 value = json.loads(value or "[]")
             except json.JSONDecodeError as exc:
@@ -125,8 +127,8 @@ def _message(err: dict[str, Any]) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field"
     if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict | list):
-        return f"{msg} (got {err['input']!r})"
-    return msg
+        return short(f"{msg} (got {err['input']!r})")
+    return short(msg)
 
 
 def _attribute(message: str, known: set[str]) -> tuple[str | None, str]:
@@ -140,12 +142,23 @@ def _attribute(message: str, known: set[str]) -> tuple[str | None, str]:
     return (head, message) if head in known else (None, message)
 
 
+def app_problem(cfg: SimConfig) -> str | None:
+    """What the app refuses in an otherwise valid config (a trace given as a server
+    path), as one line naming the field; None if the app accepts it."""
+    traces = st.session_state.get("traces")
+    return trace_problem(cfg.workload.trace, list(traces) if isinstance(traces, dict) else None)
+
+
 def validate(flat: dict[str, Any]) -> Check:
-    """Validate a draft; never raises."""
+    """Validate a draft; never raises. A trace that names a path is refused before
+    anything is parsed or opened."""
+    problem = trace_problem(flat.get("workload.trace"))
+    if problem:
+        return Check(None, {"workload.trace": problem.removeprefix("workload.trace: ")})
     try:
         return Check(SimConfig.model_validate(unflatten(flat)))
     except ConfigError as exc:
-        key, _, msg = str(exc).partition(": ")
+        key, _, msg = short(exc).partition(": ")
         return Check(None, {key: msg})
     except ValidationError as err:
         fields: dict[str, str] = {}

@@ -7,11 +7,13 @@ import streamlit as st
 from pydantic import ValidationError
 
 from ..config import ConfigError, SimConfig, format_validation_error
+from . import budget, nav, share
 from . import config_state as cs
-from . import nav, share
 from .chaos_editor import render_chaos_editor
+from .control import REFUSED, start_run
 from .fields import field_widget, section_keys
-from .sidebar import start_run
+from .inputs import short
+from .text import plain
 
 SECTIONS = (
     ("Run", None, "Name, seed, how long to simulate and how often to measure."),
@@ -23,7 +25,6 @@ SECTIONS = (
     ("Chaos", "chaos", "Faults on a schedule, and random ones at a rate."),
 )
 IMPORT_MSG = "configure.import_msg"
-MAX_IMPORT_BYTES = 1_000_000
 
 
 def import_toml(text: str, source: str) -> tuple[bool, str]:
@@ -32,9 +33,12 @@ def import_toml(text: str, source: str) -> tuple[bool, str]:
     try:
         cfg = SimConfig.from_toml(text, source=source)
     except ValidationError as err:
-        return False, f"{source} is not a valid config: {format_validation_error(err)}"
+        return False, short(f"{source} is not a valid config: {format_validation_error(err)}", 600)
     except ConfigError as err:
-        return False, str(err)
+        return False, short(err, 600)
+    problem = cs.app_problem(cfg)  # a trace path is refused; nothing was opened
+    if problem:
+        return False, f"{source}: {problem}"
     cs.replace(cfg, cfg.name, notice=("info", f"Imported {source}."))
     return True, f"Imported {source}: {cfg.name}."
 
@@ -43,22 +47,31 @@ def _import_file() -> None:
     upload = st.session_state.get("configure.upload")
     if upload is None:
         return
-    data = upload.getvalue()
-    if len(data) > MAX_IMPORT_BYTES:
-        st.session_state[IMPORT_MSG] = (False, f"{upload.name} is too large for a config ({len(data):,} bytes).")
+    name = short(upload.name, 80)
+    if upload.size > max_import_bytes():
+        st.session_state[IMPORT_MSG] = (False, f"{name} is too large for a config ({upload.size:,} bytes; "
+                                               f"at most {max_import_bytes():,}).")
         return
     try:
-        text = data.decode("utf-8")
+        text = upload.getvalue().decode("utf-8")
     except UnicodeDecodeError:
-        st.session_state[IMPORT_MSG] = (False, f"{upload.name} is not a UTF-8 text file.")
+        st.session_state[IMPORT_MSG] = (False, f"{name} is not a UTF-8 text file.")
         return
-    st.session_state[IMPORT_MSG] = import_toml(text, upload.name)
+    st.session_state[IMPORT_MSG] = import_toml(text, name)
+
+
+def max_import_bytes() -> int:
+    """The budget's upload and paste size."""
+    return budget.limits().max_upload_bytes
 
 
 def _import_text() -> None:
     text = st.session_state.get("configure.paste", "")
     if not text.strip():
         st.session_state[IMPORT_MSG] = (False, "Paste a TOML config first.")
+        return
+    if len(text.encode("utf-8", "replace")) > max_import_bytes():
+        st.session_state[IMPORT_MSG] = (False, f"The pasted TOML is too large (at most {max_import_bytes():,} bytes).")
         return
     st.session_state[IMPORT_MSG] = import_toml(text, "the pasted TOML")
 
@@ -74,7 +87,7 @@ def _status(check: cs.Check) -> None:
                    f"{cfg.duration_s:g} simulated seconds, {nodes}.", icon=":material/check:")
     else:
         st.error(f"Based on {based}{note}; fix {len(check.messages())} problem(s) to run:  \n"
-                 + "  \n".join(f"- {m}" for m in check.messages()), icon=":material/error:")
+                 + "  \n".join(f"- {plain(m, 600)}" for m in check.messages()), icon=":material/error:")
 
 
 def _section(key: str | None) -> None:
@@ -95,11 +108,12 @@ def _import_export(check: cs.Check) -> None:
         st.file_uploader("Config file", type=["toml"], key="configure.upload", on_change=_import_file,
                          help="A file written by Export, the CLI or by hand (see the README's config reference).")
         st.text_area("…or paste TOML", key="configure.paste", height=120,
-                     placeholder='seed = 7\nduration_s = 20.0\n\n[cluster]\nnodes = 8')
+                     placeholder='seed = 7\nduration_s = 20.0\n\n[cluster]\nnodes = 8', max_chars=max_import_bytes())
         st.button("Import pasted TOML", key="configure.paste_go", on_click=_import_text, icon=":material/upload:")
         msg = st.session_state.get(IMPORT_MSG)
         if msg:
-            (st.success if msg[0] else st.error)(msg[1] + ("" if msg[0] else " The current config was kept."))
+            note = "" if msg[0] else " The current config was kept."
+            (st.success if msg[0] else st.error)(plain(msg[1], 800) + note)
     with c2:
         st.markdown("**Export**")
         cfg = check.config or cs.last_valid()
@@ -128,8 +142,11 @@ def render_configure_page() -> None:
                   help="Discard the changes: load the scenario again.")
     if top[2].button("Run", key="configure.run", icon=":material/play_arrow:", type="primary", width="stretch",
                      disabled=not check.ok) and check.config is not None:
-        start_run(check.config)
-        nav.switch_page(nav.LIVE)
+        if start_run(check.config) is None:
+            nav.switch_page(nav.LIVE)
+    refused = st.session_state.get(REFUSED)
+    if refused and check.ok:
+        st.error(refused, icon=":material/block:")
     tabs = st.tabs([title for title, _, _ in SECTIONS] + ["Import · export · share"])
     cfg = check.config or cs.last_valid()
     for tab, (_, key, blurb) in zip(tabs, SECTIONS, strict=False):

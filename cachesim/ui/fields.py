@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from ..config import EVICTION_NAMES, SimConfig
 from . import config_state as cs
+from .text import plain
 
 #: Short labels for the fields people meet first; others are derived from the name.
 LABELS = {
@@ -117,7 +118,10 @@ def _to_widget(spec: FieldSpec, value: Any) -> Any:
 
 
 def _commit(prefix: str, key: str) -> None:
-    value = st.session_state[f"{prefix}:{key}"]
+    wkey = f"{prefix}:{key}"
+    if wkey not in st.session_state:  # the widget's state was dropped (a rerun cut short): nothing to commit
+        return
+    value = st.session_state[wkey]
     if spec_of(key).kind == "optional_text" and not str(value).strip():
         value = None
     cs.set_value(key, value, source=prefix)
@@ -149,4 +153,4 @@ def field_widget(prefix: str, key: str, *, container: Any = None, label: str | N
     message = (errors if errors is not None else cs.check().fields).get(key)
     slot = box.empty()  # always drawn, so an error that comes or goes never shifts the widgets below
     if message:
-        slot.error(message if message.startswith(key) else f"{key}: {message}", icon=":material/error:")
+        slot.error(plain(message if message.startswith(key) else f"{key}: {message}", 600), icon=":material/error:")

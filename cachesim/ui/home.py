@@ -8,6 +8,7 @@ from ..config import SimConfig, scenario_description
 from . import config_state as cs
 from . import nav
 from .sidebar import start_run
+from .text import plain
 
 
 def system_diagram(cfg: SimConfig) -> str:
@@ -60,8 +61,8 @@ def render_home() -> None:
     go = st.session_state.pop("home.go", None)
     if go is not None:
         if go[0] == "run" and (cfg := cs.current()) is not None:
-            start_run(cfg)
-            nav.switch_page(nav.LIVE)
+            if start_run(cfg) is None:
+                nav.switch_page(nav.LIVE)
         elif go[0] == "configure":
             nav.switch_page(nav.CONFIGURE)
     st.title("cachesim")
@@ -85,7 +86,7 @@ def render_home() -> None:
             st.caption(text)
     st.subheader("The simulated system")
     cfg = cs.current() or cs.last_valid()
-    st.caption(f"Drawn for the current config ({cfg.name}): change it in the sidebar and the diagram follows. "
+    st.caption(f"Drawn for the current config ({plain(cfg.name)}): change it in the sidebar and the diagram follows. "
                "An observer samples every component each snapshot interval; that is what the charts show.")
     st.graphviz_chart(system_diagram(cfg), width="stretch")
     st.subheader("Start from a scenario")

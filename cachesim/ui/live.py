@@ -23,20 +23,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
 
 from .. import charts
 from . import config_state as cs
-from . import fmt, nav, state, vega
+from . import control, fmt, nav, share, state, vega
 from .legend import marker_legend
-from .runner import SPEEDS, TICK_BUDGET_S, LiveRun
-from .sidebar import keep_partial, live_status_text, start_run
+from .runner import SPEEDS, LiveRun
+from .sidebar import live_status_text, start_run
+from .text import plain
 
 #: Seconds of refreshes in one script run (see _live_panel).
 BATCH_S = 1.0
 SPEED_PREF = "live.speed_pref"
+HEADER = "live.header_status"
 LOG_LINES = 60
 #: Per-node heatmap cells per refresh (more windows are thinned out). The browser
 #: redraws every chart 5 times a second, and its Vega runs each mark's encoding through
@@ -70,30 +73,21 @@ def _speed_label(speed: float | None) -> str:
 def _stop() -> None:
     live = state.get_live()
     if live is not None and live.status == "running":
-        live.stop()
-        keep_partial(live)
+        control.stop_live()
 
 
 def _resume() -> None:
-    live = state.get_live()
-    if live is not None:
-        live.resume()
+    control.resume_live()
 
 
 def _reset() -> None:
-    live = state.get_live()
-    if live is not None and live.status == "running" and live.sim.snapshots:
-        live.stop()
-        keep_partial(live)
-    state.set_live(None)
+    control.reset_live()
 
 
 def _set_speed() -> None:
     speed = st.session_state["live.speed"]
     st.session_state[SPEED_PREF] = speed
-    live = state.get_live()
-    if live is not None:
-        live.set_speed(speed)
+    control.set_speed(speed)
 
 
 def _controls(live: LiveRun) -> None:
@@ -114,12 +108,15 @@ def _ready() -> None:
     st.info("No run yet. Choose a scenario and parameters in the sidebar, then press **Run simulation**.",
             icon=":material/play_circle:")
     if cfg is not None:
-        st.caption(f"Ready: **{cfg.name}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+        st.caption(f"Ready: **{plain(cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                    f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s for "
                    f"{cfg.duration_s:g} simulated s")
         if st.button("Run this config", type="primary", icon=":material/play_arrow:", key="live.start"):
-            start_run(cfg)
-            st.rerun()
+            if start_run(cfg) is None:
+                st.rerun()
+        refused = st.session_state.get(control.REFUSED)
+        if refused:
+            st.error(refused, icon=":material/block:")
 
 
 # -- the panel --------------------------------------------------------------------------
@@ -147,7 +144,7 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
 def _log(live: LiveRun) -> str:
     lines = []
     for e in reversed(live.events[-LOG_LINES:]):
-        lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, e.kind)} {e.message}")
+        lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, plain(e.kind))} {plain(e.message, None)}")
     if live.status == "finished":
         lines.insert(0, f"`{live.now:7.2f} s` :green[**run finished**]")
     elif live.status == "stopped":
@@ -245,6 +242,7 @@ def _layout() -> Slots:
 def _fill(live: LiveRun, slots: Slots) -> float:
     """Redraw everything from the run's current state; returns the wall seconds spent."""
     t0 = time.perf_counter()
+    live.refreshes.append(t0)
     cfg = live.config
     slow = live.status != "running" or slots.drawn.get("n", 0) % 5 == 0  # ~once a second
     slots.drawn["n"] = slots.drawn.get("n", 0) + 1
@@ -270,37 +268,68 @@ def _fill(live: LiveRun, slots: Slots) -> float:
     if slow:
         slots.footer.caption(
             f"{live.refresh_rate():.1f} refreshes/s (every {live.refresh_s:.2f} s, slower if the browser lags) · "
-            f"each: simulate {live.last_advance_s * 1e3:.0f} ms, draw {spent * 1e3:.0f} ms · "
+            f"each draw {spent * 1e3:.0f} ms (the run advances beside the page) · "
             f"speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots")
     return spent
 
 
 def _refresh_batch() -> None:
-    """Refresh the panel in a loop for about BATCH_S wall seconds (one refresh when the
-    run is not going): simulate for a budget, redraw the placeholders, again."""
+    """Redraw the panel in a loop for about BATCH_S wall seconds (once when the run is
+    not going). The run advances in its worker; a refresh only reads it, under the
+    worker's lock, and draws into the placeholders."""
     live = state.get_live()
     if live is None:
         return
     slots = _layout()
-    budget = st.session_state.get("live.tick_budget_s", TICK_BUDGET_S)
     batch = st.session_state.get("live.max_loop_s", BATCH_S)  # tests: seconds of refreshes per run
     started = time.perf_counter()
-    if live.active and live.batch_ended is not None:
-        live.pace(started - live.batch_ended)
-    drawn = _fill(live, slots)
+    lock = control.lock_of(live)
+    with lock:
+        _fill(live, slots)
+    if st.session_state.get(HEADER) == "running" and not live.active:
+        control.sync()
+        st.rerun()  # the run ended since the page's header was drawn: controls and registry catch up
     while live.active:
         frame_start = time.perf_counter()
-        live.advance(max(0.04, min(budget, live.refresh_s - drawn)))
-        if live.status == "finished":
-            keep_partial(live)
-            st.rerun()
-        drawn = _fill(live, slots)
+        worker = state.get_worker()
+        if worker is None or worker.live is not live or not worker.alive:
+            control.sync()
+            st.rerun()  # the run ended (finished, failed or stopped): controls and registry catch up
+        with lock:
+            _fill(live, slots)
         if time.perf_counter() - started >= batch:
-            live.batch_ended = time.perf_counter()
             return
-        rest = live.refresh_s - (time.perf_counter() - frame_start)
-        if rest > 0:
-            time.sleep(rest)
+        until = frame_start + live.refresh_s
+        while time.perf_counter() < until:  # pacing the redraws, not waiting for the run
+            if _click_waiting():
+                return  # make way at once: Streamlit would only see the click at the next redraw
+            time.sleep(min(CLICK_POLL_S, max(0.0, until - time.perf_counter())))
+
+
+#: How often a batch between redraws looks for a click waiting to rerun the page.
+CLICK_POLL_S = 0.02
+
+
+def _click_waiting() -> bool:
+    """Whether a rerun of the whole page (a click, a widget change, a page change) is
+    waiting for this batch. Streamlit hands it over at the page's next element, and the
+    batch sleeps between redraws; looking lets Stop act at once. This reads the script
+    run context's request queue, an internal of Streamlit 1.67: if it is not there,
+    the batch simply sleeps (and a click waits for the next redraw)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        requests = get_script_run_ctx().script_requests  # type: ignore[union-attr]
+        state = requests._state
+        if state == ScriptRequestType.STOP:
+            return True
+        if state != ScriptRequestType.RERUN:
+            return False
+        data = requests._rerun_data
+        return not (data.fragment_id_queue and not data.is_fragment_scoped_rerun)  # not just the next batch
+    except Exception:  # noqa: BLE001 - another Streamlit version: just sleep
+        return False
 
 
 #: While a run goes on, the browser asks for the next batch of refreshes every
@@ -309,7 +338,15 @@ def _refresh_batch() -> None:
 #: the browser is not flooded for long, so clicks stay responsive. A click reruns the page,
 #: which ends the batch at its next redraw.
 ASK_EVERY_S = 0.5
-_live_panel = st.fragment(run_every=ASK_EVERY_S)(_refresh_batch)
+
+
+def _guarded_batch() -> None:
+    from .errors import guarded  # a fragment rerun runs only this: it needs its own net
+
+    guarded(_refresh_batch)
+
+
+_live_panel = st.fragment(run_every=ASK_EVERY_S)(_guarded_batch)
 
 
 def _panel(live: LiveRun) -> None:
@@ -320,23 +357,53 @@ def _panel(live: LiveRun) -> None:
 
 
 def render_live_page() -> None:
+    """The page's header: title, controls and the run's status (the panel follows the
+    sidebar: :func:`render_live_panel`)."""
+    share.apply_once()  # a link's config, before the sidebar draws (it is drawn after this)
+    st.session_state.pop("sidebar.go_live", None)  # a Run click: this is the page it goes to
     st.title("Live run")
+    control.sync()
     live = state.get_live()
     if live is None:
         _ready()
+        st.caption(RESTART_NOTE)
         return
     cfg = live.config
-    st.caption(f"**{live.run_id or cfg.name}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+    worker = state.get_worker()
+    st.caption(f"**{plain(live.run_id or cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · seed {cfg.seed}")
     _controls(live)
-    live.batch_ended = None  # a full rerun: the next batch's wait says nothing about the browser
-    if live.status == "finished":
-        st.success(f"Finished: **{live.run_id}** is kept for analysis.", icon=":material/check_circle:")
+    refused = st.session_state.get(control.REFUSED)
+    if refused:
+        st.error(refused, icon=":material/block:")
+    st.session_state[HEADER] = live.status  # what the header below shows (see _refresh_batch)
+    failed = worker is not None and worker.live is live and worker.state == "failed"
+    if failed:
+        st.error(f"The run stopped on an unexpected error (id {worker.error_id}); the partial run is kept. "
+                 "Quote the id if you report it.", icon=":material/error:")
+    elif live.status == "finished":
+        st.success(f"Finished: {plain(live.run_id)} is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
     elif live.status == "stopped":
-        st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as **{live.run_id}**. "
+        st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as {plain(live.run_id)}. "
                    "Resume continues it.", icon=":material/pause_circle:")
+        if worker is not None and worker.live is live and worker.ended_at is not None:
+            ended = datetime.fromtimestamp(worker.ended_at, tz=UTC)
+            st.caption(f"The run stopped at {ended:%H:%M:%S}.{ended.microsecond // 1000:03d} UTC (server clock).")
         nav.page_link(nav.ANALYSIS, label="Analyse the partial run", icon=":material/analytics:")
     else:
-        st.caption("The run pauses while you are on another page and continues when you come back.")
-    _panel(live)
+        note = control.queue_note(worker)
+        if note:
+            st.info(note, icon=":material/hourglass_top:")
+        st.caption("The run goes on beside the page: you can read another page meanwhile. " + RESTART_NOTE)
+
+
+def render_live_panel() -> None:
+    """The live panel (after the sidebar, so the header's status is drawn before both)."""
+    live = state.get_live()
+    if live is not None:
+        _panel(live)
+
+
+RESTART_NOTE = ("Runs live in the server's memory: a server restart loses them. Download a run from the "
+                "Analysis page to keep it; you can upload it back there.")

@@ -76,6 +76,7 @@ class LiveRun:
         self.speed = speed
         self.status = "running"  # running | stopped | finished
         self.run_id: str | None = None  # set once the run is in the session's registry
+        self.kept_at = -1  # snapshots the registry's copy of the run holds
         self.refreshes: deque[float] = deque(maxlen=24)
         self.last_advance_s = 0.0
         self.refresh_s = REFRESH_MIN_S
@@ -127,7 +128,6 @@ class LiveRun:
         """Simulate for up to ``budget_s`` wall seconds (less in real-time mode);
         returns the number of new snapshots."""
         started = time.perf_counter()
-        self.refreshes.append(started)
         if self.status != "running":
             return 0
         if self._gen is None:

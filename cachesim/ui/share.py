@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from ..config import ConfigError, SimConfig, format_validation_error
 from . import config_state as cs
+from .inputs import cap_params, short, trace_problem
 
 SCENARIO_PARAM = "scenario"
 APPLIED = "cfg.url_applied"
@@ -45,8 +46,16 @@ def decode(params: Mapping[str, str]) -> tuple[SimConfig, str]:
     params = dict(params)
     scenario = params.pop(SCENARIO_PARAM, cs.CUSTOM if params else cs.DEFAULT_SCENARIO)
     if scenario not in cs.scenario_names():
-        raise ConfigError(f"scenario: unknown scenario {scenario!r}; choose one of {', '.join(cs.scenario_names())}")
-    return cs.base_config(scenario).with_overrides(params), scenario
+        raise ConfigError(f"scenario: unknown scenario {short(scenario, 60)!r}; choose one of "
+                          f"{', '.join(cs.scenario_names())}")
+    problem = trace_problem(params.get("workload.trace"))  # before anything is parsed or opened
+    if problem:
+        raise ConfigError(problem)
+    cfg = cs.base_config(scenario).with_overrides(params)
+    problem = cs.app_problem(cfg)
+    if problem:
+        raise ConfigError(problem)
+    return cfg, scenario
 
 
 def link(params: Mapping[str, str]) -> str:
@@ -60,23 +69,24 @@ def apply_once() -> None:
     if st.session_state.get(APPLIED):
         return
     st.session_state[APPLIED] = True
-    params = {k: st.query_params.get(k) for k in st.query_params.keys()}
+    params, cut = cap_params({k: st.query_params.get(k) for k in st.query_params.keys()})
     if not params:
         return
+    note = f" Cut to fit: {'; '.join(cut)}." if cut else ""
     try:
         cfg, scenario = decode(params)
     except ValidationError as err:
-        _fallback(format_validation_error(err))
+        _fallback(format_validation_error(err), note)
     except ConfigError as err:
-        _fallback(str(err))
+        _fallback(str(err), note)
     else:
-        cs.replace(cfg, scenario, notice=("info", "Config loaded from the link."))
+        cs.replace(cfg, scenario, notice=("info", "Config loaded from the link." + note))
 
 
-def _fallback(message: str) -> None:
+def _fallback(message: str, note: str = "") -> None:
     cs.replace(cs.base_config(cs.DEFAULT_SCENARIO), cs.DEFAULT_SCENARIO, notice=(
-        "error", f"The link's config could not be used: {message}. Showing the "
-                 f"{cs.DEFAULT_SCENARIO} scenario instead."))
+        "error", f"The link's config could not be used: {short(message, 400)}. Showing the "
+                 f"{cs.DEFAULT_SCENARIO} scenario instead.{note}"))
 
 
 def sync(cfg: SimConfig | None, scenario: str) -> None:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import streamlit as st
 
 from ..config import SimConfig
+from . import budget, control, nav, share, state
 from . import config_state as cs
-from . import nav, share, state
+from .control import keep_partial, start_run
 from .fields import field_widget
 from .runner import LiveRun
+from .text import plain
+
+__all__ = ["keep_partial", "live_status_text", "render_sidebar", "start_run"]
 
 #: (dotted key, short label) in the order they appear; pairs share a row.
 QUICK_FIELDS = (
@@ -36,25 +40,6 @@ def _pick_scenario() -> None:
 
 def _reset_scenario() -> None:
     cs.load(cs.scenario())
-
-
-def start_run(cfg: SimConfig) -> None:
-    """Start a live run of ``cfg``; a run still in progress is kept as stopped."""
-    live = state.get_live()
-    if live is not None and live.status == "running":
-        live.stop()
-        keep_partial(live)
-    speed = live.speed if live is not None else None
-    state.set_live(LiveRun(cfg, speed=speed))
-
-
-def keep_partial(live: LiveRun) -> None:
-    """Put a stopped or finished live run in the registry (or refresh its entry)."""
-    if live.run_id is None:
-        live.run_id = state.add_run(live.result())
-    else:
-        state.update_run(live.run_id, live.result())
-        state.set_current_run(live.run_id)
 
 
 def _scenario_picker() -> None:
@@ -83,9 +68,20 @@ def _navigation() -> None:
 
 
 def live_status_text(live: LiveRun) -> str:
+    worker = state.get_worker()
     label = {"running": ":blue[● running]", "stopped": ":orange[■ stopped]",
              "finished": ":green[✓ finished]"}[live.status]
+    if live.status == "running" and worker is not None and worker.live is live and worker.state == "queued":
+        label = ":gray[◌ queued for a free slot]"
     return f"Live run {label} · t = {live.now:.1f} of {live.config.duration_s:g} s ({live.progress:.0%})"
+
+
+def _estimate(cfg: SimConfig | None) -> None:
+    """The run's cost before Run: requests and server time at this machine's speed."""
+    if cfg is None:
+        return
+    est = budget.estimate(cfg, budget.measured_speed())
+    st.caption(f"This run: {budget.describe(est)}.")
 
 
 def render_sidebar(*, live_status: bool = True) -> SimConfig | None:
@@ -99,7 +95,7 @@ def render_sidebar(*, live_status: bool = True) -> SimConfig | None:
         # comes or goes never shifts (and briefly duplicates) the widgets after it.
         notice, notice_slot = st.session_state.get(cs.NOTICE), st.empty()
         if notice:
-            (notice_slot.error if notice[0] == "error" else notice_slot.info)(notice[1])
+            (notice_slot.error if notice[0] == "error" else notice_slot.info)(plain(notice[1], 800))
         _scenario_picker()
         for row in QUICK_FIELDS:
             cols = st.columns(len(row))
@@ -113,25 +109,43 @@ def render_sidebar(*, live_status: bool = True) -> SimConfig | None:
                 _errors(st.empty(), [*others, *check.general])
                 if others:
                     nav.page_link(nav.CONFIGURE, label="Fix it on the Configure page", icon=":material/tune:")
-        run = st.button("Run simulation", type="primary", icon=":material/play_arrow:", key="sidebar.run",
-                        disabled=not check.ok, width="stretch",
-                        help="Start a live run of this config." if check.ok else "Fix the errors above first.")
+        _estimate(check.config)
+        refusal = control.check(check.config) if check.config is not None else None
+        st.button("Run simulation", type="primary", icon=":material/play_arrow:", key="sidebar.run",
+                  on_click=_run_clicked, disabled=not check.ok or refusal is not None, width="stretch",
+                  help="Start a live run of this config." if check.ok and refusal is None
+                  else "Fix the problem shown first.")
+        refused_slot = st.empty()
+        if refusal:
+            refused_slot.error(refusal, icon=":material/block:")
+        control.sync()
         live, status_slot = state.get_live(), st.empty()
         if live_status and live is not None:
             status_slot.caption(live_status_text(live) + ("; it continues on the Live run page." if live.active
                                                            else ""))
     share.sync(check.config, cs.scenario())
-    if run and check.config is not None:
-        start_run(check.config)
+    if st.session_state.pop(GO_LIVE, False):  # Run was clicked on another page
         nav.switch_page(nav.LIVE)
     return check.config
+
+
+#: Set by a Run click: the page shows the live run (the live page pops it itself).
+GO_LIVE = "sidebar.go_live"
+
+
+def _run_clicked() -> None:
+    """Start the run in the click's callback, before any page draws, so every page
+    (the live page draws its header before the sidebar) sees the new run."""
+    cfg = cs.current()
+    if cfg is not None and start_run(cfg) is None:
+        st.session_state[GO_LIVE] = True
 
 
 def _errors(slot, messages: list[str]) -> None:
     if messages:
         with slot.container():
             for msg in messages:
-                st.error(msg, icon=":material/error:")
+                st.error(plain(msg, 600), icon=":material/error:")
 
 
 def error_text(key: str, message: str) -> str:

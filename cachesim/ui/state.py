@@ -18,13 +18,17 @@ from ..results import RunResult
 
 if TYPE_CHECKING:
     from .runner import LiveRun
+    from .worker import RunWorker
 
 RUNS = "cachesim.runs"
 COUNTER = "cachesim.run_counter"
 CURRENT = "cachesim.current_run"
 DERIVED = "cachesim.derived"
 LIVE = "cachesim.live"
-#: Runs kept per session; the oldest (never the current one) are dropped beyond this.
+WORKER = "cachesim.worker"
+OWNER = "cachesim.owner"
+#: Runs kept per session when no budget says otherwise; the oldest (never the current
+#: one) are dropped beyond this, or beyond the budget's bytes.
 MAX_RUNS = 20
 T = TypeVar("T")
 
@@ -48,11 +52,39 @@ def add_run(result: RunResult) -> str:
     runs = _registry()
     runs[run_id] = result
     st.session_state[CURRENT] = run_id
-    for old in list(runs)[: max(0, len(runs) - MAX_RUNS)]:
-        if old != run_id:
-            del runs[old]
-            _derived().pop(old, None)
+    _trim(run_id)
     return run_id
+
+
+def _trim(keep: str) -> None:
+    """Drop the oldest runs (never ``keep``) beyond the budget's count and bytes."""
+    from .budget import limits
+
+    lim = limits()
+    runs = _registry()
+    most = min(MAX_RUNS, lim.max_runs_kept)
+    for old in list(runs):
+        too_many = len(runs) > most
+        if old == keep or not (too_many or sum(map(result_bytes, runs.values())) > lim.max_kept_bytes):
+            continue
+        del runs[old]
+        _derived().pop(old, None)
+
+
+def result_bytes(result: RunResult) -> int:
+    """About how much memory a kept run holds (its frames), memoised on the result."""
+    cached = getattr(result, "_cachesim_bytes", None)
+    if cached is None:
+        cached = 0
+        for name in ("_timeseries", "_node_timeseries", "_nodes", "_events", "_latency"):
+            frame = getattr(result, name, None)
+            if frame is not None:
+                cached += int(frame.memory_usage(index=True, deep=name == "_events").sum())
+        try:
+            object.__setattr__(result, "_cachesim_bytes", cached)
+        except (AttributeError, TypeError):
+            pass
+    return cached
 
 
 def update_run(run_id: str, result: RunResult) -> None:
@@ -104,3 +136,23 @@ def get_live() -> LiveRun | None:
 
 def set_live(live: LiveRun | None) -> None:
     st.session_state[LIVE] = live
+
+
+def get_worker() -> RunWorker | None:
+    """The worker advancing the live run (None before the first run, or after a reset)."""
+    return st.session_state.get(WORKER)
+
+
+def set_worker(worker: RunWorker | None) -> None:
+    st.session_state[WORKER] = worker
+
+
+class _Owner:
+    """A token that lives exactly as long as the session's state: workers hold a weak
+    reference to it and stop when it is gone."""
+
+
+def owner() -> object:
+    if OWNER not in st.session_state:
+        st.session_state[OWNER] = _Owner()
+    return st.session_state[OWNER]

@@ -1,0 +1,23 @@
+"""User text stays text: escape it before it enters Markdown.
+
+A run name or description can come from a share link; in ``st.markdown``,
+``st.success``, a caption or an expander label it would render links, images (fetched
+from a third-party host), ``:red[...]`` directives and ``:material/...:`` icons.
+:func:`plain` backslash-escapes every ASCII punctuation character (CommonMark lets any
+of them be escaped) and folds the text onto one line, so it shows literally.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text: object, limit: int | None = 200) -> str:
+    """``text`` as a literal Markdown fragment: one line, punctuation escaped, cut to
+    ``limit`` characters (None: no cut)."""
+    line = " ".join(str(text).split())
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return _PUNCT.sub(r"\\\1", line)

@@ -1,0 +1,145 @@
+"""The run worker: it stops when its session goes (the session's state freed, or the
+runtime no longer listing the session), runs queue for the process's slots, and
+Stop acts within one slice. Waits poll conditions with generous deadlines."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from cachesim.config import SimConfig
+from cachesim.ui.runner import LiveRun
+from cachesim.ui.worker import RunSlots, RunWorker, log_error
+
+ROOT = Path(__file__).resolve().parents[1]
+LIVE = str(ROOT / "pages" / "2_Live_Run.py")
+LONG = {"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "800"}
+
+
+def wait_for(cond: Callable[[], bool], timeout_s: float = 60.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{what} did not hold within {timeout_s:g} s")
+
+
+#: Long enough (5 M requests) never to finish within a test.
+ENDLESS = {"duration_s": 5000.0, "snapshot_interval_s": 0.5, "workload": {"rate_rps": 1000.0}}
+
+
+class Owner:
+    """Stands for the session's state object."""
+
+
+def endless(speed: float | None = None) -> LiveRun:
+    return LiveRun(SimConfig.model_validate(ENDLESS), speed=speed)
+
+
+def test_a_worker_stops_and_frees_its_run_when_the_session_state_is_gone():
+    owner = Owner()
+    live = endless()
+    worker = RunWorker(live, RunSlots(2), owner=owner).start()
+    ref = weakref.ref(live)
+    wait_for(lambda: ref().now > 1.0, what="the run moving")
+    del owner, live
+    gc.collect()
+    assert worker.wait(30)
+    assert worker.state == "stopped" and worker.reason == "session closed" and worker.live is None
+    gc.collect()
+    assert ref() is None  # nothing holds the run any more: its memory is freed
+
+
+def test_a_worker_stops_when_the_runtime_no_longer_lists_its_session():
+    connected = [True]
+    live = endless()
+    worker = RunWorker(live, RunSlots(2), connected=lambda: connected[0], grace_s=0.05).start()
+    wait_for(lambda: live.now > 0.5, what="the run moving")
+    assert worker.alive
+    connected[0] = False  # the tab closed
+    assert worker.wait(30) and worker.reason == "session closed" and live.status == "stopped"
+
+
+def test_a_blip_shorter_than_the_grace_period_does_not_stop_the_run():
+    calls = [0]
+
+    def flaky() -> bool:
+        calls[0] += 1
+        return calls[0] % 50 != 0  # disconnected for one check in fifty
+
+    live = endless()
+    worker = RunWorker(live, RunSlots(2), connected=flaky, grace_s=30.0).start()
+    wait_for(lambda: calls[0] > 200, what="many session checks")
+    assert worker.alive and live.status == "running"
+    assert worker.stop() and worker.reason == "stopped"
+
+
+def test_a_real_streamlit_session_that_goes_away_stops_its_run():
+    at = AppTest.from_file(LIVE, default_timeout=90)
+    at.query_params.update(LONG)
+    at.session_state["live.max_loop_s"] = 0.0
+    at.session_state["live.speed_pref"] = 1.0
+    at.run()
+    at.sidebar.button(key="sidebar.run").click().run()
+    worker = at.session_state["cachesim.worker"]
+    assert worker.alive
+    del at  # the session and its state are dropped
+    gc.collect()
+    assert worker.wait(30) and worker.reason == "session closed" and worker.live is None
+
+
+def test_runs_queue_for_the_process_slots_first_come_first_served():
+    slots = RunSlots(1)
+    a, b, c = endless(speed=1.0), endless(speed=1.0), endless(speed=1.0)
+    wa = RunWorker(a, slots).start()
+    wait_for(lambda: wa.state == "running", what="the first run starting")
+    wb = RunWorker(b, slots).start()
+    wait_for(lambda: wb.queue_position() == 1, what="the second run queued")
+    wc = RunWorker(c, slots).start()
+    wait_for(lambda: wc.queue_position() == 2, what="the third run queued behind it")
+    assert b.now == 0 and slots.busy == 1
+    assert wa.stop()
+    wait_for(lambda: wb.state == "running" and b.now > 0, what="the second run taking the slot")
+    assert wc.state == "queued" and wc.queue_position() == 1
+    assert wc.stop() and wc.state == "stopped" and c.now == 0  # stopped while queued: never ran
+    assert wb.stop() and slots.busy == 0
+
+
+def test_stop_acts_within_one_slice_at_full_speed():
+    live = endless()
+    worker = RunWorker(live, RunSlots(2)).start()
+    wait_for(lambda: live.now > 2.0, what="the run moving")
+    began = time.perf_counter()
+    assert worker.stop(wait_s=30)
+    waited = time.perf_counter() - began
+    print(
+        f"\nstop at full speed: the worker let go after {waited * 1e3:.1f} ms "
+        f"(slice {0.05 * 1e3:.0f} ms + at most one snapshot interval of 0.5 simulated s)"
+    )
+    assert live.status == "stopped" and worker.state == "stopped"
+    t = live.now
+    assert worker.wait(1) and live.now == t  # nothing moves after the stop
+
+
+def test_an_error_in_the_run_is_logged_with_an_id_and_no_message(caplog):
+    live = endless()
+
+    def boom(budget_s: float = 0.0) -> int:
+        raise ValueError("secret file content")
+
+    live.advance = boom  # type: ignore[method-assign]
+    worker = RunWorker(live, RunSlots(1)).start()
+    assert worker.wait(30) and worker.state == "failed" and worker.error_id
+    text = caplog.text
+    assert worker.error_id in text and "ValueError" in text and "secret file content" not in text
+
+
+def test_log_error_gives_distinct_short_ids():
+    ids = {log_error(RuntimeError("x"), "test") for _ in range(20)}
+    assert len(ids) == 20 and all(len(i) == 8 for i in ids)
