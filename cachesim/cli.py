@@ -206,6 +206,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     adaptive = None
     try:
         plan = plan_sweep(cfg, grid, args.seeds)  # validate every point before running any
+        for spec in sorted({c.workload.trace for _, c in plan.points if c.workload.trace}):
+            from cachesim.samples import resolve_trace
+
+            try:
+                resolve_trace(spec)  # a missing or bad trace: one line, before any run
+            except (ValueError, OSError) as err:
+                raise UsageError(_one_line(err)) from None
         if args.target_ci:
             metric, sep, target = args.target_ci.partition("=")
             if not sep or metric.strip() not in KNOWN_METRICS:

@@ -74,7 +74,7 @@ def test_many_chaos_events_are_over_budget():
 def test_a_sweep_has_a_whole_sweep_budget():
     small = SimConfig().with_overrides({"duration_s": 10})  # 20,000 requests
     assert check_sweep([small] * 10, Limits()) is None
-    assert "CACHESIM_MAX_SWEEP_RUNS" in check_sweep([small] * 61, Limits())
+    assert "CACHESIM_MAX_SWEEP_RUNS" in check_sweep([small] * 61, Limits(max_sweep_runs=60))
     assert "CACHESIM_MAX_REQUESTS_PER_SWEEP" in check_sweep([small] * 10, Limits(max_requests_per_sweep=100_000))
     big = SimConfig().with_overrides({"workload.rate_rps": 1e6, "duration_s": 100})
     assert check_sweep([small, big], Limits()).startswith("Sweep run 2: This run needs")

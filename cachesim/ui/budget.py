@@ -37,8 +37,8 @@ class Limits:
     max_runs_kept: int = 8  # finished or stopped runs per session
     max_kept_bytes: int = 200_000_000  # their memory, per session
     max_concurrent_runs: int = 3  # runs advancing at once in the process; the rest queue
-    max_requests_per_sweep: int = 5_000_000
-    max_sweep_runs: int = 60
+    max_requests_per_sweep: int = 20_000_000  # each run also within max_requests_per_run
+    max_sweep_runs: int = 2_000
     max_query_chars: int = 500  # per query parameter (the description: 2,000; chaos.events: 20,000)
     # the LLM analyst (it spends the owner's key)
     analyst_questions_per_session: int = 20

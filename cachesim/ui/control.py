@@ -50,7 +50,7 @@ def start_run(cfg: SimConfig) -> str | None:
     problem = check(cfg)
     if problem is None:
         try:
-            live = LiveRun(cfg, speed=_speed())
+            live = LiveRun(cfg, speed=_speed(), trace=_trace(cfg))
         except (ValueError, OSError) as exc:  # e.g. a named trace the engine cannot load
             problem = f"The run could not start (error {log_error(exc, 'starting a run')}); try another config."
     st.session_state[REFUSED] = problem
@@ -60,6 +60,16 @@ def start_run(cfg: SimConfig) -> str | None:
     state.set_live(live)
     _start_worker(live)
     return None
+
+
+def _trace(cfg: SimConfig):
+    """The trace ``workload.trace`` names (a sample, or this session's upload), or None.
+    Never a path: :func:`check` has refused anything else."""
+    if not cfg.workload.trace:
+        return None
+    from ..samples import resolve_trace
+
+    return resolve_trace(cfg.workload.trace, st.session_state.get("traces"))
 
 
 def _speed() -> float | None:

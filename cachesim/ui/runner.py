@@ -54,14 +54,15 @@ _node_values = attrgetter(*NODE_VALUES[1:])  # t is the snapshot's
 class LiveRun:
     """A Simulation with its chart buffers, status and pacing."""
 
-    def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None) -> None:
+    def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None,
+                 trace=None) -> None:
         from ..charts import DEFAULT_WINDOW, MARKER_KINDS  # altair loads with the live page, not the home page
 
         if window is None:
             window = DEFAULT_WINDOW
         self._marker_kinds = frozenset(MARKER_KINDS)
         self.config = config
-        self.sim = Simulation(config)
+        self.sim = Simulation(config, trace=trace)
         self.window = window
         # ring buffers (see the module docstring): [column, slot] and [column, slot, node]
         self._ts = np.empty((len(SNAPSHOT_COLUMNS), 2 * window))

@@ -39,8 +39,8 @@ from ..sweeps import (
     reference_value,
     run_sweep,
 )
+from . import budget, share
 from . import config_state as cs
-from . import share
 from .fields import section_keys, spec_of
 
 JOB = "sweep.job"
@@ -290,7 +290,9 @@ def start_job(cfg: SimConfig, d: SweepDef) -> tuple[SweepJob | None, str | None]
         return None, format_validation_error(err)
     except ValueError as err:
         return None, str(err)
-    refused = budget_error(plan, max_sweep_requests())
+    refused = budget_error(plan, max_sweep_requests()) or budget.check_sweep(
+        [cfg for _, cfg in plan.points] * plan.replications, uploads=list(st.session_state.get("traces") or ())
+    )
     if refused:
         return None, refused
     old = st.session_state.get(JOB)
