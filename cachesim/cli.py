@@ -206,11 +206,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     adaptive = None
     try:
         plan = plan_sweep(cfg, grid, args.seeds)  # validate every point before running any
-        for spec in sorted({c.workload.trace for _, c in plan.points if c.workload.trace}):
+        if cfg.workload.trace and "workload.trace" not in grid:
+            # One trace for every run: a missing or bad one is one line before any run.
+            # A varied trace is per point: a bad one fails its runs, reported, the rest go on.
             from cachesim.samples import resolve_trace
 
             try:
-                resolve_trace(spec)  # a missing or bad trace: one line, before any run
+                resolve_trace(cfg.workload.trace)
             except (ValueError, OSError) as err:
                 raise UsageError(_one_line(err)) from None
         if args.target_ci:

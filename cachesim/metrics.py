@@ -279,6 +279,11 @@ class SnapshotLog:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def nbytes(self) -> int:
+        """The memory its columns hold (allocated, grown by doubling)."""
+        return self._int.nbytes + self._float.nbytes + self._nodes.nbytes
+
     def append(self, snap: Snapshot) -> None:
         n = self._n
         if n == self._int.shape[1]:

@@ -87,6 +87,18 @@ class RunResult:
     _events: pd.DataFrame
     _latency: pd.DataFrame
 
+    def nbytes(self) -> int:
+        """About how much memory the result holds: its frames (the event log's strings
+        included) and, while the node timeseries is not built, the columns it is built from."""
+        total = 0
+        for name in ("_timeseries", "_node_timeseries", "_nodes", "_events", "_latency"):
+            part = getattr(self, name)
+            if isinstance(part, pd.DataFrame):
+                total += int(part.memory_usage(index=True, deep=name == "_events").sum())
+            else:
+                total += int(getattr(part, "nbytes", 0))
+        return total
+
     def _node_frame(self) -> pd.DataFrame:
         if callable(self._node_timeseries):
             self._node_timeseries = self._node_timeseries()
@@ -178,7 +190,22 @@ def _snapshot_frames(snaps: SnapshotLog) -> tuple[pd.DataFrame, Callable[[], pd.
     if not n:
         return (pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), lambda: pd.DataFrame(columns=list(NODE_COLUMNS)))
     ts = pd.DataFrame(snaps.columns(n), columns=list(SNAPSHOT_COLUMNS), copy=False)
-    return ts, lambda: pd.DataFrame(snaps.node_columns(n), columns=list(NODE_COLUMNS), copy=False)
+    return ts, _NodeFrameBuilder(snaps, n)
+
+
+class _NodeFrameBuilder:
+    """Builds the node timeseries of the first ``n`` snapshots when first asked for;
+    until then the result holds the engine's columns (``nbytes`` of them)."""
+
+    def __init__(self, snaps: SnapshotLog, n: int) -> None:
+        self._snaps, self._n = snaps, n
+
+    @property
+    def nbytes(self) -> int:
+        return self._snaps.nbytes
+
+    def __call__(self) -> pd.DataFrame:
+        return pd.DataFrame(self._snaps.node_columns(self._n), columns=list(NODE_COLUMNS), copy=False)
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:

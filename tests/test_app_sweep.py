@@ -18,6 +18,7 @@ from cachesim.executors import ProcessExecutor, SerialExecutor
 from cachesim.sweeps import plan_sweep
 from cachesim.theory import che_lru_hit_ratio
 from cachesim.ui import sweep as ui
+from cachesim.ui.text import JOINER
 from cachesim.workload import popularity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -283,7 +284,7 @@ def test_the_app_picks_its_executor_from_the_server_environment(monkeypatch):
 def test_plain_text_for_markdown_elements():
     text = "got '[x](http://evil.example)' **b** <b>h</b> :red[a] $x$ www.c.example a@b.example"
     out = ui.plain(text)
-    assert out.replace("\\", "").replace(ui.ZWSP, "") == text  # reads as typed
+    assert out.replace("\\", "").replace(JOINER, "") == text  # reads as typed
     for live in ("](", "**", "<b>", ":red[", "$x$", "http://", "www.", "a@b"):
         assert live not in out
 

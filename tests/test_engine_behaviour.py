@@ -15,7 +15,7 @@ import cachesim
 from cachesim.agents.cache_node import CacheNode
 from cachesim.agents.directory import Directory
 from cachesim.agents.observer import Observer
-from cachesim.metrics import N_BUCKETS, LatencyHistogram, SnapshotLog
+from cachesim.metrics import N_BUCKETS, LatencyHistogram
 
 ROOT = Path(__file__).resolve().parents[1]
 

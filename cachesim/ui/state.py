@@ -75,11 +75,7 @@ def result_bytes(result: RunResult) -> int:
     """About how much memory a kept run holds (its frames), memoised on the result."""
     cached = getattr(result, "_cachesim_bytes", None)
     if cached is None:
-        cached = 0
-        for name in ("_timeseries", "_node_timeseries", "_nodes", "_events", "_latency"):
-            frame = getattr(result, name, None)
-            if frame is not None:
-                cached += int(frame.memory_usage(index=True, deep=name == "_events").sum())
+        cached = result.nbytes()
         try:
             object.__setattr__(result, "_cachesim_bytes", cached)
         except (AttributeError, TypeError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ from ..sweeps import (
 from . import budget, share
 from . import config_state as cs
 from .fields import section_keys, spec_of
+from .text import plain
 
 JOB = "sweep.job"
 DEF = "sweep.def"
@@ -400,22 +400,6 @@ def references(plan: SweepPlan, metric: str) -> pd.DataFrame | None:
 # -- the page -----------------------------------------------------------------------------
 
 
-ZWSP = "\u200b"
-_PUNCTUATION = frozenset("\\`*_{}[]()<>#+-.!|~$:&\"'=/@%^;,?")
-
-
-def plain(text: str) -> str:
-    """Text that may hold what the user typed, for an element that renders Markdown
-    (st.error, st.info): every ASCII punctuation mark backslash-escaped, so no link,
-    emphasis, HTML, icon or colour directive can form, and a zero-width space after
-    ``:`` and ``@`` and inside ``www.``, so no bare address is turned into a link.
-    It reads as typed."""
-    out = []
-    for ch in " ".join(str(text).split()):
-        out.append("\\" + ch if ch in _PUNCTUATION else ch)
-        if ch in ":@":
-            out.append(ZWSP)
-    return re.sub(r"(?i)(www)(?=\\\.)", lambda m: m.group(1) + ZWSP, "".join(out))
 
 
 def render_sweep_page(cfg: SimConfig | None) -> None:
@@ -426,7 +410,7 @@ def render_sweep_page(cfg: SimConfig | None) -> None:
     )
     notice = st.session_state.pop("sweep.notice", None)
     if notice:
-        (st.error if notice[0] == "error" else st.info)(plain(notice[1]))
+        (st.error if notice[0] == "error" else st.info)(plain(notice[1], None))
     if cfg is None:
         st.warning("The config in the sidebar has errors; fix them to run a sweep.")
         return
@@ -494,7 +478,7 @@ def _definition_form(cfg: SimConfig) -> SweepDef:
     if go:
         _, error = start_job(cfg, get_def())
         if error:
-            st.error(plain(error), icon=":material/error:")
+            st.error(plain(error, None), icon=":material/error:")
     return get_def()
 
 
@@ -523,7 +507,7 @@ def _progress(job: SweepJob) -> None:
 
 def _results(job: SweepJob) -> None:
     if job.error is not None:
-        st.error(plain(f"The sweep stopped with an error: {job.error}"))
+        st.error(plain(f"The sweep stopped with an error: {job.error}", None))
         return
     res = job.result
     assert res is not None

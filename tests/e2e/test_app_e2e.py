@@ -173,7 +173,7 @@ def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
     try:
         page.wait_for_selector("text=is kept for analysis", timeout=60_000)
     except Exception:
-        print("DEBUG", page.locator("body").inner_text()[:3000])
+        print("DEBUG", page.locator("body").inner_text()[:6000])
         raise
     go(page, "Analysis")
     page.get_by_role("tab", name="Compare (2)").click()
