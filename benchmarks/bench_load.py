@@ -43,6 +43,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 SIDEBAR = '[data-testid="stSidebar"]'
 LARGEST = "/?scenario=baseline&duration_s=1000&workload.rate_rps=1000&cluster.nodes=10&warmup_s=0"
+SERVER_LOG = Path(os.environ.get("TMPDIR", "/tmp")) / "cachesim_bench_load_server.log"
 REALTIME = "/?scenario=node_failure&duration_s=600&workload.rate_rps=1000"
 
 
@@ -73,9 +74,8 @@ def start_server() -> tuple[subprocess.Popen, str]:
         "--server.fileWatcherType",
         "none",
     ]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    log = open(SERVER_LOG, "wb")  # noqa: SIM115 - the server's whole life
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -190,6 +190,9 @@ def load(args: argparse.Namespace) -> None:
                 f"after the sessions closed (+{time.perf_counter() - closed:.0f} s): {after:.0f} MB RSS "
                 f"({after / idle:.2f}x idle)"
             )
+            released = [ln for ln in SERVER_LOG.read_text(errors="replace").splitlines() if "memory released" in ln]
+            print(f"the server released memory {len(released)} time(s) as sessions were freed"
+                  + (f"; last: {released[-1].split('sessions freed: ')[-1]}" if released else ""))
             browser.close()
     finally:
         proc.terminate()

@@ -28,7 +28,8 @@ CHILD = r"""
 import json, resource, sys, time
 import cachesim
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-n, rate, nodes, keys, setup_only = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+n, rate, nodes, keys = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+setup_only = sys.argv[5] == "1"
 cfg = cachesim.load_scenario("baseline").with_overrides({
     "cluster.nodes": nodes, "workload.rate_rps": rate, "duration_s": n / rate,
     "warmup_s": 0, "snapshot_interval_s": 0.1, "workload.keys": keys,

@@ -60,7 +60,7 @@ def wait_done(at: AppTest, deadline_s: float = 120.0) -> ui.SweepJob:
 
 def shown(element) -> str:
     """An alert's text as the reader sees it (the page escapes typed text for Markdown)."""
-    return element.value.replace("\\", "").replace(ui.ZWSP, "")
+    return element.value.replace("\\", "").replace(JOINER, "")
 
 
 def specs(at: AppTest) -> list[dict]:

@@ -143,3 +143,22 @@ def test_an_error_in_the_run_is_logged_with_an_id_and_no_message(caplog):
 def test_log_error_gives_distinct_short_ids():
     ids = {log_error(RuntimeError("x"), "test") for _ in range(20)}
     assert len(ids) == 20 and all(len(i) == 8 for i in ids)
+
+
+def test_a_freed_session_gives_its_memory_back():
+    """The janitor releases memory (gc + malloc_trim) once a watched session owner is freed,
+    once for a burst of them; waits for the condition, never for a fixed time."""
+    from cachesim.ui.memory import Janitor
+    from cachesim.ui.state import _Owner
+
+    janitor = Janitor(settle_s=0.05)
+    owners = [_Owner() for _ in range(3)]
+    for o in owners:
+        janitor.watch(o)
+    assert janitor.releases == 0
+    owners.clear()
+    gc.collect()
+    deadline = time.monotonic() + 60
+    while janitor.releases == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert janitor.releases >= 1

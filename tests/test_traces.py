@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -260,13 +261,17 @@ csv_text = st.lists(st.lists(csv_cells, min_size=1, max_size=5), min_size=0, max
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: The trace-bytes door's fuzz size; CACHESIM_FUZZ_EXAMPLES=10000 for the full fuzz (as tests/test_fuzz_doors.py).
+FUZZ_EXAMPLES = int(os.environ.get("CACHESIM_FUZZ_EXAMPLES", "400"))
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.one_of(csv_text, st.text(max_size=200)))
 def test_any_csv_text_gives_a_trace_or_a_trace_error(text: str) -> None:
     _outcome(text.encode("utf-8", "surrogatepass"), "fuzz.csv")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=24 * 6), compress=st.booleans())
 def test_any_bytes_give_a_trace_or_a_trace_error(data: bytes, compress: bool) -> None:
     _outcome(zstd(data) if compress else data, "fuzz.bin")

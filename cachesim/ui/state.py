@@ -150,5 +150,8 @@ class _Owner:
 
 def owner() -> object:
     if OWNER not in st.session_state:
+        from .memory import JANITOR
+
         st.session_state[OWNER] = _Owner()
+        JANITOR.watch(st.session_state[OWNER])  # the session's memory goes back to the system when it is freed
     return st.session_state[OWNER]

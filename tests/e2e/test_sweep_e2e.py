@@ -44,5 +44,5 @@ def test_typed_values_in_an_error_stay_plain_text(page, app_server):
     page.get_by_role("button", name="Run sweep").click()
     alert = page.locator('[data-testid="stAlert"]').filter(has_text="cluster.capacity")
     expect(alert).to_be_visible(timeout=60_000)
-    assert "[x](http://evil.example)" in alert.inner_text().replace("\u200b", "")
+    assert "[x](http://evil.example)" in alert.inner_text().replace("\u2060", "")  # less the word joiner
     assert alert.locator("a").count() == 0 and alert.locator("strong").count() == 0

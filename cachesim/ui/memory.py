@@ -1,0 +1,91 @@
+"""Give a closed session's memory back to the system.
+
+When Streamlit drops a closed session (after its reconnect window), the session's runs
+become garbage. CPython frees the objects, but glibc keeps the freed heap pages of a
+long-lived, many-threaded process in its arenas, so the server's RSS stays near its
+peak after the visitors have gone. Each session's owner object (``state.owner()``) is
+watched with ``weakref.finalize``: when a session is freed, a janitor thread (one per
+process) collects cycles and asks glibc to return free pages (``malloc_trim(0)``).
+The janitor does the work, not the finalizer, which runs wherever the last reference
+happened to drop (possibly inside another session's script).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import os
+import threading
+import weakref
+
+from streamlit.logger import get_logger
+
+log = get_logger(__name__)  # Streamlit's handler and level (info): the server log shows each release
+
+#: Wall seconds the janitor waits after a session is freed, so a burst of closing
+#: sessions is one collection.
+SETTLE_S = 1.0
+
+
+def _malloc_trim() -> bool:
+    """``malloc_trim(0)`` where the C library has it (glibc); False elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def rss_mb() -> float | None:
+    """The process's resident memory in MB (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def release() -> None:
+    """Collect garbage, then return free heap pages to the system."""
+    gc.collect()
+    _malloc_trim()
+
+
+class Janitor:
+    """Releases memory after watched objects (sessions' owners) are freed."""
+
+    def __init__(self, settle_s: float = SETTLE_S) -> None:
+        self.releases = 0  # how many times it has released (tests wait on it)
+        self._settle_s = settle_s
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, obj: object) -> None:
+        """Release memory once ``obj`` has been freed."""
+        weakref.finalize(obj, self._wake.set)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._main, name="cachesim-janitor", daemon=True)
+                self._thread.start()
+
+    def _main(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            self._wake.wait(self._settle_s)  # more sessions closing: one release for all
+            self._wake.clear()
+            before = rss_mb()
+            release()
+            self.releases += 1
+            log.info("sessions freed: memory released, RSS %s -> %s MB", _mb(before), _mb(rss_mb()))
+
+
+def _mb(v: float | None) -> str:
+    return "?" if v is None else f"{v:.0f}"
+
+
+#: The process's janitor.
+JANITOR = Janitor()
