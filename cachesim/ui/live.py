@@ -40,6 +40,10 @@ from .text import plain
 BATCH_S = 1.0
 SPEED_PREF = "live.speed_pref"
 HEADER = "live.header_status"
+#: Whether the header was drawn while the run's worker was still winding down after a
+#: Stop (the run says "stopped", the worker has not let go yet: a busy machine): the
+#: panel keeps refreshing until it has, then the page reruns to show when it stopped.
+WINDING = "live.header_winding"
 LOG_LINES = 60
 #: Per-node heatmap cells per refresh (more windows are thinned out). The browser
 #: redraws every chart 5 times a second, and its Vega runs each mark's encoding through
@@ -289,6 +293,9 @@ def _refresh_batch() -> None:
     if st.session_state.get(HEADER) == "running" and not live.active:
         control.sync()
         st.rerun()  # the run ended since the page's header was drawn: controls and registry catch up
+    if st.session_state.get(WINDING) and not _winding_down(live):
+        control.sync()
+        st.rerun()  # the worker let go after the header was drawn: show when the run stopped
     while live.active:
         frame_start = time.perf_counter()
         worker = state.get_worker()
@@ -349,8 +356,14 @@ def _guarded_batch() -> None:
 _live_panel = st.fragment(run_every=ASK_EVERY_S)(_guarded_batch)
 
 
+def _winding_down(live: LiveRun) -> bool:
+    """The run is no longer running but its worker has not ended yet."""
+    worker = state.get_worker()
+    return not live.active and worker is not None and worker.live is live and worker.alive
+
+
 def _panel(live: LiveRun) -> None:
-    if live.active:
+    if live.active or st.session_state.get(WINDING):
         _live_panel()
     else:
         _refresh_batch()
@@ -377,6 +390,7 @@ def render_live_page() -> None:
     if refused:
         st.error(refused, icon=":material/block:")
     st.session_state[HEADER] = live.status  # what the header below shows (see _refresh_batch)
+    st.session_state[WINDING] = _winding_down(live)
     failed = worker is not None and worker.live is live and worker.state == "failed"
     if failed:
         st.error(f"The run stopped on an unexpected error (id {worker.error_id}); the partial run is kept. "

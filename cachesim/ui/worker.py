@@ -26,24 +26,28 @@ so its memory is freed.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 
+from streamlit.logger import get_logger
+
 from .runner import LiveRun
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)  # Streamlit's handler and level (info): the server log shows why a run ended
 
 #: Wall seconds of simulation per slice; Stop acts within one slice (plus one snapshot
 #: interval until the engine checks its stop flag inside an interval).
 SLICE_S = 0.05
 #: Wall seconds the worker rests after a slice, so other threads get the interpreter.
 REST_S = 0.01
-#: A session the runtime no longer lists for this long is gone (a reconnect after a blip is quicker).
-GRACE_S = 5.0
+#: A session the runtime no longer lists for this long is gone. A busy server drops
+#: websockets and the browser reconnects (seen here: a session away for over 5 s at a
+#: load average of 14 on 2 cores, its run stopped as if its tab had closed), so the
+#: grace is a minute: a closed tab's run costs at most that much more CPU.
+GRACE_S = 60.0
 #: How long a worker waits for a slot before it looks at its stop flag again.
 POLL_S = 0.1
 
@@ -195,7 +199,9 @@ class RunWorker:
         if connected:
             self._gone_since = None
             return False
-        self._gone_since = self._gone_since or now
+        if self._gone_since is None:
+            self._gone_since = now
+            log.info("live run: its session is not connected; the run stops if it is not back in %g s", self._grace_s)
         return now - self._gone_since >= self._grace_s
 
     def _cancelled(self) -> bool:

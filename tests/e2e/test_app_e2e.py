@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 SIDEBAR = '[data-testid="stSidebar"]'
 PROGRESS = re.compile(r"t = ([0-9.]+) of ([0-9.]+) simulated s · (\w+)")
+WAIT_S = float(os.environ.get("CACHESIM_E2E_WAIT_S", "180"))  # as conftest.WAIT_MS: a bound, not a wait
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def progress(page) -> tuple[float, float, str]:
     return float(m.group(1)), float(m.group(2)), m.group(3)
 
 
-def wait_progress(page, at_least: float, timeout_s: float = 60.0) -> tuple[float, float, str]:
+def wait_progress(page, at_least: float, timeout_s: float = WAIT_S) -> tuple[float, float, str]:
     deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         t, duration, status = progress(page)
@@ -102,7 +103,7 @@ def stop_click(page) -> None:
     clicked = page.evaluate("""() => {
         const b = [...document.querySelectorAll('button')].find(b => b.innerText.trim().endsWith('Stop'));
         window.__stopClicked = performance.now(); const at = Date.now(); b.click(); return at; }""")
-    page.wait_for_function("() => document.body.innerText.includes('Stopped at')", polling=10, timeout=120_000)
+    page.wait_for_function("() => document.body.innerText.includes('Stopped at')", polling=10)
     shown_ms = page.evaluate("() => performance.now() - window.__stopClicked")
     stamp = page.locator("text=The run stopped at").first.inner_text()
     h, m, sec = re.search(r"(\d\d):(\d\d):(\d\d\.\d{3}) UTC", stamp).groups()
@@ -171,7 +172,7 @@ def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
     set_number(page, "Duration (s)", "10")
     page.locator(SIDEBAR).get_by_role("button", name="Run simulation").click()
     try:
-        page.wait_for_selector("text=is kept for analysis", timeout=60_000)
+        page.wait_for_selector("text=is kept for analysis")
     except Exception:
         print("DEBUG", page.locator("body").inner_text()[:6000])
         raise
@@ -217,13 +218,13 @@ def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
     assert "write_heavy" not in a.locator("[data-testid='stMain']").inner_text()
     assert "baseline" not in b.locator("[data-testid='stCaptionContainer']").first.inner_text()
     a.get_by_role("button", name="Stop", exact=True).click()
-    a.wait_for_selector("text=Stopped at", timeout=120_000)
+    a.wait_for_selector("text=Stopped at")
     tb3 = wait_progress(b, tb2 + 1.0)[0]
-    assert tb3 > tb2 and progress(b)[2] == "running"  # stopping one session leaves the other running
+    assert tb3 > tb2 and progress(b)[2] == "running", (tb2, progress(b), b.locator("body").inner_text()[:3000])
     go(a, "Analysis")
     wait_run_shown(a, "run-1 · baseline")
     b.get_by_role("button", name="Stop", exact=True).click()
-    b.wait_for_selector("text=Stopped at", timeout=120_000)
+    b.wait_for_selector("text=Stopped at")
     go(b, "Analysis")
     wait_run_shown(b, "run-1 · write_heavy")
     for page, other in ((a, "write_heavy"), (b, "baseline")):  # each session has its own run only

@@ -29,18 +29,18 @@ WATCH_JS = """() => {
 
 def test_question_gets_a_streamed_answer(app_server: str, page) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{app_server}/Analyst")
-    page.get_by_text("No finished run yet").wait_for(timeout=60_000)
+    page.get_by_text("No finished run yet").wait_for()
     page.get_by_role("button", name=re.compile(r"^Run node_failure$")).click()
     box = page.get_by_placeholder(re.compile("Ask about this run"))
-    box.wait_for(timeout=60_000)
+    box.wait_for()
     assert page.get_by_text(re.compile("offline analyst", re.I)).first.is_visible()
     page.evaluate(WATCH_JS)
     box.fill("Why did the hit ratio drop at t=10 s?")
     box.press("Enter")
     answer = page.locator('[data-testid="stChatMessage"]').filter(
         has=page.locator('[data-testid="stChatMessageAvatarAssistant"]')).last
-    answer.get_by_text(re.compile(r"chaos killed node-2 at t=10\.0 s")).wait_for(timeout=60_000)
-    page.get_by_text(re.compile(r"Tool calls behind this answer \(2\)")).wait_for(timeout=30_000)
+    answer.get_by_text(re.compile(r"chaos killed node-2 at t=10\.0 s")).wait_for()
+    page.get_by_text(re.compile(r"Tool calls behind this answer \(2\)")).wait_for()
     text = answer.inner_text()
     assert "the balancer marked it down" in text
     assert "Offline analyst" in text
@@ -48,5 +48,5 @@ def test_question_gets_a_streamed_answer(app_server: str, page) -> None:  # type
     assert len(set(lengths)) >= 3, f"the answer arrived in one piece: {lengths[:20]}"
     assert min(lengths) < max(lengths) / 2  # seen while it was still short
     # the cited window is drawn, and a follow-up button is offered
-    answer.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=30_000)
+    answer.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
     assert page.get_by_role("button", name=re.compile("What happened when chaos")).count() >= 1

@@ -20,13 +20,13 @@ LINK = (
 
 def test_a_sweep_from_a_link_runs_and_draws_its_chart(page, app_server, screenshots):
     page.goto(app_server + LINK)
-    expect(page.get_by_text("Sweep definition loaded from the link.")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("Sweep definition loaded from the link.")).to_be_visible()
     expect(page.locator('input[aria-label="Values"]')).to_have_value("100:1600:*4")
     # the sweep's parameters left the address bar; the config's stay for the sidebar's link
-    page.wait_for_url(re.compile(r"cluster\.nodes=1"), timeout=60_000)
+    page.wait_for_url(re.compile(r"cluster\.nodes=1"))
     assert "sweep." not in page.url
     page.get_by_role("button", name="Run sweep").click()
-    expect(page.get_by_text(re.compile(r"Finished: 9 runs on processes"))).to_be_visible(timeout=180_000)
+    expect(page.get_by_text(re.compile(r"Finished: 9 runs on processes"))).to_be_visible()
     chart = page.locator('[data-testid="stVegaLiteChart"]').first
     expect(chart).to_be_visible()
     expect(page.get_by_text("Dashed: Che approximation (LRU), where theory applies.")).to_be_visible()
@@ -43,6 +43,6 @@ def test_typed_values_in_an_error_stay_plain_text(page, app_server):
     field.press("Enter")
     page.get_by_role("button", name="Run sweep").click()
     alert = page.locator('[data-testid="stAlert"]').filter(has_text="cluster.capacity")
-    expect(alert).to_be_visible(timeout=60_000)
+    expect(alert).to_be_visible()
     assert "[x](http://evil.example)" in alert.inner_text().replace("\u2060", "")  # less the word joiner
     assert alert.locator("a").count() == 0 and alert.locator("strong").count() == 0
