@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .config import SimConfig
+from .hotkeys import HOT_KEY_COLUMNS, MOVED_COLUMNS, HotKeySummary, home_router
 from .metrics import (
     BUCKET_VALUES,
     GROWTH,
@@ -60,6 +61,7 @@ class RunRecord:
     m_sum_ms: float
     m_max_ms: float
     node_totals: list[tuple]        # NODE_TABLE_COLUMNS, one tuple per node
+    hot_keys: HotKeySummary | None = None  # heavy-hitter sketches (cachesim.hotkeys)
 
 
 def _num(x: float) -> float | None:
@@ -86,11 +88,14 @@ class RunResult:
     _nodes: pd.DataFrame
     _events: pd.DataFrame
     _latency: pd.DataFrame
+    _hot: HotKeySummary | None = None
 
     def nbytes(self) -> int:
         """About how much memory the result holds: its frames (the event log's strings
         included) and, while the node timeseries is not built, the columns it is built from."""
         total = 0
+        if self._hot is not None:
+            total += self._hot.nbytes
         for name in ("_timeseries", "_node_timeseries", "_nodes", "_events", "_latency"):
             part = getattr(self, name)
             if isinstance(part, pd.DataFrame):
@@ -122,6 +127,26 @@ class RunResult:
         """The event log: t, kind, source, target, message."""
         return self._events.copy()
 
+    def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
+        """The ``top`` keys by ``requests`` (lookups: hits + misses) or by ``misses``, over
+        the whole run (warm-up included, like :meth:`nodes`) or on one ``node``. Columns:
+        key, requests, requests_error, misses, misses_error (each count is an upper bound,
+        at most its error above the true count; errors are at most lookups / 1000),
+        hit_ratio (from those bounds), home (the key's node with every node up, under
+        consistent hashing, else ""), owners (the nodes that surely served it),
+        owner_changed (a node other than its home served it). See :mod:`cachesim.hotkeys`."""
+        if self._hot is None:
+            return pd.DataFrame(columns=list(HOT_KEY_COLUMNS))
+        return self._hot.frame(node, by, top, home_router(self.config))
+
+    def moved_misses(self) -> pd.DataFrame:
+        """Under consistent hashing, per snapshot window in which the balancer routed
+        around a node: t, node, home, misses -- the misses ``node`` served on keys whose
+        home is another node (``home``), i.e. keys it inherited."""
+        if self._hot is None:
+            return pd.DataFrame(columns=list(MOVED_COLUMNS))
+        return self._hot.moved_frame()
+
     def latency_histogram(self) -> pd.DataFrame:
         """Latency distribution of the measured requests: lower_ms, upper_ms, value_ms, count
         (non-empty buckets only)."""
@@ -144,7 +169,7 @@ class RunResult:
                               columns=list(EVENT_COLUMNS))
         return cls(config=rec.config, summary=_summary(rec), status=rec.status, sim_time_s=rec.sim_time_s,
                    _timeseries=ts, _node_timeseries=node_ts, _nodes=nodes, _events=events,
-                   _latency=_latency_frame(rec.m_counts))
+                   _latency=_latency_frame(rec.m_counts), _hot=rec.hot_keys)
 
     # -- persistence --------------------------------------------------------------------
 
@@ -160,6 +185,8 @@ class RunResult:
         self._nodes.to_csv(d / "nodes.csv", index=False)
         self._events.to_csv(d / "events.csv", index=False)
         self._latency.to_csv(d / "latency_histogram.csv", index=False)
+        if self._hot is not None:
+            np.savez_compressed(d / "hot_keys.npz", **self._hot.to_arrays())
         return d
 
     @classmethod
@@ -180,6 +207,7 @@ class RunResult:
             _nodes=pd.read_csv(d / "nodes.csv", dtype={"node": str}),
             _events=events,
             _latency=pd.read_csv(d / "latency_histogram.csv"),
+            _hot=_load_hot(d / "hot_keys.npz"),
         )
 
 
@@ -206,6 +234,13 @@ class _NodeFrameBuilder:
 
     def __call__(self) -> pd.DataFrame:
         return pd.DataFrame(self._snaps.node_columns(self._n), columns=list(NODE_COLUMNS), copy=False)
+
+
+def _load_hot(path: Path) -> HotKeySummary | None:
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return HotKeySummary.from_arrays({k: z[k] for k in z.files})
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
