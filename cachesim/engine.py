@@ -79,6 +79,8 @@ class Simulation:
         self._stop_requested = False
         self._names = names
         self._node_prev = np.zeros((3, len(names)), dtype=np.int64)
+        #: the database's queue length and busy slots at each snapshot (t, queue, busy)
+        self._db_samples: list[tuple[float, int, int]] = []
         self.events.add(0.0, "run_started", "engine",
                         f"run started: {cfg.cluster.nodes} nodes, {cfg.cluster.eviction}, "
                         f"{cfg.cluster.routing}, {w.rate_rps:g} req/s for {cfg.duration_s:g} s")
@@ -147,6 +149,7 @@ class Simulation:
             counters=obs.counters(), at_warmup=obs.at_warmup, m_issued=obs.m_issued,
             m_failed=obs.m_failed, m_counts=np.asarray(obs.m_counts, dtype=np.int64), m_sum_ms=obs.m_sum_ms,
             m_max_ms=obs.m_max_ms, hot_keys=obs.hot.summary() if obs.hot is not None else None,
+            db_samples=list(self._db_samples),
             node_totals=[(n.name, n.alive, self.balancer.believed_up[n.index], n.slow_factor, n.requests,
                           n.hits, n.misses, n.dropped, n.rejected, n.evictions, n.invalidated,
                           len(n.store), n.capacity, int(out[n.index])) for n in self.nodes],
@@ -164,6 +167,7 @@ class Simulation:
         nodes = self._node_table()  # first: catching up answers requests
         if self.obs.hot is not None:
             self.obs.hot.snapshot(t, self.balancer.believed_up)
+        self._db_samples.append((t, len(self.db.queue), self.db.busy))
         snap = self.obs.snapshot(t, self.clients.in_flight, nodes)
         self.obs.check_anomaly(snap)
         return snap

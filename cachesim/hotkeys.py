@@ -109,7 +109,8 @@ class SpaceSaving:
         return self.floor, self.floor
 
 
-def merged(sketches: Sequence[SpaceSaving], keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def merged(sketches: Sequence[SpaceSaving],
+           keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(keys, upper bounds, errors) of the union of ``sketches`` (or of ``keys``)."""
     if keys is None:
         keys = np.unique(np.concatenate([s.keys for s in sketches])) if sketches else _EMPTY

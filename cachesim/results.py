@@ -38,6 +38,7 @@ SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", 
                 "stale_reads", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
                 "latency_p99_ms", "throughput_rps", "db_reads", "db_writes")
 EVENT_COLUMNS = ("t", "kind", "source", "target", "message")
+DB_COLUMNS = ("t", "queue_len", "busy")
 NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
                       "hit_ratio", "dropped", "rejected", "evictions", "invalidated", "occupancy",
                       "capacity", "outstanding")
@@ -62,6 +63,7 @@ class RunRecord:
     m_max_ms: float
     node_totals: list[tuple]        # NODE_TABLE_COLUMNS, one tuple per node
     hot_keys: HotKeySummary | None = None  # heavy-hitter sketches (cachesim.hotkeys)
+    db_samples: list[tuple[float, int, int]] | None = None  # DB_COLUMNS at each snapshot
 
 
 def _num(x: float) -> float | None:
@@ -89,6 +91,7 @@ class RunResult:
     _events: pd.DataFrame
     _latency: pd.DataFrame
     _hot: HotKeySummary | None = None
+    _db: pd.DataFrame | None = None
 
     def nbytes(self) -> int:
         """About how much memory the result holds: its frames (the event log's strings
@@ -96,6 +99,8 @@ class RunResult:
         total = 0
         if self._hot is not None:
             total += self._hot.nbytes
+        if self._db is not None:
+            total += int(self._db.memory_usage(index=True).sum())
         for name in ("_timeseries", "_node_timeseries", "_nodes", "_events", "_latency"):
             part = getattr(self, name)
             if isinstance(part, pd.DataFrame):
@@ -139,6 +144,11 @@ class RunResult:
             return pd.DataFrame(columns=list(HOT_KEY_COLUMNS))
         return self._hot.frame(node, by, top, home_router(self.config))
 
+    def database_timeseries(self) -> pd.DataFrame:
+        """The database at each snapshot's end: t, queue_len (requests waiting for a
+        slot), busy (slots in use, of ``database.concurrency``)."""
+        return (self._db if self._db is not None else pd.DataFrame(columns=list(DB_COLUMNS))).copy()
+
     def moved_misses(self) -> pd.DataFrame:
         """Under consistent hashing, per snapshot window in which the balancer routed
         around a node: t, node, home, misses -- the misses ``node`` served on keys whose
@@ -169,7 +179,9 @@ class RunResult:
                               columns=list(EVENT_COLUMNS))
         return cls(config=rec.config, summary=_summary(rec), status=rec.status, sim_time_s=rec.sim_time_s,
                    _timeseries=ts, _node_timeseries=node_ts, _nodes=nodes, _events=events,
-                   _latency=_latency_frame(rec.m_counts), _hot=rec.hot_keys)
+                   _latency=_latency_frame(rec.m_counts), _hot=rec.hot_keys,
+                   _db=pd.DataFrame(rec.db_samples, columns=list(DB_COLUMNS))
+                   if rec.db_samples is not None else None)
 
     # -- persistence --------------------------------------------------------------------
 
@@ -185,6 +197,8 @@ class RunResult:
         self._nodes.to_csv(d / "nodes.csv", index=False)
         self._events.to_csv(d / "events.csv", index=False)
         self._latency.to_csv(d / "latency_histogram.csv", index=False)
+        if self._db is not None:
+            self._db.to_csv(d / "database_timeseries.csv", index=False)
         if self._hot is not None:
             np.savez_compressed(d / "hot_keys.npz", **self._hot.to_arrays())
         return d
@@ -208,6 +222,7 @@ class RunResult:
             _events=events,
             _latency=pd.read_csv(d / "latency_histogram.csv"),
             _hot=_load_hot(d / "hot_keys.npz"),
+            _db=pd.read_csv(d / "database_timeseries.csv") if (d / "database_timeseries.csv").is_file() else None,
         )
 
 
