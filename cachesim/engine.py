@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 
 from .agents.cache_node import CacheNode
 from .agents.chaos_monkey import ChaosMonkey
@@ -26,7 +27,7 @@ from .agents.network import Network
 from .agents.observer import Observer
 from .config import SimConfig
 from .environment import SimEnvironment
-from .hotkeys import Recorder, home_router
+from .hotkeys import Recorder, empty_summary, home_router
 from .metrics import NODE_DTYPE, EventLog, NodeTable, Snapshot, SnapshotLog
 from .results import RunRecord, RunResult
 from .rng import RandomStreams
@@ -154,6 +155,12 @@ class Simulation:
                           n.hits, n.misses, n.dropped, n.rejected, n.evictions, n.invalidated,
                           len(n.store), n.capacity, int(out[n.index])) for n in self.nodes],
         )
+
+    def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
+        """The hot-key leaderboard so far (also mid-run): ``result().hot_keys(...)``
+        without building the rest of the result."""
+        hot = self.obs.hot.summary() if self.obs.hot is not None else empty_summary(self._names)
+        return hot.frame(node, by, top, home_router(self.config))
 
     def result(self) -> RunResult:
         """The run so far as a RunResult (also mid-run)."""

@@ -220,12 +220,14 @@ class HotKeySummary:
         keys, req, req_err = merged(hit + miss, keys)
         _, mis, mis_err = merged(miss, keys)
         rank = np.lexsort((keys, -(mis if by == "misses" else req)))[:top]
+        top_keys = keys[rank]
+        served = np.zeros((len(self.names), len(top_keys)), dtype=bool)
+        for i in range(len(self.names)):  # nodes that surely served each key
+            served[i] = held_mask(self.hit[i], top_keys) | held_mask(self.miss[i], top_keys)
         rows = []
-        for j in rank.tolist():
+        for col, j in enumerate(rank.tolist()):
             key = int(keys[j])
-            owners = [self.names[i] for i in range(len(self.names))
-                      if held_mask(self.hit[i], keys[j:j + 1])[0]
-                      or held_mask(self.miss[i], keys[j:j + 1])[0]]
+            owners = [self.names[i] for i in np.flatnonzero(served[:, col]).tolist()]
             home = self.names[home_of.pick(key)] if self.key_affine and home_of is not None else ""  # type: ignore[attr-defined]
             changed = bool(self.key_affine and home and any(o != home for o in owners))
             rq = int(req[j])
