@@ -29,9 +29,11 @@ fate, do not depend on the snapshot interval, stops or mid-run results (a result
 the unfinished tail into a copy). Memory: ``k`` counters per sketch, plus at most one
 snapshot interval's lookups (and one batch) of keys waiting in the buffers.
 
-**Moved keys.** Under consistent hashing, while the balancer routes around a node, a
-snapshot also counts each node's misses in that window on keys whose home (their node
-with every node up) is another node: the misses a node loss causes on the survivors.
+**Moved keys.** Under consistent hashing, for every window that touches an outage (the
+balancer routes around a node at its start or its end), a snapshot also counts each
+node's misses in that window on keys whose home (their node with every node up) is
+another node: the misses a node loss causes on the survivors. (An outage that begins
+and ends inside one window is not seen.)
 """
 
 from __future__ import annotations
@@ -148,11 +150,14 @@ class Recorder:
         #: ``home.pick(key)``: the key's node with every node up (consistent hashing only)
         self._home = home
         self.moved: list[tuple[float, int, int, int]] = []
+        self._was_down = False
 
     def snapshot(self, t: float, routed: Sequence[bool]) -> None:
         """At a snapshot: count this window's misses on moved keys, fold whole batches."""
-        if self._home is not None and not all(routed):
-            self._count_moved(t)
+        down = not all(routed)
+        if self._home is not None and (down or self._was_down):
+            self._count_moved(t)  # a window that touches an outage (routed around at either end)
+        self._was_down = down
         for buffers, sketches in ((self.hits, self.hit_sketch), (self.misses, self.miss_sketch)):
             for i, buf in enumerate(buffers):
                 whole = len(buf) - len(buf) % BATCH

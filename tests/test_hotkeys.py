@@ -110,13 +110,14 @@ def test_run_hot_keys_match_exact_counts(hot_run):
 
 def test_hot_keys_do_not_depend_on_the_snapshot_interval():
     cfg = cachesim.load_scenario("node_failure").with_overrides(
-        {"duration_s": 14.0, "warmup_s": 1.0, "workload.rate_rps": 1500.0})
+        {"duration_s": 22.0, "warmup_s": 1.0, "workload.rate_rps": 1000.0})  # kill and restart
     frames = [cachesim.simulate(cfg.with_overrides({"snapshot_interval_s": dt}))
               for dt in (0.05, 0.25)]
     for by in ("requests", "misses"):
         a, b = (r.hot_keys(by=by) for r in frames)
         assert a.equals(b)
-    assert frames[0].moved_misses()["misses"].sum() == frames[1].moved_misses()["misses"].sum()
+    moved = [r.moved_misses()["misses"].sum() for r in frames]
+    assert moved[0] == moved[1] > 0
 
 
 def test_node_loss_moves_keys_and_marks_owner_changes():

@@ -285,8 +285,13 @@ def coalescing_what_if(run: RunResult) -> dict[str, Any]:
     if issued > WHAT_IF_MAX_REQUESTS:
         return {"error": f"the run issued {issued:,} requests; the what-if runs only up to "
                          f"{WHAT_IF_MAX_REQUESTS:,}"}
+    if cfg.workload.trace and cfg.workload.trace.startswith("upload:"):
+        return {"error": "the run replays an uploaded trace, which the what-if cannot read back"}
     flipped = not cfg.cluster.coalesce_misses
-    other = simulate(cfg.with_overrides({"cluster.coalesce_misses": flipped}))
+    try:
+        other = simulate(cfg.with_overrides({"cluster.coalesce_misses": flipped}))
+    except Exception as e:  # noqa: BLE001 - a what-if that cannot run is an answer, not a crash
+        return {"error": f"the what-if run failed ({type(e).__name__})"}
     keys = ("hit_ratio", "db_reads", "failed", "failure_ratio", "latency_p99_ms", "timeouts")
     a, b = run.summary, other.summary
     return {"coalesce_misses": {"this_run": cfg.cluster.coalesce_misses, "what_if": flipped},
