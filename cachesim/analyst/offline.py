@@ -351,9 +351,13 @@ def suggestions(tools: RunTools, findings: list[Finding], asked: tuple[str, ...]
             verb = {"kill": "killed", "restart": "restarted", "slow": "slowed",
                     "partition": "partitioned", "loss": "added loss to"}.get(kind, kind)
             out.append(f"What happened when chaos {verb} {target or 'the network'} at t={t:g} s?")
+    if any(f.topic == "node_loss" for f in findings):
+        out.append("Why did the hit ratio drop?")
     if any(f.topic == "anomaly" for f in findings):
         out.append("Why did the hit ratio drop without any chaos?")
-    out += ["Which node was the busiest, and why?", "How did latency behave?"]
+    if any(f.topic == "db_load" and f.facts.get("saturated") for f in findings):
+        out.append("What would coalescing change?")
+    out += ["Which keys are hot?", "Which node was the busiest, and why?", "How did latency behave?"]
     if any(f.topic == "stale" for f in findings):
         out.append("Where did the stale reads come from?")
     if tools.others:
