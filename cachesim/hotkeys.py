@@ -23,11 +23,14 @@ difference, which is at most ``sum(N_i) / k = N / k``.
 
 **On the engine's hot path** a lookup costs one ``array.append`` of its key (hits and
 misses in separate buffers per node). A snapshot folds the *complete* batches of
-:data:`BATCH` keys of each buffer; the rest waits. Batch boundaries therefore sit at
+:data:`BATCH` keys (fewer per node on large clusters: :func:`sizes`) of each buffer;
+the rest waits. Batch boundaries therefore sit at
 fixed positions of each node's lookup sequence, so the sketches, like every request's
 fate, do not depend on the snapshot interval, stops or mid-run results (a result folds
 the unfinished tail into a copy). Memory: ``k`` counters per sketch, plus at most one
-snapshot interval's lookups (and one batch) of keys waiting in the buffers.
+snapshot interval's lookups (and one batch) of keys waiting in the buffers; counters
+and batches shrink per node above 16 nodes so the totals stay about 16,000 counters and
+65,536 keys per kind (the bound is then lookups / k with that smaller k).
 
 **Moved keys.** Under consistent hashing, for every window that touches an outage (the
 balancer routes around a node at its start or its end), a snapshot also counts each
@@ -45,10 +48,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-#: Counters per sketch: the error bound is (lookups counted) / K.
+#: Counters per sketch (up to :data:`TOTAL_COUNTERS` / nodes): the error bound is lookups / k.
 K = 1000
-#: Keys folded into a sketch at once (fixed positions of each node's lookup sequence).
+#: Keys folded into a sketch at once (fixed positions of each node's lookup sequence),
+#: fewer per node on large clusters (see :func:`sizes`).
 BATCH = 4096
+#: Bounds on the counters and on the buffered keys summed over the nodes, so a
+#: 1,024-node cluster holds about as much as a 16-node one.
+TOTAL_COUNTERS = 16_000
+TOTAL_BATCH = 65_536
+
+
+def sizes(nodes: int) -> tuple[int, int]:
+    """(counters per sketch, batch) for a cluster of ``nodes``: 1,000 and 4,096 up to 16
+    nodes, then 16,000 / nodes (at least 64) and 65,536 / nodes (at least 256)."""
+    n = max(1, nodes)
+    return max(64, min(K, TOTAL_COUNTERS // n)), max(256, min(BATCH, TOTAL_BATCH // n))
 #: Rows of the moved-miss log kept at most (one per node per outage window).
 MAX_MOVED_ROWS = 200_000
 HOT_KEY_COLUMNS = ("key", "requests", "requests_error", "misses", "misses_error", "hit_ratio",
@@ -139,8 +154,11 @@ def held_mask(s: SpaceSaving, keys: np.ndarray) -> np.ndarray:
 class Recorder:
     """The engine side: per-node key buffers (appended on the hot path) and sketches."""
 
-    def __init__(self, names: Sequence[str], home: object | None = None, k: int = K) -> None:
+    def __init__(self, names: Sequence[str], home: object | None = None, k: int | None = None,
+                 batch: int | None = None) -> None:
         self.names = tuple(names)
+        dk, db = sizes(len(self.names))
+        k, self.batch = k or dk, batch or db
         #: per node, the keys of its hits and of its misses not yet folded in
         self.hits = [array("q") for _ in names]
         self.misses = [array("q") for _ in names]
@@ -160,9 +178,9 @@ class Recorder:
         self._was_down = down
         for buffers, sketches in ((self.hits, self.hit_sketch), (self.misses, self.miss_sketch)):
             for i, buf in enumerate(buffers):
-                whole = len(buf) - len(buf) % BATCH
-                for start in range(0, whole, BATCH):
-                    sketches[i].update(np.frombuffer(buf[start:start + BATCH], dtype=np.int64))
+                whole = len(buf) - len(buf) % self.batch
+                for start in range(0, whole, self.batch):
+                    sketches[i].update(np.frombuffer(buf[start:start + self.batch], dtype=np.int64))
                 if whole:
                     del buf[:whole]
         self._miss_mark = [len(b) for b in self.misses]

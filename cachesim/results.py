@@ -136,7 +136,8 @@ class RunResult:
         """The ``top`` keys by ``requests`` (lookups: hits + misses) or by ``misses``, over
         the whole run (warm-up included, like :meth:`nodes`) or on one ``node``. Columns:
         key, requests, requests_error, misses, misses_error (each count is an upper bound,
-        at most its error above the true count; errors are at most lookups / 1000),
+        at most its error above the true count; errors are at most lookups / k, with
+        k = 1,000 counters per sketch up to 16 nodes: see cachesim.hotkeys.sizes),
         hit_ratio (from those bounds), home (the key's node with every node up, under
         consistent hashing, else ""), owners (the nodes that surely served it),
         owner_changed (a node other than its home served it). See :mod:`cachesim.hotkeys`."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cachesim
-from cachesim.hotkeys import SpaceSaving, merged
+from cachesim.hotkeys import SpaceSaving, merged, sizes
 
 
 def _zipf_stream(seed: int, n: int, keys: int, alpha: float) -> np.ndarray:
@@ -139,3 +139,20 @@ def test_hot_keys_survive_save_and_load(hot_run, tmp_path):
     assert back.hot_keys().equals(res.hot_keys())
     assert back.hot_keys(by="misses", node="node-1").equals(res.hot_keys(by="misses", node="node-1"))
 
+
+
+def test_large_clusters_hold_bounded_sketches_and_buffers():
+    assert sizes(4) == (1000, 4096) and sizes(16) == (1000, 4096)
+    assert sizes(256) == (64, 256) and sizes(1024) == (64, 256)
+    cfg = cachesim.load_scenario("baseline").with_overrides(
+        {"cluster.nodes": 256, "workload.keys": 1_000_000, "workload.rate_rps": 20_000.0,
+         "duration_s": 2.0, "warmup_s": 0.0, "cluster.routing": "random"})
+    sim = cachesim.Simulation(cfg)
+    sim.run()
+    rec = sim.obs.hot
+    assert max(len(s.keys) for s in rec.hit_sketch + rec.miss_sketch) <= 64
+    assert max(len(b) for b in rec.hits + rec.misses) < 256 + 20_000 * cfg.snapshot_interval_s
+    hk = sim.result().hot_keys(top=5)
+    n = int(sim.result().nodes()[["hits", "misses"]].sum().sum())
+    assert (hk["requests_error"] <= n / 64).all()
+    assert not hk["owner_changed"].any() and (hk["home"] == "").all()  # random routing: no home

@@ -20,7 +20,7 @@ TOP = 20
 LIVE_REFRESH_S = 2.0
 BY = {"lookups": "requests", "misses": "misses"}
 NOTE = ("Over the whole run so far (warm-up included). Counts come from a bounded-memory "
-        "heavy-hitters sketch (Space-Saving, 1,000 counters per node): each is at most its "
+        "heavy-hitters sketch (Space-Saving, up to 1,000 counters per node): each is at most its "
         "± above the true count. Owner changed: a node other than the key's home served it "
         "(its node went down, or the balancer routed around it).")
 
@@ -60,7 +60,6 @@ def _by(key: str) -> str:
     return BY[choice or "lookups"]
 
 
-@st.fragment(run_every=LIVE_REFRESH_S)
 def _live_board() -> None:
     live = state.get_live()
     if live is None:
@@ -74,10 +73,16 @@ def _live_board() -> None:
                            if live.active else ""))
 
 
+#: While the run goes on the board refreshes itself; once it ended it is drawn once.
+_live_board_running = st.fragment(run_every=LIVE_REFRESH_S)(_live_board)
+_live_board_still = st.fragment(_live_board)
+
+
 def render_live_hot_keys() -> None:
     """The live page's leaderboard (nothing before a run is started)."""
-    if state.get_live() is not None:
-        _live_board()
+    live = state.get_live()
+    if live is not None:
+        (_live_board_running if live.active else _live_board_still)()
 
 
 def render_analysis_hot_keys() -> None:
