@@ -134,3 +134,17 @@ def test_what_if_refuses_a_run_over_its_budget(monkeypatch) -> None:
     w = coalescing_what_if(run)
     assert "the what-if runs only up to 100" in w["error"]
     assert describe_what_if(w).startswith("The coalescing what-if was not run")
+
+
+def test_agent_tool_get_hot_keys(failure) -> None:
+    import json
+
+    from cachesim.analyst.agent import make_tools
+
+    tools = {t.name: t for t in make_tools(RunTools(failure))}
+    out = json.loads(tools["get_hot_keys"].invoke({"by": "misses", "top": 3}))
+    assert [r["key"] for r in out["keys"]] == list(failure.hot_keys(by="misses", top=3)["key"])
+    assert out["by"] == "misses" and "whole run" in out["window"]
+    err = json.loads(tools["get_hot_keys"].invoke({"node": "node-99"}))
+    assert err["error"].startswith("no node 'node-99'")
+    assert "what_if_coalescing" in tools
