@@ -18,6 +18,8 @@ import cachesim
 from cachesim.analyst.bank import CASES, RUN_OVERRIDES, bank_runs, evaluate, offline_answerer
 from cachesim.cli import main
 
+pytestmark = pytest.mark.slow  # six scenario runs and two what-ifs: minutes
+
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, cachesim.RunResult]:
