@@ -69,6 +69,10 @@ MAX_MOVED_ROWS = 200_000
 HOT_KEY_COLUMNS = ("key", "requests", "requests_error", "misses", "misses_error", "hit_ratio",
                    "home", "owners", "owner_changed")
 MOVED_COLUMNS = ("t", "node", "home", "misses")
+SKETCH_COLUMNS = ("node", "kind", "key", "count", "error")
+META_COLUMNS = ("node", "kind", "k", "floor", "n")
+#: The files a saved run keeps its hot keys in (RunResult.save, the app's ZIP).
+FILES = ("hot_keys_sketch.csv", "hot_keys_meta.csv", "moved_misses.csv")
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -264,29 +268,50 @@ class HotKeySummary:
 
     # -- persistence --------------------------------------------------------------------
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {"names": np.array(self.names, dtype=str),
-                                      "key_affine": np.array([self.key_affine]),
-                                      "moved": np.array(self.moved, dtype=np.float64).reshape(-1, 4)}
-        for part in ("hit", "miss"):
-            for i, s in enumerate(getattr(self, part)):
-                out[f"{part}{i}"] = np.stack([s.keys, s.counts, s.errors]) if len(s.keys) else \
-                    np.zeros((3, 0), dtype=np.int64)
-                out[f"{part}{i}_meta"] = np.array([s.k, s.floor, s.n], dtype=np.int64)
-        return out
+    def sketch_frame(self) -> pd.DataFrame:
+        """Every counter: node, kind (hit | miss), key, count, error."""
+        parts = [pd.DataFrame({"node": name, "kind": kind, "key": s.keys, "count": s.counts,
+                               "error": s.errors})
+                 for kind, sketches in (("hit", self.hit), ("miss", self.miss))
+                 for name, s in zip(self.names, sketches, strict=True)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SKETCH_COLUMNS))
+
+    def meta_frame(self) -> pd.DataFrame:
+        """Per sketch: node, kind, k, floor, n."""
+        return pd.DataFrame([(name, kind, s.k, s.floor, s.n)
+                             for kind, sketches in (("hit", self.hit), ("miss", self.miss))
+                             for name, s in zip(self.names, sketches, strict=True)],
+                            columns=list(META_COLUMNS))
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> HotKeySummary:
-        names = tuple(str(x) for x in a["names"])
-        parts: dict[str, list[SpaceSaving]] = {}
-        for part in ("hit", "miss"):
-            parts[part] = []
-            for i in range(len(names)):
-                arr, (k, floor, n) = a[f"{part}{i}"].astype(np.int64), a[f"{part}{i}_meta"].tolist()
-                parts[part].append(SpaceSaving(int(k), arr[0].copy(), arr[1].copy(), arr[2].copy(),
-                                               int(floor), int(n)))
-        moved = [(float(t), int(i), int(h), int(m)) for t, i, h, m in a["moved"].tolist()]
-        return cls(names, parts["hit"], parts["miss"], moved, bool(a["key_affine"][0]))
+    def from_frames(cls, names: Sequence[str], sketch: pd.DataFrame, meta: pd.DataFrame,
+                    moved: pd.DataFrame | None, key_affine: bool) -> HotKeySummary:
+        """The inverse of sketch_frame/meta_frame/moved_frame; ValueError if they do not fit."""
+        names = tuple(names)
+        index = {n: i for i, n in enumerate(names)}
+        parts: dict[str, list[SpaceSaving]] = {"hit": [SpaceSaving() for _ in names],
+                                               "miss": [SpaceSaving() for _ in names]}
+        for r in meta.itertuples(index=False):
+            if r.node not in index or r.kind not in parts or not (int(r.k) >= 1 and int(r.floor) >= 0
+                                                                   and int(r.n) >= 0):
+                raise ValueError("hot-key sketch metadata does not fit the run")
+            parts[r.kind][index[r.node]] = SpaceSaving(int(r.k), floor=int(r.floor), n=int(r.n))
+        for (node, kind), g in sketch.groupby(["node", "kind"], sort=False):
+            if node not in index or kind not in parts:
+                raise ValueError("hot-key sketch rows do not fit the run")
+            s = parts[kind][index[node]]
+            g = g.sort_values("key", kind="stable")
+            keys, counts, errors = (g[c].to_numpy(dtype=np.int64) for c in ("key", "count", "error"))
+            if len(keys) > s.k or (np.diff(keys) <= 0).any() or (errors < 0).any() or (counts < errors).any():
+                raise ValueError("hot-key sketch rows are not a valid sketch")
+            s.keys, s.counts, s.errors = keys, counts, errors
+        rows: list[tuple[float, int, int, int]] = []
+        if moved is not None:
+            for r in moved.itertuples(index=False):
+                if r.node not in index or r.home not in index:
+                    raise ValueError("moved-miss rows name an unknown node")
+                rows.append((float(r.t), index[r.node], index[r.home], int(r.misses)))
+        return cls(names, parts["hit"], parts["miss"], rows, key_affine)
 
 
 def empty_summary(names: Sequence[str] = ()) -> HotKeySummary:
@@ -303,3 +328,18 @@ def home_router(cfg: object) -> object | None:
     if c.routing != "consistent_hash":
         return None
     return ConsistentHash([f"node-{i + 1}" for i in range(c.nodes)], c.virtual_nodes)
+
+
+def save_frames(hot: HotKeySummary) -> dict[str, pd.DataFrame]:
+    """The frames of :data:`FILES`."""
+    return dict(zip(FILES, (hot.sketch_frame(), hot.meta_frame(), hot.moved_frame()), strict=True))
+
+
+def load_frames(cfg: object, frames: dict[str, pd.DataFrame]) -> HotKeySummary | None:
+    """A saved run's sketches (None when the run was saved without them)."""
+    if FILES[0] not in frames or FILES[1] not in frames:
+        return None
+    c = cfg.cluster  # type: ignore[attr-defined]
+    names = [f"node-{i + 1}" for i in range(c.nodes)]
+    return HotKeySummary.from_frames(names, frames[FILES[0]], frames[FILES[1]], frames.get(FILES[2]),
+                                     c.routing == "consistent_hash")

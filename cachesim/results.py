@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .config import SimConfig
-from .hotkeys import HOT_KEY_COLUMNS, MOVED_COLUMNS, HotKeySummary, home_router
+from .hotkeys import FILES as HOT_FILES
+from .hotkeys import HOT_KEY_COLUMNS, MOVED_COLUMNS, HotKeySummary, home_router, load_frames, save_frames
 from .metrics import (
     BUCKET_VALUES,
     GROWTH,
@@ -201,7 +202,8 @@ class RunResult:
         if self._db is not None:
             self._db.to_csv(d / "database_timeseries.csv", index=False)
         if self._hot is not None:
-            np.savez_compressed(d / "hot_keys.npz", **self._hot.to_arrays())
+            for name, frame in save_frames(self._hot).items():
+                frame.to_csv(d / name, index=False)
         return d
 
     @classmethod
@@ -222,7 +224,7 @@ class RunResult:
             _nodes=pd.read_csv(d / "nodes.csv", dtype={"node": str}),
             _events=events,
             _latency=pd.read_csv(d / "latency_histogram.csv"),
-            _hot=_load_hot(d / "hot_keys.npz"),
+            _hot=_load_hot(d),
             _db=pd.read_csv(d / "database_timeseries.csv") if (d / "database_timeseries.csv").is_file() else None,
         )
 
@@ -252,11 +254,10 @@ class _NodeFrameBuilder:
         return pd.DataFrame(self._snaps.node_columns(self._n), columns=list(NODE_COLUMNS), copy=False)
 
 
-def _load_hot(path: Path) -> HotKeySummary | None:
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        return HotKeySummary.from_arrays({k: z[k] for k in z.files})
+def _load_hot(d: Path) -> HotKeySummary | None:
+    frames = {name: pd.read_csv(d / name, dtype={"node": str, "kind": str, "home": str})
+              for name in HOT_FILES if (d / name).is_file()}
+    return load_frames(SimConfig.load(d / "config.toml"), frames)
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:

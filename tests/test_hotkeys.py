@@ -156,3 +156,31 @@ def test_large_clusters_hold_bounded_sketches_and_buffers():
     n = int(sim.result().nodes()[["hits", "misses"]].sum().sum())
     assert (hk["requests_error"] <= n / 64).all()
     assert not hk["owner_changed"].any() and (hk["home"] == "").all()  # random routing: no home
+
+
+def test_hot_keys_survive_the_apps_zip_and_a_bad_one_is_refused(hot_run):
+    import io
+    import zipfile
+
+    from cachesim.archive import ArchiveError, run_from_zip, run_to_zip
+
+    res, _ = hot_run
+    data = run_to_zip(res)
+    back = run_from_zip(data, max_bytes=len(data) + 1)
+    assert back.hot_keys().equals(res.hot_keys())
+    assert back.hot_keys(node="node-2", by="misses").equals(res.hot_keys(node="node-2", by="misses"))
+    assert back.database_timeseries().equals(res.database_timeseries())
+    # a sketch whose error exceeds its count is not a sketch
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "hot_keys_sketch.csv":
+                lines = body.decode().splitlines()
+                node, kind, key, count, _err = lines[1].split(",")
+                lines[1] = ",".join([node, kind, key, count, str(int(count) + 1)])
+                body = ("\n".join(lines) + "\n").encode()
+            zf.writestr(info.filename, body)
+    with pytest.raises(ArchiveError, match="hot-key files do not fit the run"):
+        run_from_zip(out.getvalue(), max_bytes=10 * len(data))
