@@ -16,8 +16,9 @@ from ..results import RunResult
 from . import control, state
 
 TOP = 20
-#: Seconds between refreshes of the live leaderboard.
-LIVE_REFRESH_S = 2.0
+#: Seconds between refreshes of the live leaderboard (each refresh of this fragment ends the
+#: live panel's current batch of chart redraws early, so it is kept rare).
+LIVE_REFRESH_S = 5.0
 BY = {"lookups": "requests", "misses": "misses"}
 NOTE = ("Over the whole run so far (warm-up included). Counts come from a bounded-memory "
         "heavy-hitters sketch (Space-Saving, up to 1,000 counters per node): each is at most its "
