@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 from .config import SimConfig, check_nesting
+from .hotkeys import FILES as HOT_FILES
+from .hotkeys import load_frames, save_frames
 from .results import RunResult
 
 FILES = (
@@ -31,6 +33,8 @@ FILES = (
     "events.csv",
     "latency_histogram.csv",
 )
+#: Files a saved run may hold (older runs lack them): the hot-key sketches, the database samples.
+OPTIONAL = (*HOT_FILES, "database_timeseries.csv")
 #: Uncompressed bytes allowed per compressed byte limit (a zip bomb stops here).
 EXPANSION = 20
 
@@ -50,7 +54,10 @@ def run_to_zip(result: RunResult) -> bytes:
         "nodes.csv": result.nodes().to_csv(index=False),
         "events.csv": result.events().to_csv(index=False),
         "latency_histogram.csv": result.latency_histogram().to_csv(index=False),
+        "database_timeseries.csv": result.database_timeseries().to_csv(index=False),
     }
+    if result._hot is not None:  # noqa: SLF001 - the archive writes what RunResult.save writes
+        files |= {name: frame.to_csv(index=False) for name, frame in save_frames(result._hot).items()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(files):
@@ -61,8 +68,8 @@ def run_to_zip(result: RunResult) -> bytes:
 def _members(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, zipfile.ZipInfo]:
     found: dict[str, zipfile.ZipInfo] = {}
     infos = zf.infolist()
-    if len(infos) > 4 * len(FILES):
-        raise ArchiveError(f"{name} holds {len(infos)} files; a saved run has {len(FILES)}")
+    if len(infos) > 4 * (len(FILES) + len(OPTIONAL)):
+        raise ArchiveError(f"{name} holds {len(infos)} files; a saved run has {len(FILES) + len(OPTIONAL)}")
     total = 0
     for info in infos:
         if info.is_dir():
@@ -71,7 +78,7 @@ def _members(zf: zipfile.ZipFile, name: str, max_bytes: int) -> dict[str, zipfil
         if info.filename.startswith("/") or ".." in parts or len(parts) > 2 or ":" in info.filename:
             raise ArchiveError(f"{name} holds a file outside the run's folder; upload the ZIP the app downloaded")
         base = parts[-1]
-        if base not in FILES:
+        if base not in FILES and base not in OPTIONAL:
             continue  # a stray file (e.g. an OS's metadata): ignored
         if base in found:
             raise ArchiveError(f"{name} holds {base} twice")
@@ -135,6 +142,15 @@ def _csv(raw: dict[str, bytes], base: str, name: str, **kwargs: Any) -> pd.DataF
         raise ArchiveError(f"{name}: {base} is not a readable CSV of a saved run") from None
 
 
+def _hot(raw: dict[str, bytes], name: str, config: SimConfig) -> Any:
+    frames = {base: _csv(raw, base, name, dtype={"node": str, "kind": str, "home": str})
+              for base in HOT_FILES if base in raw}
+    try:
+        return load_frames(config, frames)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ArchiveError(f"{name}: the hot-key files do not fit the run") from None
+
+
 def _parse(raw: dict[str, bytes], name: str) -> RunResult:
     from pydantic import ValidationError
 
@@ -173,6 +189,8 @@ def _parse(raw: dict[str, bytes], name: str) -> RunResult:
         _nodes=_csv(raw, "nodes.csv", name, dtype={"node": str}),
         _events=events,
         _latency=_csv(raw, "latency_histogram.csv", name),
+        _db=_csv(raw, "database_timeseries.csv", name) if "database_timeseries.csv" in raw else None,
+        _hot=_hot(raw, name, config),
     )
     try:  # the charts and the analyst read these columns: fail here, with one line
         result.timeseries()["t"]

@@ -60,6 +60,19 @@ def _build_parser() -> _Parser:
     parser = _Parser(prog=_PROG, description="Simulate distributed caches; replay cache traces.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    p = sub.add_parser("eval-analyst", help="score an OpenAI-compatible model on the analyst's question bank")
+    p.add_argument("--base-url", required=True, metavar="URL",
+                   help="the server's OpenAI-compatible API, e.g. http://localhost:8000/v1")
+    p.add_argument("--model", required=True, metavar="NAME", help="the model name the server expects")
+    p.add_argument("--api-key", metavar="KEY", default=None,
+                   help="the API key (default: $OPENAI_API_KEY; local servers may need none)")
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help="only the questions over this built-in scenario (repeatable)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds to wait for each answer (default 120)")
+    p.add_argument("--show", action="store_true", help="print each answer too")
+    p.set_defaults(handler=_cmd_eval_analyst)
+
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.add_argument("--json", action="store_true", help="print {name: description} as JSON")
     p.set_defaults(handler=_cmd_scenarios)
@@ -143,6 +156,47 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+# -- eval-analyst ---------------------------------------------------------------------
+
+
+def _cmd_eval_analyst(args: argparse.Namespace) -> int:
+    """Run the question bank (cachesim.analyst.bank) against a model and print the score."""
+    import os
+
+    from pydantic import SecretStr
+
+    from cachesim.analyst import LLM, Answer, LLMSettings, answer_events
+    from cachesim.analyst.bank import RUN_OVERRIDES, bank_runs, evaluate
+
+    unknown = [s for s in args.scenario or () if s not in RUN_OVERRIDES]
+    if unknown:
+        raise UsageError(f"--scenario: unknown {unknown[0]!r}; the bank covers {', '.join(RUN_OVERRIDES)}")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be > 0 seconds")
+    key = args.api_key or os.environ.get("OPENAI_API_KEY")
+    settings = LLMSettings(model=args.model, api_key=SecretStr(key) if key else None,
+                           base_url=args.base_url, timeout_s=args.timeout, max_retries=1)
+    print(f"simulating the bank's runs: {', '.join(args.scenario or RUN_OVERRIDES)}", file=sys.stderr)
+    runs = bank_runs(args.scenario)
+
+    def answer(scenario: str, run: Any, question: str) -> str:
+        run_id = f"run-1 · {scenario}"
+        ans = Answer(LLM)
+        for ev in answer_events(run_id, {run_id: run}, question, mode=LLM, settings=settings):
+            ans.feed(ev)
+        if ans.error is not None:
+            return f"(no answer: {ans.error.message})"
+        return ans.text
+
+    score = evaluate(answer, runs)
+    for (_case, text, _), line in zip(score.results, score.lines(), strict=False):
+        print(line)
+        if args.show:
+            print("    " + "\n    ".join(text.splitlines()))
+    print(score.lines()[-1])
+    return EXIT_OK
 
 
 # -- scenarios ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 
 from .agents.cache_node import CacheNode
 from .agents.chaos_monkey import ChaosMonkey
@@ -26,6 +27,7 @@ from .agents.network import Network
 from .agents.observer import Observer
 from .config import SimConfig
 from .environment import SimEnvironment
+from .hotkeys import Recorder, empty_summary, home_router
 from .metrics import NODE_DTYPE, EventLog, NodeTable, Snapshot, SnapshotLog
 from .results import RunRecord, RunResult
 from .rng import RandomStreams
@@ -51,6 +53,8 @@ class Simulation:
         else:
             sampler = make_key_sampler(w, streams["keys"].gen, streams["ops"].gen)
         directory = Directory()
+        names = tuple(f"node-{i + 1}" for i in range(cfg.cluster.nodes))
+        obs.hot = Recorder(names, home_router(cfg))
         self.nodes = [CacheNode(env, cfg, i, streams["service"], obs, net, directory)
                       for i in range(cfg.cluster.nodes)]
         self.db = Database(env, cfg, streams["db"], obs, net, directory)
@@ -68,7 +72,7 @@ class Simulation:
         self.chaos.start()
         if cfg.warmup_s > 0:
             env.timeout(cfg.warmup_s).callbacks.append(lambda _e: obs.mark_warmup())
-        names = tuple(n.name for n in self.nodes)
+        assert names == tuple(n.name for n in self.nodes)
         #: every snapshot so far, stored as columns (index it for a Snapshot)
         self.snapshots = SnapshotLog(names, cfg.cluster.capacity, self.events)
         self.n_snapshots = max(1, math.ceil(round(cfg.duration_s / cfg.snapshot_interval_s, 9)))
@@ -76,6 +80,8 @@ class Simulation:
         self._stop_requested = False
         self._names = names
         self._node_prev = np.zeros((3, len(names)), dtype=np.int64)
+        #: the database's queue length and busy slots at each snapshot (t, queue, busy)
+        self._db_samples: list[tuple[float, int, int]] = []
         self.events.add(0.0, "run_started", "engine",
                         f"run started: {cfg.cluster.nodes} nodes, {cfg.cluster.eviction}, "
                         f"{cfg.cluster.routing}, {w.rate_rps:g} req/s for {cfg.duration_s:g} s")
@@ -143,11 +149,18 @@ class Simulation:
             snapshots=self.snapshots, events=list(self.events),
             counters=obs.counters(), at_warmup=obs.at_warmup, m_issued=obs.m_issued,
             m_failed=obs.m_failed, m_counts=np.asarray(obs.m_counts, dtype=np.int64), m_sum_ms=obs.m_sum_ms,
-            m_max_ms=obs.m_max_ms,
+            m_max_ms=obs.m_max_ms, hot_keys=obs.hot.summary() if obs.hot is not None else None,
+            db_samples=list(self._db_samples),
             node_totals=[(n.name, n.alive, self.balancer.believed_up[n.index], n.slow_factor, n.requests,
                           n.hits, n.misses, n.dropped, n.rejected, n.evictions, n.invalidated,
                           len(n.store), n.capacity, int(out[n.index])) for n in self.nodes],
         )
+
+    def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
+        """The hot-key leaderboard so far (also mid-run): ``result().hot_keys(...)``
+        without building the rest of the result."""
+        hot = self.obs.hot.summary() if self.obs.hot is not None else empty_summary(self._names)
+        return hot.frame(node, by, top, home_router(self.config))
 
     def result(self) -> RunResult:
         """The run so far as a RunResult (also mid-run)."""
@@ -159,6 +172,9 @@ class Simulation:
         if len(self.snapshots) + 1 == self.n_snapshots:  # logged first, so the last snapshot carries it
             self.events.add(t, "run_finished", "engine", f"run finished at t={t:g} s")
         nodes = self._node_table()  # first: catching up answers requests
+        if self.obs.hot is not None:
+            self.obs.hot.snapshot(t, self.balancer.believed_up)
+        self._db_samples.append((t, len(self.db.queue), self.db.busy))
         snap = self.obs.snapshot(t, self.clients.in_flight, nodes)
         self.obs.check_anomaly(snap)
         return snap

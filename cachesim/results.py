@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .config import SimConfig
+from .hotkeys import FILES as HOT_FILES
+from .hotkeys import HOT_KEY_COLUMNS, MOVED_COLUMNS, HotKeySummary, home_router, load_frames, save_frames
 from .metrics import (
     BUCKET_VALUES,
     GROWTH,
@@ -37,6 +39,7 @@ SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", 
                 "stale_reads", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
                 "latency_p99_ms", "throughput_rps", "db_reads", "db_writes")
 EVENT_COLUMNS = ("t", "kind", "source", "target", "message")
+DB_COLUMNS = ("t", "queue_len", "busy")
 NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
                       "hit_ratio", "dropped", "rejected", "evictions", "invalidated", "occupancy",
                       "capacity", "outstanding")
@@ -60,6 +63,8 @@ class RunRecord:
     m_sum_ms: float
     m_max_ms: float
     node_totals: list[tuple]        # NODE_TABLE_COLUMNS, one tuple per node
+    hot_keys: HotKeySummary | None = None  # heavy-hitter sketches (cachesim.hotkeys)
+    db_samples: list[tuple[float, int, int]] | None = None  # DB_COLUMNS at each snapshot
 
 
 def _num(x: float) -> float | None:
@@ -86,11 +91,17 @@ class RunResult:
     _nodes: pd.DataFrame
     _events: pd.DataFrame
     _latency: pd.DataFrame
+    _hot: HotKeySummary | None = None
+    _db: pd.DataFrame | None = None
 
     def nbytes(self) -> int:
         """About how much memory the result holds: its frames (the event log's strings
         included) and, while the node timeseries is not built, the columns it is built from."""
         total = 0
+        if self._hot is not None:
+            total += self._hot.nbytes
+        if self._db is not None:
+            total += int(self._db.memory_usage(index=True).sum())
         for name in ("_timeseries", "_node_timeseries", "_nodes", "_events", "_latency"):
             part = getattr(self, name)
             if isinstance(part, pd.DataFrame):
@@ -122,6 +133,32 @@ class RunResult:
         """The event log: t, kind, source, target, message."""
         return self._events.copy()
 
+    def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
+        """The ``top`` keys by ``requests`` (lookups: hits + misses) or by ``misses``, over
+        the whole run (warm-up included, like :meth:`nodes`) or on one ``node``. Columns:
+        key, requests, requests_error, misses, misses_error (each count is an upper bound,
+        at most its error above the true count; errors are at most lookups / k, with
+        k = 1,000 counters per sketch up to 16 nodes: see cachesim.hotkeys.sizes),
+        hit_ratio (from those bounds), home (the key's node with every node up, under
+        consistent hashing, else ""), owners (the nodes that surely served it),
+        owner_changed (a node other than its home served it). See :mod:`cachesim.hotkeys`."""
+        if self._hot is None:
+            return pd.DataFrame(columns=list(HOT_KEY_COLUMNS))
+        return self._hot.frame(node, by, top, home_router(self.config))
+
+    def database_timeseries(self) -> pd.DataFrame:
+        """The database at each snapshot's end: t, queue_len (requests waiting for a
+        slot), busy (slots in use, of ``database.concurrency``)."""
+        return (self._db if self._db is not None else pd.DataFrame(columns=list(DB_COLUMNS))).copy()
+
+    def moved_misses(self) -> pd.DataFrame:
+        """Under consistent hashing, per snapshot window in which the balancer routed
+        around a node: t, node, home, misses -- the misses ``node`` served on keys whose
+        home is another node (``home``), i.e. keys it inherited."""
+        if self._hot is None:
+            return pd.DataFrame(columns=list(MOVED_COLUMNS))
+        return self._hot.moved_frame()
+
     def latency_histogram(self) -> pd.DataFrame:
         """Latency distribution of the measured requests: lower_ms, upper_ms, value_ms, count
         (non-empty buckets only)."""
@@ -144,7 +181,9 @@ class RunResult:
                               columns=list(EVENT_COLUMNS))
         return cls(config=rec.config, summary=_summary(rec), status=rec.status, sim_time_s=rec.sim_time_s,
                    _timeseries=ts, _node_timeseries=node_ts, _nodes=nodes, _events=events,
-                   _latency=_latency_frame(rec.m_counts))
+                   _latency=_latency_frame(rec.m_counts), _hot=rec.hot_keys,
+                   _db=pd.DataFrame(rec.db_samples, columns=list(DB_COLUMNS))
+                   if rec.db_samples is not None else None)
 
     # -- persistence --------------------------------------------------------------------
 
@@ -160,6 +199,11 @@ class RunResult:
         self._nodes.to_csv(d / "nodes.csv", index=False)
         self._events.to_csv(d / "events.csv", index=False)
         self._latency.to_csv(d / "latency_histogram.csv", index=False)
+        if self._db is not None:
+            self._db.to_csv(d / "database_timeseries.csv", index=False)
+        if self._hot is not None:
+            for name, frame in save_frames(self._hot).items():
+                frame.to_csv(d / name, index=False)
         return d
 
     @classmethod
@@ -180,6 +224,8 @@ class RunResult:
             _nodes=pd.read_csv(d / "nodes.csv", dtype={"node": str}),
             _events=events,
             _latency=pd.read_csv(d / "latency_histogram.csv"),
+            _hot=_load_hot(d),
+            _db=pd.read_csv(d / "database_timeseries.csv") if (d / "database_timeseries.csv").is_file() else None,
         )
 
 
@@ -206,6 +252,12 @@ class _NodeFrameBuilder:
 
     def __call__(self) -> pd.DataFrame:
         return pd.DataFrame(self._snaps.node_columns(self._n), columns=list(NODE_COLUMNS), copy=False)
+
+
+def _load_hot(d: Path) -> HotKeySummary | None:
+    frames = {name: pd.read_csv(d / name, dtype={"node": str, "kind": str, "home": str})
+              for name in HOT_FILES if (d / name).is_file()}
+    return load_frames(SimConfig.load(d / "config.toml"), frames)
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import cachesim
-from cachesim.archive import FILES, ArchiveError, run_from_zip, run_to_zip
+from cachesim.archive import FILES, OPTIONAL, ArchiveError, run_from_zip, run_to_zip
 
 APP = str(Path(__file__).resolve().parents[1] / "pages" / "3_Analysis.py")
 
@@ -42,7 +42,7 @@ def test_round_trip(run):
     assert back.config == run.config
     pd.testing.assert_frame_equal(back.timeseries(), run.timeseries(), check_dtype=False)
     pd.testing.assert_frame_equal(back.events(), run.events(), check_dtype=False)
-    assert sorted(zipfile.ZipFile(io.BytesIO(run_to_zip(run))).namelist()) == sorted(FILES)
+    assert sorted(zipfile.ZipFile(io.BytesIO(run_to_zip(run))).namelist()) == sorted(FILES + OPTIONAL)
 
 
 def test_a_zip_saved_in_a_folder_reads_too(run):

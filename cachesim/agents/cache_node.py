@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 CLIENT = "client"
 
 
+def _ignore(key: int) -> None:
+    """Stands in for the hot-key buffers when a node runs without an engine's recorder."""
+
+
 class NoStore:
     """The store of a node with capacity 0: it never holds anything."""
 
@@ -102,6 +106,9 @@ class CacheNode:
         self.obs = obs
         self.net = net
         self.directory = directory
+        hot = obs.hot  # hot-key buffers: one key per lookup (see cachesim.hotkeys)
+        self._hk_hit = hot.hits[index].append if hot is not None else _ignore
+        self._hk_miss = hot.misses[index].append if hot is not None else _ignore
         self.db: Database
         self.clients: Clients
         self.alive = True
@@ -216,6 +223,7 @@ class CacheNode:
         if version is MISS:
             self.misses += 1
             self.obs.misses += 1
+            self._hk_miss(key)
             heappush(self._slots, (end, next(self._seq), None, 0.0))
             if self.coalesce:
                 pending = self._fetching.get(key)
@@ -227,6 +235,7 @@ class CacheNode:
         else:
             self.hits += 1
             self.obs.hits += 1
+            self._hk_hit(key)
             req.version = version
             if version < self._versions.get(key, 0):
                 self.obs.stale_reads += 1

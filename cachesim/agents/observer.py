@@ -12,6 +12,7 @@ from heapq import heappop, heappush
 
 import numpy as np
 
+from ..hotkeys import Recorder
 from ..metrics import (
     INV_LOG2_G,
     LOG2_MIN,
@@ -38,6 +39,8 @@ class Observer:
     def __init__(self, measure_from_s: float, events: EventLog) -> None:
         self.events = events
         self.measure_from_s = measure_from_s
+        #: hot-key buffers and sketches (a cachesim.hotkeys.Recorder, set by the engine)
+        self.hot: Recorder | None = None
         for name in WINDOW_COUNTERS:
             setattr(self, name, 0)
         self.failed_unavailable = 0

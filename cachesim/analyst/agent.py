@@ -63,6 +63,12 @@ class NodesArgs(BaseModel):
     t_end: float | None = Field(None, description="Window end; omit both for the whole run")
 
 
+class HotKeysArgs(BaseModel):
+    node: str | None = Field(None, description="A node such as node-2; omit for the whole cluster")
+    by: str = Field("requests", description="requests (lookups) or misses")
+    top: int = Field(20, ge=1, le=50)
+
+
 class CompareArgs(BaseModel):
     other_run_id: str = Field(description="Id of another run of this session")
 
@@ -92,6 +98,12 @@ def make_tools(rt: RunTools) -> list[BaseTool]:
          "source, text and time."),
         ("compare_nodes", rt.nodes, NodesArgs,
          "Per-node requests, hits, misses, hit ratio, state; whole run or a time window."),
+        ("get_hot_keys", rt.hot_keys, HotKeysArgs,
+         "The hottest keys (bounded-memory sketch) by lookups or misses, run-wide or on one node: "
+         "counts with their error bound, home node, nodes that served it, owner_changed."),
+        ("what_if_coalescing", rt.coalescing_what_if, NoArgs,
+         "Simulate the same config and seed with cluster.coalesce_misses flipped and return both "
+         "runs' hit ratio, database reads, failures and p99 (takes as long as the run did)."),
     ]
     if rt.others:
         ids = json.dumps([clean_text(r, 60) for r in list(rt.others)[:10]], ensure_ascii=True)

@@ -16,7 +16,7 @@ from ..results import RunResult
 from .incidents import Incident, incidents
 
 TOPICS = ("overview", "warmup", "incident", "anomaly", "failures", "latency", "nodes",
-          "stale", "database")
+          "stale", "database", "node_loss", "db_load", "stale_cause", "hot_keys", "herd")
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,9 @@ def compute_findings(run: RunResult) -> list[Finding]:
                     {"kind": i.kind, "target": i.target, "t": i.t}) for i in incs]
     out += [unexplained_anomalies(run, incs), warmup(run), failures(run, incs), latency(run),
             nodes(run), stale(run), database(run)]
+    from .mechanisms import mechanism_findings  # it builds on Finding: imported here
+
+    out += mechanism_findings(run, incs)
     return [f for f in out if f is not None]
 
 

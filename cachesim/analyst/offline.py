@@ -24,14 +24,18 @@ TOPIC_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple({
     "latency": ("latency", "slow", "p99", "p95", "p50", "tail", "response time", "fast"),
     "failures": ("fail", "error", "timeout", "timed out", "retr", "unavailable"),
     "stale": ("stale", "consisten", "invalidat", "outdated"),
-    "nodes": ("node", "which", "hot", "imbalanc", "balanc", "busiest", "skew", "shard"),
-    "database": ("database", "db", "backend", "origin"),
+    "nodes": ("node", "imbalanc", "balanc", "busiest", "skew", "shard"),
+    "database": ("database", "db", "backend", "origin", "queue"),
+    "config": ("policy", "config", "setting", "set up", "setup"),
     "throughput": ("throughput", "rps", "per second", "capacity"),
     "warmup": ("warm", "cold start"),
     "changed": ("what changed", "what happened", "why", "explain", "summar", "overview",
                 "incident", "chaos", "cause", "root", "went wrong", "tell me"),
     "compare": ("compare", " vs", "versus", "differ", "other run", "previous run", "baseline"),
+    "hotkeys": ("hot key", "hottest", "popular", "which key", "keys are hot", "key ", "keys "),
+    "coalesce": ("coalesc", "herd", "stampede", "concurrent"),
 }.items())
+_KEY = re.compile(r"\bkey\s*#?(\d+)\b")
 _TIME = re.compile(r"(?:\bt\s*=\s*|\bat\s+|\baround\s+|\bnear\s+)(\d+(?:\.\d+)?)\s*(?:s\b|sec)?"
                    r"|\b(\d+(?:\.\d+)?)\s*(?:s|sec|seconds)\b")
 _NODE = re.compile(r"\bnode[-_ ]?(\d+)\b")
@@ -50,6 +54,7 @@ class Question:
     t: float | None
     node: str | None
     run_ref: str | None
+    key: int | None = None
 
 
 def parse_question(text: str, run_ids: tuple[str, ...] = ()) -> Question:
@@ -60,7 +65,9 @@ def parse_question(text: str, run_ids: tuple[str, ...] = ()) -> Question:
     n = _NODE.search(q)
     ref = next((r for r in run_ids if any(re.search(rf"(?<![\w-]){re.escape(alias)}(?![\w-])", q)
                                           for alias in run_aliases(r))), None)
-    return Question(text, topics, t, f"node-{n.group(1)}" if n else None, ref)
+    k = _KEY.search(q)
+    return Question(text, topics, t, f"node-{n.group(1)}" if n else None, ref,
+                    int(k.group(1)) if k else None)
 
 
 @dataclass
@@ -106,6 +113,7 @@ class OfflineAnalyst:
         near = self._near(q.t)
         if near:
             lines += [i.describe() for i in near]
+            lines += [f.text for f in self._topic("node_loss") if any(f.t_start == i.t for i in near)]
         else:
             kinds = sorted({e["kind"] for e in ev["events"]})
             lines.append(f"No chaos action happened near t={q.t:g} s"
@@ -147,8 +155,17 @@ class OfflineAnalyst:
         dips = [i for i in self._incidents if i.dipped]
         if q.t is None:
             lines += [i.describe() for i in dips]
+            lines += [f.text for f in self._topic("node_loss")]
             lines += [f.text for f in self._topic("anomaly") + self._topic("warmup")]
+            lines += self._saturation()
         return lines
+
+    def _saturation(self) -> list[str]:
+        """The database queue and the misses behind it, when the database is saturated."""
+        db = self._topic("db_load")
+        if not db or not db[0].facts.get("saturated"):
+            return []
+        return [db[0].text] + [f.text for f in self._topic("herd")]
 
     def _latency(self, q: Question) -> list[str]:
         self._summary()
@@ -169,13 +186,14 @@ class OfflineAnalyst:
 
     def _stale(self, q: Question) -> list[str]:
         self._summary()
-        return [f.text for f in self._topic("stale")] or ["There were no stale reads."]
+        return ([f.text for f in self._topic("stale") + self._topic("stale_cause")]
+                or ["There were no stale reads."])
 
     def _nodes(self, q: Question) -> list[str]:
         window = None if q.t is None else (max(0.0, q.t - 1.0), min(self.tools.t_max, q.t + 2.0))
         args = {"t_start": window[0], "t_end": window[1]} if window else {}
         rows = self._call("compare_nodes", self.tools.nodes, **args)["nodes"]
-        lines = [] if window else [f.text for f in self._topic("nodes")]
+        lines = [] if window else [f.text for f in self._topic("nodes") + self._topic("hot_keys")]
         if window and rows:
             busy = max(rows, key=lambda r: r["requests"] or 0)
             down = [r["node"] for r in rows if (r.get("up_fraction") or 0) < 1]
@@ -194,11 +212,58 @@ class OfflineAnalyst:
                 if ev["events"]:
                     lines.append("\n".join(f"- t={e['t']:g} s: {e['kind']} ({e['source']})"
                                             for e in ev["events"][:6]))
+                lines += [f.text for f in self._topic("node_loss") if f.facts.get("target") == q.node]
         return lines
 
     def _database(self, q: Question) -> list[str]:
         self._summary()
-        return [f.text for f in self._topic("database")]
+        return [f.text for f in self._topic("database") + self._topic("db_load")]
+
+    def _config(self, q: Question) -> list[str]:
+        c = self._call("get_summary", self.tools.summary)
+        cfg = self.tools.run.config
+        return [f"This run: {c['nodes']} nodes of {c['capacity_per_node']:,} items, eviction "
+                f"'{c['eviction']}', routing '{c['routing']}', write policy '{c['write_policy']}'"
+                + (f", a {cfg.cluster.ttl_s:g} s TTL" if cfg.cluster.ttl_s else ", no TTL")
+                + f", coalescing {'on' if cfg.cluster.coalesce_misses else 'off'}; "
+                f"{c['rate_rps']:g} requests/s with {c['write_ratio']:.0%} writes, client timeout "
+                f"{c['timeout_ms']:g} ms."]
+
+    def _hotkeys(self, q: Question) -> list[str]:
+        by = "misses" if "miss" in q.text.lower() else "requests"
+        res = self._call("get_hot_keys", self.tools.hot_keys, node=q.node, by=by, top=10)
+        rows = res["keys"]
+        if not rows:
+            return ["This run has no hot-key data."]
+        if q.key is not None:
+            more = self._call("get_hot_keys", self.tools.hot_keys, top=50)["keys"]
+            row = next((r for r in more if r["key"] == q.key), None)
+            if row is None:
+                return [f"Key {q.key} is not among the 50 hottest keys of the run."]
+            where = (f"its home is {row['home']}; " if row["home"] else "") + \
+                f"served by {row['owners'] or 'no node'}"
+            return [f"Key {q.key}, over the whole run (t=0.0-{self.tools.t_max:.1f} s): "
+                    f"{row['requests']:,} lookups and {row['misses']:,} misses; {where}"
+                    + ("; its owner changed (a node went down)" if row["owner_changed"] else "") + "."]
+        scope = f"on {q.node}" if q.node else "in the cluster"
+        what = "misses" if by == "misses" else "lookups"
+        lines = [f"The hottest keys {scope} by {what}, over the whole run (t=0.0-"
+                 f"{self.tools.t_max:.1f} s, counts exact to within "
+                 f"{max(r[by + '_error'] for r in rows):,}):\n" + "\n".join(
+                     f"- key {r['key']}: {r['requests']:,} lookups, {r['misses']:,} misses"
+                     + (f", on {r['owners']}" if r["owners"] else "")
+                     + (" (owner changed)" if r["owner_changed"] else "") for r in rows[:5])]
+        if q.node is None:
+            lines += [f.text for f in self._topic("hot_keys")]
+        return lines
+
+    def _coalesce(self, q: Question) -> list[str]:
+        from .mechanisms import describe_what_if
+
+        lines = [f.text for f in self._topic("herd")]
+        w = self._call("what_if_coalescing", self.tools.coalescing_what_if)
+        lines.append(describe_what_if(w))
+        return lines
 
     def _throughput(self, q: Question) -> list[str]:
         s = self.tools.run.summary
@@ -213,6 +278,7 @@ class OfflineAnalyst:
         lines = [self.findings[0].text]
         incs = [f.text for f in self._topic("incident")]
         lines += incs or ["No chaos action was scheduled in this run."]
+        lines += [f.text for f in self._topic("node_loss")]
         lines += [f.text for f in self._topic("anomaly")]
         self._call("search_events", self.tools.events, source="chaos")
         return lines
@@ -251,8 +317,8 @@ class OfflineAnalyst:
         sections: list[str] = []
         if q.t is not None:
             sections += self._at_time(q)
-        order = ("compare", "hit", "latency", "failures", "stale", "nodes", "database",
-                 "throughput", "warmup")
+        order = ("compare", "config", "hit", "latency", "failures", "stale", "nodes", "hotkeys",
+                 "coalesce", "database", "throughput", "warmup")
         for topic in order:
             if topic in q.topics and not (topic == "hit" and q.t is not None):
                 sections += getattr(self, f"_{topic}")(q)
@@ -285,9 +351,13 @@ def suggestions(tools: RunTools, findings: list[Finding], asked: tuple[str, ...]
             verb = {"kill": "killed", "restart": "restarted", "slow": "slowed",
                     "partition": "partitioned", "loss": "added loss to"}.get(kind, kind)
             out.append(f"What happened when chaos {verb} {target or 'the network'} at t={t:g} s?")
+    if any(f.topic == "node_loss" for f in findings):
+        out.append("Why did the hit ratio drop?")
     if any(f.topic == "anomaly" for f in findings):
         out.append("Why did the hit ratio drop without any chaos?")
-    out += ["Which node was the busiest, and why?", "How did latency behave?"]
+    if any(f.topic == "db_load" and f.facts.get("saturated") for f in findings):
+        out.append("What would coalescing change?")
+    out += ["Which keys are hot?", "Which node was the busiest, and why?", "How did latency behave?"]
     if any(f.topic == "stale" for f in findings):
         out.append("Where did the stale reads come from?")
     if tools.others:

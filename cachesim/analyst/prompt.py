@@ -20,7 +20,15 @@ How to work:
   moment as [t=A s]; the app highlights these on a chart.
 - Use get_metrics to look inside a time window (it gives min/mean/max per bucket, so a
   short dip shows in the min), search_events for what happened when, compare_nodes for
-  per-node load and hit ratios, compare_runs to compare with another run of the session.
+  per-node load and hit ratios, get_hot_keys for the hottest keys (by lookups or misses,
+  per node, with the node that owns each and whether its owner changed),
+  what_if_coalescing for what coalescing concurrent misses would change, compare_runs to
+  compare with another run of the session.
+- Explain causes, not only symptoms: the findings name the mechanism (a killed node's
+  keys and the nodes that inherited them, a saturated database's queue, lost or late
+  invalidations, misses piling up on a hot key). Give the key, node and numbers behind it.
+- Introduce every figure that covers a window with that window ("t=10.0-13.0 s: node-2
+  served 250 requests"); never let a window's figure read like a whole-run figure.
 - Be brief: a few sentences or a short list, most important point first. Explain the
   mechanism (for example: a killed node's keys move to the survivors, which miss until
   they warm up) only as far as the data supports it.

@@ -116,6 +116,7 @@ class RunTools:
     run: RunResult
     run_id: str = "current"
     others: Mapping[str, RunResult] = field(default_factory=dict)
+    _what_if: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def t_max(self) -> float:
@@ -138,6 +139,30 @@ class RunTools:
             "summary": {k: _num(s.get(k)) for k in SUMMARY_ORDER if k in s},
             "chaos_schedule": chaos,
         }
+
+    def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> dict[str, Any]:
+        """The hottest keys over the whole run, by lookups or by misses, run-wide or on a node."""
+        if by not in ("requests", "misses"):
+            raise ToolInputError("by must be 'requests' or 'misses'")
+        names = list(self.run.nodes()["node"])
+        if node is not None and node not in names:
+            raise ToolInputError(f"no node {clean_text(node, 40)!r}; nodes: {names[:64]}")
+        n = max(1, min(int(top), 50))
+        hk = self.run.hot_keys(node=node, by=by, top=n)
+        rows = [{k: _num(v) for k, v in r.items()} for r in hk.to_dict("records")]
+        return {"window": f"whole run, t=0-{self.t_max:g} s (warm-up included)",
+                "node": node or "all", "by": by,
+                "note": "counts are upper bounds, at most *_error above the true count; owners: "
+                        "nodes that served the key; home: its node with every node up "
+                        "(consistent hashing); owner_changed: served away from home",
+                "keys": rows}
+
+    def coalescing_what_if(self) -> dict[str, Any]:
+        """The same config and seed with cluster.coalesce_misses flipped (simulated once)."""
+        if self._what_if is None:
+            from .mechanisms import coalescing_what_if
+            self._what_if = coalescing_what_if(self.run)
+        return self._what_if
 
     def findings(self) -> dict[str, Any]:
         return {"findings": [f.as_dict() for f in compute_findings(self.run)]}
