@@ -1,8 +1,8 @@
 """The hot-keys leaderboard: the top 20 keys by lookups or misses, live and on Analysis.
 
-Two entry points, one line in each page: :func:`render_live_hot_keys` (a fragment that
-refreshes itself while the live run goes on, reading the run under its worker's lock)
-and :func:`render_analysis_hot_keys` (the run selected on the Analysis page). Counts
+Live, the live panel draws the board at its own refresh (:func:`draw_live_board`, every
+LIVE_REFRESH_S, under the run's lock) and :func:`render_live_hot_keys` draws its control;
+:func:`render_analysis_hot_keys` (the run selected on the Analysis page). Counts
 come from the engine's bounded-memory sketch (:mod:`cachesim.hotkeys`): each is an
 upper bound, at most its error above the true count.
 """
@@ -13,11 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from ..results import RunResult
-from . import control, state
+from . import state
 
 TOP = 20
-#: Seconds between refreshes of the live leaderboard (each refresh of this fragment ends the
-#: live panel's current batch of chart redraws early, so it is kept rare).
+#: Seconds between redraws of the live leaderboard (a table costs more than a chart).
 LIVE_REFRESH_S = 5.0
 BY = {"lookups": "requests", "misses": "misses"}
 NOTE = ("Over the whole run so far (warm-up included). Counts come from a bounded-memory "
@@ -42,7 +41,7 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _table(frame: pd.DataFrame, key: str) -> None:
+def _table(frame: pd.DataFrame, key: str | None) -> None:
     if not len(frame):
         st.caption("No lookups yet.")
         return
@@ -61,29 +60,26 @@ def _by(key: str) -> str:
     return BY[choice or "lookups"]
 
 
-def _live_board() -> None:
-    live = state.get_live()
-    if live is None:
-        return
-    with st.expander(f"Hot keys: top {TOP}", expanded=True):
-        by = _by("hotkeys.live.by")
-        with control.lock_of(live):
-            frame = live.sim.hot_keys(by=by, top=TOP)
-        _table(frame, "hotkeys.live.table")
-        st.caption(NOTE + (f" Refreshed every {LIVE_REFRESH_S:g} s while the run goes on."
-                           if live.active else ""))
+def draw_live_board(live, slot) -> None:  # type: ignore[no-untyped-def]
+    """Draw the live run's leaderboard into ``slot`` (a placeholder of the live panel,
+    redrawn by the panel's own refresh: a second timed fragment on the page would race
+    the panel's and swallowed Stop clicks). The caller holds the run's lock."""
+    by = BY[st.session_state.get(LIVE_BY) or "lookups"]
+    frame = live.sim.hot_keys(by=by, top=TOP)
+    with slot.container():
+        st.markdown(f"**Hot keys: top {TOP}** by {'misses' if by == 'misses' else 'lookups'}")
+        _table(frame, None)
+        st.caption(NOTE + (f" Refreshed every {LIVE_REFRESH_S:g} s while the run goes on." if live.active else ""))
 
 
-#: While the run goes on the board refreshes itself; once it ended it is drawn once.
-_live_board_running = st.fragment(run_every=LIVE_REFRESH_S)(_live_board)
-_live_board_still = st.fragment(_live_board)
+#: The live board's "rank by" choice (a widget below the panel, read at each redraw).
+LIVE_BY = "hotkeys.live.by"
 
 
 def render_live_hot_keys() -> None:
-    """The live page's leaderboard (nothing before a run is started)."""
-    live = state.get_live()
-    if live is not None:
-        (_live_board_running if live.active else _live_board_still)()
+    """The live leaderboard's control (the board itself is drawn by the live panel)."""
+    if state.get_live() is not None:
+        _by(LIVE_BY)
 
 
 def render_analysis_hot_keys() -> None:

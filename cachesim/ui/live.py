@@ -30,7 +30,7 @@ import streamlit as st
 
 from .. import charts
 from . import config_state as cs
-from . import control, fmt, nav, share, state, vega
+from . import control, fmt, hotkeys, nav, share, state, vega
 from .legend import marker_legend
 from .runner import SPEEDS, LiveRun
 from .sidebar import live_status_text, start_run
@@ -223,6 +223,7 @@ class Slots:
     log: Any
     occupancy: Any
     footer: Any
+    hot: Any  # the hot-keys board
     drawn: dict[str, Any] = field(default_factory=dict)  # what the slots show, to skip unchanged redraws
 
 
@@ -240,7 +241,8 @@ def _layout() -> Slots:
         st.markdown("**Live log**")
         log = st.container(height=300, border=True).empty()
         occupancy = st.empty()
-    return Slots(status, progress, kpis, legend, chart_slots, log, occupancy, st.empty())
+    footer = st.empty()
+    return Slots(status, progress, kpis, legend, chart_slots, log, occupancy, footer, st.empty())
 
 
 def _fill(live: LiveRun, slots: Slots) -> float:
@@ -268,6 +270,9 @@ def _fill(live: LiveRun, slots: Slots) -> float:
         slots.log.markdown(up.log)
         slots.drawn["log"] = up.log
     slots.occupancy.vega_lite_chart(up.specs[4], width="stretch")
+    if live.status != "running" or t0 - slots.drawn.get("hot_at", -1e9) >= hotkeys.LIVE_REFRESH_S:
+        hotkeys.draw_live_board(live, slots.hot)
+        slots.drawn["hot_at"] = t0
     spent = time.perf_counter() - t0
     if slow:
         slots.footer.caption(

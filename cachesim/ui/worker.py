@@ -26,17 +26,16 @@ so its memory is freed.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 
-from streamlit.logger import get_logger
-
 from .runner import LiveRun
 
-log = get_logger(__name__)  # Streamlit's handler and level (info): the server log shows why a run ended
+log = logging.getLogger(__name__)
 
 #: Wall seconds of simulation per slice; Stop acts within one slice (plus one snapshot
 #: interval until the engine checks its stop flag inside an interval).
@@ -201,7 +200,7 @@ class RunWorker:
             return False
         if self._gone_since is None:
             self._gone_since = now
-            log.info("live run: its session is not connected; the run stops if it is not back in %g s", self._grace_s)
+            log.warning("live run: its session is not connected; it stops unless back in %g s", self._grace_s)
         return now - self._gone_since >= self._grace_s
 
     def _cancelled(self) -> bool:
@@ -254,7 +253,7 @@ class RunWorker:
                 with self.lock:
                     live.stop()
             self.live = None  # the session is gone: nothing here may keep its run alive
-            log.info("live run stopped: its session closed")
+            log.warning("live run stopped: its session closed")
             return
         self.state, self.reason = "stopped", "stopped"
         if live is not None:
