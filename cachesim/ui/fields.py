@@ -95,7 +95,15 @@ def section_keys(section: str | None) -> list[str]:
         return [k for k, f in SimConfig.model_fields.items()
                 if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))]
     model = SimConfig.model_fields[section].annotation
-    return [f"{section}.{k}" for k in model.model_fields if not (section == "chaos" and k == "events")]
+    out = []
+    for k, f in model.model_fields.items():
+        if section == "chaos" and k == "events":
+            continue
+        if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel):  # a sub-section
+            out += [f"{section}.{k}.{sub}" for sub in f.annotation.model_fields]
+        else:
+            out.append(f"{section}.{k}")
+    return out
 
 
 def _to_widget(spec: FieldSpec, value: Any) -> Any:
