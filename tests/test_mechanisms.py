@@ -98,3 +98,106 @@ def test_no_stale_set_with_zero_latency():
     assert cachesim.simulate(cfg).summary["stale_sets"] == 0
     with_latency = cfg.with_overrides({"network.latency_ms": 1, "network.jitter_ms": 1})
     assert cachesim.simulate(with_latency).summary["stale_sets"] > 0
+
+
+# -- leases -------------------------------------------------------------------------------
+
+
+def test_a_lease_voided_by_the_invalidation_refuses_the_late_fill():
+    """The race above with leases: the read's miss took the token at 1 ms, so the write
+    (9 ms) sends the node its invalidation (10 ms), which voids the token: the fill at
+    17.5 ms is refused, and the read at 0.5 s misses and reads version 1."""
+    s = race(tiny(**{"cluster.leases.enabled": True})).run().summary
+    assert s["stale_sets"] == 0 and s["stale_entry_time_s"] == 0.0
+    assert s["lease_refused_fills"] == 1
+    assert s["misses"] == 2 and s["hits"] == 0 and s["db_reads"] == 2
+    assert s["stale_reads"] == 1  # only the first read's own answer (version 0, after the write)
+    # no copy existed at the write and none older was stored after it: converged at once
+    assert s["writes_unconverged"] == 0 and s["convergence_max_ms"] == 0.0
+
+
+def test_a_second_miss_waits_for_the_lease_and_finds_the_value():
+    """Two reads 1 ms apart on a cold key: the first takes the token and fills at 8.5 ms;
+    the second (lookup at 2 ms) waits backoff_s = 10 ms, looks again at 12.5 ms and hits."""
+    cfg = tiny(**{"cluster.leases.enabled": True, "cluster.leases.backoff_s": 0.01})
+    sim = cachesim.Simulation(cfg)
+    inject(sim, 0.0, False)
+    inject(sim, 1 * MS, False)
+    s = sim.run().summary
+    assert s["lease_waits"] == 1 and s["db_reads"] == 1
+    assert s["misses"] == 1 and s["hits"] == 1
+    # the waiter: 1 ms there, 0.5 ms service + 10 ms back-off, 0.5 ms service, 1 ms back
+    assert s["latency_max_ms"] == pytest.approx(13.0, rel=0.01)
+    without = cachesim.Simulation(tiny())
+    inject(without, 0.0, False)
+    inject(without, 1 * MS, False)
+    assert without.run().summary["db_reads"] == 2
+
+
+def herd(**over) -> dict:
+    cfg = cachesim.load_scenario("lease_herd").with_overrides({"duration_s": 10.0, **over})
+    res = cachesim.simulate(cfg)
+    ts = res.timeseries()
+    ts = ts[ts.t > cfg.warmup_s + 1e-9]
+    return res.summary | {"peak_db_read_rps": ts.db_reads.max() / cfg.snapshot_interval_s}
+
+
+@pytest.fixture(scope="module")
+def herds() -> dict:
+    return {"off": herd(), "leases": herd(**{"cluster.leases.enabled": True}),
+            "write_through": herd(**{"database.write_policy": "write_through"})}
+
+
+def test_leases_cut_the_peak_database_read_rate_tenfold_and_stop_stale_sets(herds):
+    off, on = herds["off"], herds["leases"]
+    # max over 100 ms windows after warm-up: 830/s without, 40/s with (the paper: 17K/s to 1.3K/s)
+    assert off["peak_db_read_rps"] >= 10 * on["peak_db_read_rps"] > 0
+    assert off["stale_sets"] > 0 and on["stale_sets"] == 0
+    assert on["lease_waits"] > 1000 and on["lease_refused_fills"] > 0
+    assert on["failed"] == off["failed"] == 0
+    assert on["latency_p99_ms"] > off["latency_p99_ms"]  # the cost: waiters wait back-off_s
+
+
+def test_leases_and_write_through_make_writes_converge_sooner(herds):
+    off = herds["off"]
+    for better in (herds["leases"], herds["write_through"]):
+        assert better["convergence_mean_ms"] < off["convergence_mean_ms"]
+        assert better["converged_1ms"] > off["converged_1ms"]
+        assert better["stale_entry_time_s"] == 0.0 < off["stale_entry_time_s"]
+
+
+# -- convergence --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d_ms", [1.0, 3.0])
+def test_every_write_converges_in_exactly_the_invalidation_delay(d_ms):
+    """One node, every hop d (jitter 0): each write finds the key cached (a read filled
+    it 0.1 s earlier), so it converges when its invalidation lands, exactly d later."""
+    sim = cachesim.Simulation(tiny(**{"network.latency_ms": d_ms}))
+    for j in range(4):
+        inject(sim, 0.2 * j, False)
+        inject(sim, 0.2 * j + 0.1, True)
+    s = sim.run().summary
+    assert s["writes_tracked"] == 4 and s["writes_unconverged"] == 0
+    assert s["convergence_mean_ms"] == pytest.approx(d_ms, abs=1e-9)
+    assert s["convergence_max_ms"] == pytest.approx(d_ms, abs=1e-9)
+    assert s["converged_1ms"] == (1.0 if d_ms <= 1.0 else 0.0)
+    assert s["converged_10ms"] == 1.0 and s["convergence_nines_10ms"] == 9.0
+
+
+def test_a_stale_set_leaves_its_write_unconverged_and_a_ttl_bounds_it():
+    s = race(tiny()).run().summary
+    assert s["writes_unconverged"] == 1 and s["converged_10s"] == 0.0
+    # with a TTL the stale copy stops being servable when it expires, 17.5 ms + 0.2 s
+    s = race(tiny(**{"cluster.ttl_s": 0.2})).run().summary
+    assert s["writes_unconverged"] == 0
+    assert s["convergence_max_ms"] == pytest.approx(17.5 + 200 - 9.0, abs=1e-6)
+    assert s["converged_100ms"] == 0.0 and s["converged_1s"] == 1.0
+
+
+def test_nines():
+    from cachesim.agents.consistency import nines
+
+    assert nines(0.999) == pytest.approx(3.0)
+    assert nines(0.9) == pytest.approx(1.0)
+    assert nines(0.0) == 0.0 and nines(1.0) == 9.0 and nines(None) is None

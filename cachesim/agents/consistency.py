@@ -88,13 +88,17 @@ class Convergence:
     def added(self, node: str, key: int, version: int, t: float, expires: float) -> None:
         """``node`` stored ``version`` of a tracked key at ``t`` (a fill or an update)."""
         k = self.keys[key]
-        if node in k.copies:
+        copies = k.copies
+        replaced = node in copies
+        if replaced:
             self._gone(k, node, t)
-        k.copies[node] = (version, expires)
-        for w in k.writes:
-            if w.version > version and w.converged:
-                w.converged = False  # a stale set: an older version is servable again
-        self._settle(k, t)
+        copies[node] = (version, expires)
+        if version < k.writes[-1].version:
+            for w in k.writes:
+                if w.version > version and w.converged:
+                    w.converged = False  # a stale set: an older version is servable again
+        if replaced:  # (a copy added never makes a write converge; one removed may)
+            self._settle(k, t)
 
     def removed(self, node: str, key: int, t: float) -> None:
         """``node``'s copy of a tracked key is gone as of ``t``."""
@@ -181,4 +185,4 @@ def nines(share: float | None) -> float | None:
         return None
     if share >= 1.0 - 1e-9:
         return 9.0
-    return round(-math.log10(1.0 - share), 2)
+    return round(-math.log10(1.0 - share), 2) + 0.0  # (+ 0.0: never -0.0)

@@ -100,16 +100,18 @@ class Database(Station):
     def _track(self, key: int, version: int, now: float) -> None:
         """Hand the write to the convergence tracker, after the key's holders have caught
         up (so every removal due by now is known), with the key's copies now."""
+        conv = self.convergence
+        tracked = key in conv.keys
         copies: dict[str, tuple[int, float]] = {}
         for directory, nodes in self.copy_sources:
-            for i in tuple(directory.holders.get(key, ())):
+            holders = directory.holders.get(key)
+            if not holders:
+                continue
+            for i in tuple(holders):
                 node = nodes[i]
                 node.catch_up()
-                c = node.copy_of(key) if node.alive else None
-                if c is not None:
-                    copies[node.name] = c
-        conv = self.convergence
-        if key in conv.keys:
-            conv.write(key, version, now, conv.keys[key].copies)
-        else:
-            conv.write(key, version, now, copies)
+                if not tracked and node.alive:
+                    c = node.copy_of(key)
+                    if c is not None:
+                        copies[node.name] = c
+        conv.write(key, version, now, copies)
