@@ -206,7 +206,7 @@ def test_nines():
 # -- gutter pool --------------------------------------------------------------------------
 
 
-def outage(gutter: int) -> tuple[dict, "object"]:
+def outage(gutter: int) -> tuple[dict, object]:
     cfg = cachesim.load_scenario("node_failure").with_overrides(
         {"duration_s": 22.0, "cluster.gutter_nodes": gutter, "cluster.gutter_ttl_s": 10.0})
     res = cachesim.simulate(cfg)
