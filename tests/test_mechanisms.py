@@ -235,3 +235,55 @@ def test_without_a_gutter_pool_nothing_changes():
     s, w = outage(0)
     assert s["gutter_requests"] == 0
     assert (s["failed"], s["db_reads"], s["stale_reads"]) == (54, 6841, 39)
+
+
+# -- in the product -----------------------------------------------------------------------
+
+
+def test_the_analyst_knows_the_mechanisms():
+    from cachesim.analyst.offline import OfflineAnalyst
+    from cachesim.analyst.tools import RunTools
+
+    cfg = cachesim.load_scenario("lease_herd").with_overrides(
+        {"duration_s": 4.0, "cluster.leases.enabled": True, "cluster.gutter_nodes": 1})
+    run = cachesim.simulate(cfg)
+    s = run.summary
+    tools = RunTools(run)
+    got = tools.consistency()
+    assert got["mechanisms"]["leases"] is True and got["mechanisms"]["gutter_nodes"] == 1
+    assert got["figures"]["lease_refused_fills"] == s["lease_refused_fills"]
+    assert got["converged_within"]["10ms"]["share"] == pytest.approx(s["converged_10ms"], abs=1e-4)
+    text, steps = OfflineAnalyst(tools).compose("Did the leases help with consistency?")
+    assert f"Leases refused {s['lease_refused_fills']:,} late fills" in text
+    assert f"told misses to wait {s['lease_waits']:,} times" in text
+    assert "get_consistency" in [st.name for st in steps]
+
+
+def test_config_fields_reach_the_link_toml_and_cli(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from cachesim.ui.config_state import unflatten
+    from cachesim.ui.fields import section_keys, spec_of
+
+    keys = section_keys("cluster")
+    for k in ("cluster.leases.enabled", "cluster.leases.interval_s", "cluster.leases.backoff_s",
+              "cluster.gutter_nodes", "cluster.gutter_ttl_s"):
+        assert k in keys and spec_of(k).help
+    assert spec_of("cluster.leases.enabled").kind == "bool"
+    cfg = cachesim.load_scenario("baseline").with_overrides(
+        {"cluster.leases.enabled": "true", "cluster.leases.backoff_s": "0.02", "cluster.gutter_nodes": "2"})
+    assert cachesim.SimConfig.model_validate(unflatten(cfg.flat())) == cfg  # the share link's round trip
+    assert cachesim.SimConfig.from_toml(cfg.to_toml()) == cfg
+    with pytest.raises(Exception, match="cluster.leases.backoff_s"):
+        cfg.with_overrides({"cluster.leases.backoff_s": "0"})
+    with pytest.raises(Exception, match="gutter_nodes"):
+        cfg.with_overrides({"cluster.gutter_nodes": "65"})
+    out = subprocess.run([sys.executable, "-m", "cachesim", "run", "--scenario", "baseline", "--set",
+                          "duration_s=1", "--set", "warmup_s=0", "--set", "cluster.leases.enabled=true", "--json"],
+                         capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout)
+    for k in ("stale_sets", "stale_entry_time_s", "lease_waits", "lease_refused_fills", "gutter_requests",
+              "converged_1ms", "converged_10s", "convergence_nines_100ms", "writes_unconverged"):
+        assert k in summary
