@@ -67,6 +67,7 @@ class Simulation:
         self.db.node_names = [n.name for n in self.nodes]
         self.convergence = Convergence(cfg.warmup_s)
         self.db.convergence = self.convergence
+        self.convergence.gather = self.db.copies
         self.db.copy_sources = [(directory, self.nodes)]
         if self.gutter:
             self.db.copy_sources.append((self.gutter.directory, gutter_nodes))

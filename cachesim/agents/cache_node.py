@@ -343,14 +343,17 @@ class CacheNode:
             holders.add(i)
         if self.ttl_s:
             self._expiry[key] = now + self.ttl_s
+        current = self._versions.get(key, 0)
         if key in self._conv_keys:
             self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+        elif version < current and self._conv is not None:  # reopens its key's latest write
+            self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
         pending = None
         if key in directory.recent:
             pending = directory.pending_for(key, i, now)
             for arrival, v in pending:
                 self.deliver(arrival, key, v)  # written before the fill, its message still on its way
-        if version < self._versions.get(key, 0) and not pending:
+        if version < current and not pending:
             # a stale set: the database has moved on and no message on its way will say so
             self.obs.stale_sets += 1
             self._stale[key] = now

@@ -10,12 +10,14 @@ so is every older copy filled afterwards (a stale set reopens a write that had
 converged). Its convergence time is that moment minus ``t_w``; a write whose key still
 has an older copy at the end of the run is *unconverged*.
 
-Only keys that have been written are tracked: the database hands the tracker the
-copies its key has at the write (from the directory), and from then on the nodes
-report that key's fills and removals. Removals arrive lazily (a node applies its
-messages when next looked at) but always stamped with the moment they happen, and a
-record leaves the tracker only at a later write of its key, after the key's holders
-have caught up: so when a node is looked at never changes a convergence time.
+Only keys with a write not yet converged are tracked copy by copy: the database hands
+the tracker the copies its key has at the write (from the directory), and until the
+write converges the nodes report that key's fills and removals. A converged write is
+kept as one tuple (``last``) until its key's next write, since a later fill of an older
+version (a stale set) reopens it. Removals arrive lazily (a node applies its messages
+when next looked at) but always stamped with the moment they happen: so when a node is
+looked at never changes a convergence time. A write with no copy anywhere converges at
+once and costs one dict entry.
 Convergence times go into exact counts under 1 ms / 10 ms / 100 ms / 1 s / 10 s and a
 log-bucketed histogram (memory bounded by the keys written, not the writes).
 """
@@ -23,16 +25,19 @@ log-bucketed histogram (memory bounded by the keys written, not the writes).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
-from ..metrics import N_BUCKETS, bucket_of
+from ..metrics import INV_LOG2_G, LOG2_MIN, MIN_MS, N_BUCKETS
 
 #: The thresholds of the summary's "converged within" shares, in seconds.
 WITHIN_S = (0.001, 0.01, 0.1, 1.0, 10.0)
 WITHIN_KEYS = ("converged_1ms", "converged_10ms", "converged_100ms", "converged_1s", "converged_10s")
 _EPS = 1e-12  # a convergence of exactly 1 ms is within 1 ms despite float rounding
+_WITHIN_EPS = tuple(w + _EPS for w in WITHIN_S)
 
 
 class _Write:
@@ -62,7 +67,11 @@ class Convergence:
         self.measure_from_s = measure_from_s
         #: key -> its state; nodes test membership before reporting a fill or removal
         self.keys: dict[int, _Key] = {}
-        self.within = [0] * len(WITHIN_S)
+        #: key -> its latest write, converged: (version, t, measured, when it converged)
+        self.last: dict[int, tuple[int, float, bool, float]] = {}
+        #: the key's copies now, from the directory (set by the engine: Database.copies)
+        self.gather: Callable[[int], dict[str, tuple[int, float]]] = lambda key: {}
+        self._band = [0] * (len(WITHIN_S) + 1)  # converged writes by the first threshold they are within
         self.counts = np.zeros(N_BUCKETS, dtype=np.int64)  # convergence times, in ms buckets
         self.converged = 0
         self.sum_s = 0.0
@@ -70,18 +79,48 @@ class Convergence:
 
     # -- from the database --------------------------------------------------------------
 
-    def write(self, key: int, version: int, t: float, copies: dict[str, tuple[int, float]]) -> None:
-        """A write of ``version`` at ``t``; ``copies`` are the key's copies now (used
-        when the key is not tracked yet)."""
+    def write(self, key: int, version: int, t: float, copies: dict[str, tuple[int, float]] | None) -> None:
+        """A write of ``version`` at ``t``; ``copies`` are the key's copies now (None:
+        the key is tracked, its copies known)."""
+        measured = t >= self.measure_from_s
         k = self.keys.get(key)
         if k is None:
+            prev = self.last.pop(key, None)
+            if prev is not None and prev[2]:
+                self._final_at(prev[3] - prev[1])
+            if not copies:  # nothing to converge: done at once
+                self.last[key] = (version, t, measured, t)
+                return
             self.keys[key] = k = _Key()
             k.copies = copies
-        k.writes.append(_Write(version, t, t >= self.measure_from_s))
+        k.writes.append(_Write(version, t, measured))
         self._settle(k, t)
+        self._retire(key, k)
+
+    def _retire(self, key: int, k: _Key) -> None:
+        """Count the converged writes but the latest; a key whose writes have all
+        converged goes back to one tuple (the latest, which a stale set may reopen)."""
         w = k.writes
-        while len(w) > 1 and w[0].converged:  # the latest write stays: a stale set may reopen it
+        while len(w) > 1 and w[0].converged:
             self._final(w.popleft())
+        if w[0].converged:
+            last = w[0]
+            del self.keys[key]
+            self.last[key] = (last.version, last.t, last.measured, last.tmax)
+
+    def older_copy(self, node: str, key: int, version: int, t: float, expires: float) -> None:
+        """``node`` stored ``version`` of an untracked key at ``t``, older than the
+        database's: the key's latest write (converged) is reopened."""
+        prev = self.last.pop(key, None)
+        if prev is None:
+            return
+        k = _Key()
+        k.copies = self.gather(key)  # this node's new copy among them
+        k.copies[node] = (version, expires)
+        w = _Write(prev[0], prev[1], prev[2])
+        w.tmax = prev[3]
+        k.writes.append(w)
+        self.keys[key] = k
 
     # -- from the nodes -----------------------------------------------------------------
 
@@ -99,6 +138,8 @@ class Convergence:
                     w.converged = False  # a stale set: an older version is servable again
         if replaced:  # (a copy added never makes a write converge; one removed may)
             self._settle(k, t)
+            if k.writes[0].converged:
+                self._retire(key, k)
 
     def removed(self, node: str, key: int, t: float) -> None:
         """``node``'s copy of a tracked key is gone as of ``t``."""
@@ -106,6 +147,8 @@ class Convergence:
         if node in k.copies:
             self._gone(k, node, t)
             self._settle(k, t)
+            if k.writes[0].converged:
+                self._retire(key, k)
 
     def _gone(self, k: _Key, node: str, t: float) -> None:
         version, expires = k.copies.pop(node)
@@ -131,29 +174,33 @@ class Convergence:
                 w.converged = True
 
     def _final(self, w: _Write) -> None:
-        if not w.measured:
-            return
-        self._count(w.tmax - w.t, self.within, self.counts)
-        self.converged += 1
-        d = w.tmax - w.t
-        self.sum_s += d
-        self.max_s = max(self.max_s, d)
+        if w.measured:
+            self._final_at(w.tmax - w.t)
 
-    @staticmethod
-    def _count(d: float, within: list[int], counts: np.ndarray) -> None:
-        for i, limit in enumerate(WITHIN_S):
-            if d <= limit + _EPS:
-                within[i] += 1
-        counts[bucket_of(d * 1000.0)] += 1
+    def _final_at(self, d: float) -> None:
+        """Count a measured write that converged ``d`` seconds after it was made."""
+        self._band[bisect_left(_WITHIN_EPS, d)] += 1
+        ms = d * 1000.0
+        if ms <= MIN_MS:
+            self.counts[0] += 1
+        else:
+            b = math.floor((math.log2(ms) - LOG2_MIN) * INV_LOG2_G) + 1
+            self.counts[b if b < N_BUCKETS else N_BUCKETS - 1] += 1
+        self.converged += 1
+        self.sum_s += d
+        if d > self.max_s:
+            self.max_s = d
 
     # -- results ------------------------------------------------------------------------
 
     def report(self, now: float) -> dict:
         """The measured writes so far: converged (with their times) and unconverged,
         as of ``now``; does not change the tracker."""
-        within = list(self.within)
-        counts = self.counts.copy()
-        converged, unconverged, total_s, max_s = self.converged, 0, self.sum_s, self.max_s
+        saved = (list(self._band), self.counts.copy(), self.converged, self.sum_s, self.max_s)
+        unconverged = 0
+        for _, t, measured, tconv in self.last.values():
+            if measured:
+                self._final_at(tconv - t)
         for k in self.keys.values():
             for w in k.writes:
                 if not w.measured:
@@ -168,13 +215,12 @@ class Convergence:
                                 break
                             last = max(last, expires)
                 if done:
-                    d = last - w.t
-                    self._count(d, within, counts)
-                    converged += 1
-                    total_s += d
-                    max_s = max(max_s, d)
+                    self._final_at(last - w.t)
                 else:
                     unconverged += 1
+        band, counts, converged, total_s, max_s = self._band, self.counts, self.converged, self.sum_s, self.max_s
+        self._band, self.counts, self.converged, self.sum_s, self.max_s = saved  # unchanged
+        within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
         return {"converged": converged, "unconverged": unconverged, "within": within, "counts": counts,
                 "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
 
