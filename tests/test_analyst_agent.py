@@ -50,7 +50,7 @@ def test_fake_model_drives_tools_to_a_final_answer(run: cachesim.RunResult) -> N
     tool_msgs = [m for m in model.received[2] if isinstance(m, ToolMessage)]
     assert [m.tool_call_id for m in tool_msgs] == ["c1", "c2"]
     assert set(model.bound_tools) == {"get_summary", "get_metrics", "search_events",
-                                      "compare_nodes"}
+                                      "get_consistency", "compare_nodes"}
     assert answer.record()["ranges"] == [(10.0, 11.8)]
 
 
