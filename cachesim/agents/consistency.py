@@ -72,7 +72,7 @@ class Convergence:
         #: the key's copies now, from the directory (set by the engine: Database.copies)
         self.gather: Callable[[int], dict[str, tuple[int, float]]] = lambda key: {}
         self._band = [0] * (len(WITHIN_S) + 1)  # converged writes by the first threshold they are within
-        self.counts = np.zeros(N_BUCKETS, dtype=np.int64)  # convergence times, in ms buckets
+        self.counts = [0] * N_BUCKETS  # convergence times, in ms buckets (a list: cheap to bump)
         self.converged = 0
         self.sum_s = 0.0
         self.max_s = 0.0
@@ -196,7 +196,7 @@ class Convergence:
     def report(self, now: float) -> dict:
         """The measured writes so far: converged (with their times) and unconverged,
         as of ``now``; does not change the tracker."""
-        saved = (list(self._band), self.counts.copy(), self.converged, self.sum_s, self.max_s)
+        saved = (list(self._band), list(self.counts), self.converged, self.sum_s, self.max_s)
         unconverged = 0
         for _, t, measured, tconv in self.last.values():
             if measured:
@@ -221,7 +221,8 @@ class Convergence:
         band, counts, converged, total_s, max_s = self._band, self.counts, self.converged, self.sum_s, self.max_s
         self._band, self.counts, self.converged, self.sum_s, self.max_s = saved  # unchanged
         within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
-        return {"converged": converged, "unconverged": unconverged, "within": within, "counts": counts,
+        return {"converged": converged, "unconverged": unconverged, "within": within,
+                "counts": np.asarray(counts, dtype=np.int64),
                 "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
 
 

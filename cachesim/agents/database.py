@@ -100,13 +100,21 @@ class Database(Station):
     def _track(self, key: int, version: int, now: float) -> None:
         """Hand the write to the convergence tracker, after the key's holders have caught
         up (so every removal due by now is known), with the key's copies now."""
+        conv = self.convergence
+        copies = None
         for directory, nodes in self.copy_sources:
             holders = directory.holders.get(key)
             if holders:
                 for i in tuple(holders):
-                    nodes[i].catch_up()
-        conv = self.convergence
-        conv.write(key, version, now, None if key in conv.keys else self.copies(key))
+                    node = nodes[i]
+                    node.catch_up()
+                    if node.alive:
+                        c = node.copy_of(key)
+                        if c is not None:
+                            if copies is None:
+                                copies = {}
+                            copies[node.name] = c
+        conv.write(key, version, now, None if key in conv.keys else copies)
 
     def copies(self, key: int) -> dict[str, tuple[int, float]]:
         """Every node's copy of ``key`` (gutter included): name -> (version, expiry)."""
