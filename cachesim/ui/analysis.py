@@ -185,7 +185,8 @@ def _consistency(run_id: str, res: RunResult) -> None:
         st.altair_chart(chart, width="stretch")
     with c2:
         st.dataframe(charts.convergence_frame(s), hide_index=True, column_config={
-            "share": st.column_config.NumberColumn(format="%.4f"), "nines": st.column_config.NumberColumn(format="%.2f")})
+            "share": st.column_config.NumberColumn(format="%.4f"),
+            "nines": st.column_config.NumberColumn(format="%.2f")})
         st.caption(f"{fmt.count(s.get('writes_tracked'))} writes after warm-up; "
                    f"{fmt.count(s.get('writes_unconverged'))} had an older copy still servable at the end. "
                    "A write converges when no node (the gutter included) can serve an older version of its key; "
