@@ -322,15 +322,16 @@ class CacheNode:
         self._respond(req, now)
 
     def _fill(self, key: int, version: int, now: float) -> None:
-        if self._stale or key in self._conv_keys:
-            self._gone(key, now)  # replaced (if it was there)
+        stale, tracked = self._stale, self._conv_keys
+        if stale and key in stale:
+            self._gone(key, now)  # a stale entry replaced (the tracker sees a replacement in added())
         evicted = self.store.put(key, version)
         directory, i = self.directory, self.index
         if evicted:
             self.evictions += len(evicted)
             for k in evicted:
                 directory.remove(k, i)
-                if self._stale or k in self._conv_keys:
+                if k in tracked or stale:
                     self._gone(k, now)
                 if self.ttl_s:
                     self._expiry.pop(k, None)
@@ -344,7 +345,7 @@ class CacheNode:
         if self.ttl_s:
             self._expiry[key] = now + self.ttl_s
         current = self._versions.get(key, 0)
-        if key in self._conv_keys:
+        if key in tracked:
             self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
         elif version < current and self._conv is not None:  # reopens its key's latest write
             self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
