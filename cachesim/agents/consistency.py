@@ -72,6 +72,7 @@ class Convergence:
         #: the key's copies now, from the directory (set by the engine: Database.copies)
         self.gather: Callable[[int], dict[str, tuple[int, float]]] = lambda key: {}
         self._band = [0] * (len(WITHIN_S) + 1)  # converged writes by the first threshold they are within
+        self._zeros = 0  # converged writes with no older copy at all (d = 0)
         self.counts = [0] * N_BUCKETS  # convergence times, in ms buckets (a list: cheap to bump)
         self.converged = 0
         self.sum_s = 0.0
@@ -179,6 +180,9 @@ class Convergence:
 
     def _final_at(self, d: float) -> None:
         """Count a measured write that converged ``d`` seconds after it was made."""
+        if d <= 0.0:  # the common case (no copy at the write): counted in report()
+            self._zeros += 1
+            return
         self._band[bisect_left(_WITHIN_EPS, d)] += 1
         ms = d * 1000.0
         if ms <= MIN_MS:
@@ -196,7 +200,7 @@ class Convergence:
     def report(self, now: float) -> dict:
         """The measured writes so far: converged (with their times) and unconverged,
         as of ``now``; does not change the tracker."""
-        saved = (list(self._band), list(self.counts), self.converged, self.sum_s, self.max_s)
+        saved = (list(self._band), list(self.counts), self.converged, self.sum_s, self.max_s, self._zeros)
         unconverged = 0
         for _, t, measured, tconv in self.last.values():
             if measured:
@@ -219,7 +223,11 @@ class Convergence:
                 else:
                     unconverged += 1
         band, counts, converged, total_s, max_s = self._band, self.counts, self.converged, self.sum_s, self.max_s
-        self._band, self.counts, self.converged, self.sum_s, self.max_s = saved  # unchanged
+        zeros = self._zeros
+        band[0] += zeros
+        counts[0] += zeros
+        converged += zeros
+        self._band, self.counts, self.converged, self.sum_s, self.max_s, self._zeros = saved  # unchanged
         within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
         return {"converged": converged, "unconverged": unconverged, "within": within,
                 "counts": np.asarray(counts, dtype=np.int64),
