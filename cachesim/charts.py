@@ -430,6 +430,29 @@ def latency_cdf_chart(hist: pd.DataFrame, quantiles: Mapping[str, float | None] 
                           autosize=FIT_X)
 
 
+CONVERGENCE_WITHIN = (("1 ms", "converged_1ms"), ("10 ms", "converged_10ms"), ("100 ms", "converged_100ms"),
+                      ("1 s", "converged_1s"), ("10 s", "converged_10s"))
+
+
+def convergence_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """The share of writes converged within each threshold, and its nines."""
+    rows = [(label, summary.get(key), summary.get(key.replace("converged_", "convergence_nines_")))
+            for label, key in CONVERGENCE_WITHIN]
+    return pd.DataFrame([r for r in rows if r[1] is not None], columns=["within", "share", "nines"])
+
+
+def convergence_chart(summary: Mapping[str, Any], *, height: int = 240) -> alt.Chart:
+    """Bars: the share of writes after which no node could serve an older version of the
+    key within 1 ms .. 10 s (the unconverged count against every bar)."""
+    df = convergence_frame(summary)
+    order = [label for label, _ in CONVERGENCE_WITHIN]
+    return alt.Chart(df).mark_bar(color="#7c3aed").encode(
+        x=alt.X("within:N", sort=order, title="converged within"),
+        y=alt.Y("share:Q", title="share of writes", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        tooltip=[alt.Tooltip("within:N"), alt.Tooltip("share:Q", format=".3%"), alt.Tooltip("nines:Q", format=".2f")],
+    ).properties(title="Write convergence: no node serves an older version", height=height, autosize=FIT_X)
+
+
 COMPARE_METRICS = {
     "hit_ratio": ("Hit ratio", ".1%"),
     "latency_p99_ms": ("Latency p99 (ms)", ".2f"),

@@ -63,6 +63,14 @@ class WorkloadConfig(_Section):
         return v
 
 
+class LeaseConfig(_Section):
+    """Memcache leases ("Scaling Memcache at Facebook", section 3.2.1)."""
+
+    enabled: bool = Field(False, description="Leases: a miss gets a token for the key, a fill must present it, an invalidation voids it (a late fill is refused: no stale set); while a key's token is out, other misses wait and retry (no thundering herd).")
+    interval_s: float = Field(10.0, ge=MIN_INTERVAL_S, le=3600, description="A node hands out at most one token per key per interval (0.001 to 3600 s; the paper: 10 s): a token is out until its fill, an invalidation, or the interval's end.")
+    backoff_s: float = Field(0.01, ge=MIN_INTERVAL_S, le=10, description="How long a miss told to wait holds off before it looks the key up again at the node (0.001 to 10 s).")
+
+
 class ClusterConfig(_Section):
     nodes: int = Field(4, ge=1, le=1024, description="Cache nodes, named node-1 .. node-N.")
     capacity: int = Field(1000, ge=0, le=50_000_000, description="Items per node; 0 means no cache (every read goes to the database).")
@@ -77,6 +85,9 @@ class ClusterConfig(_Section):
     ttl_s: float = Field(0.0, ge=0, le=86_400, description="Entry lifetime in seconds; 0 means no expiry (else at least 0.001).")
     health_check_interval_s: float = Field(0.5, ge=MIN_PROBE_S, le=3600, description="How often the balancer probes nodes (at least 0.01 s).")
     coalesce_misses: bool = Field(False, description="Collapse concurrent misses on one key into a single database read.")
+    leases: LeaseConfig = LeaseConfig()
+    gutter_nodes: int = Field(0, ge=0, le=64, description="Gutter pool: spare nodes outside the routing ring (0 to 64; the paper: about 1% of the cluster). A read whose node gives no answer (timeout, or believed down) is retried at the gutter; a gutter miss reads the database and fills with gutter_ttl_s; no invalidations reach the gutter.")
+    gutter_ttl_s: float = Field(10.0, ge=MIN_INTERVAL_S, le=86_400, description="Entry lifetime in the gutter pool (0.001 to 86400 s): bounds how long a gutter copy can be stale.")
 
     @field_validator("ttl_s")
     @classmethod
@@ -230,12 +241,15 @@ class SimConfig(_Section):
     def flat(self) -> dict[str, Any]:
         """Dotted keys -> values (chaos.events as a JSON string), for URLs and tables."""
         out: dict[str, Any] = {}
-        for key, value in self.to_dict().items():
-            if isinstance(value, dict):
-                for sub, v in value.items():
-                    out[f"{key}.{sub}"] = json.dumps(v) if isinstance(v, list) else v
-            else:
-                out[key] = value
+
+        def walk(prefix: str, data: dict[str, Any]) -> None:
+            for key, value in data.items():
+                if isinstance(value, dict):  # a section, or a sub-section (cluster.leases)
+                    walk(f"{prefix}{key}.", value)
+                else:
+                    out[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list) else value
+
+        walk("", self.to_dict())
         return out
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> SimConfig:

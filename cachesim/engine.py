@@ -20,8 +20,10 @@ import pandas as pd
 from .agents.cache_node import CacheNode
 from .agents.chaos_monkey import ChaosMonkey
 from .agents.client import Clients
+from .agents.consistency import Convergence
 from .agents.database import Database
 from .agents.directory import Directory
+from .agents.gutter import GutterPool
 from .agents.load_balancer import LoadBalancer
 from .agents.network import Network
 from .agents.observer import Observer
@@ -58,14 +60,28 @@ class Simulation:
         self.nodes = [CacheNode(env, cfg, i, streams["service"], obs, net, directory)
                       for i in range(cfg.cluster.nodes)]
         self.db = Database(env, cfg, streams["db"], obs, net, directory)
+        # the gutter pool (none by default): its service times from its own stream
+        self.gutter = GutterPool(env, cfg, streams["gutter"], obs, net) if cfg.cluster.gutter_nodes else None
+        gutter_nodes = self.gutter.nodes if self.gutter else []
         self.clients = Clients(env, cfg, streams["arrivals"], sampler, obs, net)
         self.balancer = LoadBalancer(env, cfg, self.nodes, net, streams["routing"], self.events)
         self.chaos = ChaosMonkey(env, cfg, self.nodes, net, streams["chaos"], self.events)
         self.clients.lb, self.clients.db = self.balancer, self.db
         self.db.nodes, self.db.clients = self.nodes, self.clients
         self.db.node_names = [n.name for n in self.nodes]
-        for node in self.nodes:
+        self.convergence = Convergence(cfg.warmup_s)
+        self.db.convergence = self.convergence
+        self.convergence.gather = self.db.copies
+        self.db.copy_sources = [(directory, self.nodes)]
+        if self.gutter:
+            self.db.copy_sources.append((self.gutter.directory, gutter_nodes))
+        self.clients.gutter = self.gutter
+        for node in (*self.nodes, *gutter_nodes):
             node.connect(self.db, self.clients)
+            node.connect_consistency(self.convergence)
+        for node in gutter_nodes:
+            node._release_at = None  # the balancer does not count the gutter's requests
+        self._all_nodes = (*self.nodes, *gutter_nodes)
         env.set_feed(self.clients)
         self.clients.start()
         self.balancer.start()
@@ -140,10 +156,12 @@ class Simulation:
 
     def record(self) -> RunRecord:
         """Everything a RunResult is built from, as plain data (also mid-run)."""
-        for n in self.nodes:
+        for n in self._all_nodes:
             n.catch_up()
         out = self.balancer.outstanding_counts()
         obs = self.obs
+        now = float(self.env.now)
+        stale_time = sum(n.stale_time_s + n.open_stale_time(now) for n in self._all_nodes)
         return RunRecord(
             config=self.config, status=self.status, sim_time_s=float(self.env.now),
             snapshots=self.snapshots, events=list(self.events),
@@ -151,6 +169,7 @@ class Simulation:
             m_failed=obs.m_failed, m_counts=np.asarray(obs.m_counts, dtype=np.int64), m_sum_ms=obs.m_sum_ms,
             m_max_ms=obs.m_max_ms, hot_keys=obs.hot.summary() if obs.hot is not None else None,
             db_samples=list(self._db_samples),
+            stale_time_s=stale_time, convergence=self.convergence.report(now),
             node_totals=[(n.name, n.alive, self.balancer.believed_up[n.index], n.slow_factor, n.requests,
                           n.hits, n.misses, n.dropped, n.rejected, n.evictions, n.invalidated,
                           len(n.store), n.capacity, int(out[n.index])) for n in self.nodes],
@@ -181,7 +200,7 @@ class Simulation:
 
     def _node_table(self) -> NodeTable:
         nodes = self.nodes
-        for n in nodes:
+        for n in self._all_nodes:
             n.catch_up()  # answers sent and messages arrived by now count in this window
         data = np.zeros(len(nodes), dtype=NODE_DTYPE)
         cum = np.array([[n.requests for n in nodes], [n.hits for n in nodes], [n.misses for n in nodes]],

@@ -234,6 +234,11 @@ class Snapshot:
     total_completed: int
     total_failed: int
     in_flight: int
+    # the mechanisms of issue 13 (see agents/consistency.py, agents/leases.py, agents/gutter.py)
+    stale_sets: int = 0            # fills that stored a version the database had already superseded
+    lease_waits: int = 0           # misses told to wait and retry: another lookup holds the key's lease
+    lease_refused_fills: int = 0   # fills refused: their lease was voided by an invalidation
+    gutter_requests: int = 0       # reads retried at the gutter pool
     nodes: NodeTable = field(default=NO_NODES)
     events: tuple[Event, ...] = field(default=())
 
@@ -256,7 +261,8 @@ NODE_COLUMNS = ("t",) + tuple(NodeSnapshot.__dataclass_fields__)
 #: The columns a :class:`SnapshotLog` stores; the rest of a Snapshot is derived from them.
 _STORED_INT = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses", "stale_reads",
                "db_reads", "db_writes", "invalidations_sent", "invalidations_lost", "updates_sent",
-               "updates_lost", "total_issued", "total_completed", "total_failed", "in_flight", "nodes_up",
+               "updates_lost", "stale_sets", "lease_waits", "lease_refused_fills", "gutter_requests",
+               "total_issued", "total_completed", "total_failed", "in_flight", "nodes_up",
                "events_end")
 _STORED_FLOAT = ("t", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
 

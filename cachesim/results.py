@@ -65,6 +65,8 @@ class RunRecord:
     node_totals: list[tuple]        # NODE_TABLE_COLUMNS, one tuple per node
     hot_keys: HotKeySummary | None = None  # heavy-hitter sketches (cachesim.hotkeys)
     db_samples: list[tuple[float, int, int]] | None = None  # DB_COLUMNS at each snapshot
+    stale_time_s: float = 0.0       # time entries spent stale after a stale set (after warm-up)
+    convergence: dict | None = None  # Convergence.report(): the measured writes' convergence
 
 
 def _num(x: float) -> float | None:
@@ -315,5 +317,31 @@ def _summary(rec: RunRecord) -> dict[str, Any]:
         "updates_lost": d["updates_lost"],
         "measured_s": measured_s,
         "sim_time_s": rec.sim_time_s,
+        # consistency and the mechanisms of issue 13
+        "stale_sets": d["stale_sets"],
+        "stale_entry_time_s": rec.stale_time_s,
+        "lease_waits": d["lease_waits"],
+        "lease_refused_fills": d["lease_refused_fills"],
+        "gutter_requests": d["gutter_requests"],
     }
+    summary.update(_convergence_summary(rec.convergence))
     return summary
+
+
+def _convergence_summary(rep: dict | None) -> dict[str, Any]:
+    """converged_<within>: the share of measured writes converged within 1 ms .. 10 s
+    (of all measured writes, the unconverged included); their "nines" (0.999 -> 3);
+    writes_unconverged; the mean and max convergence time of the converged."""
+    from .agents.consistency import WITHIN_KEYS, nines
+
+    if rep is None:
+        return {}
+    total = rep["converged"] + rep["unconverged"]
+    out: dict[str, Any] = {"writes_tracked": total, "writes_unconverged": rep["unconverged"]}
+    for key, n in zip(WITHIN_KEYS, rep["within"], strict=True):
+        out[key] = _ratio(n, total)
+    for key in WITHIN_KEYS:
+        out[key.replace("converged_", "convergence_nines_")] = nines(out[key])
+    out["convergence_mean_ms"] = _num(rep["mean_s"] * 1000.0)
+    out["convergence_max_ms"] = _num(rep["max_s"] * 1000.0)
+    return out

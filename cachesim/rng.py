@@ -16,7 +16,7 @@ import numpy as np
 BLOCK = 8192
 #: Appending a name keeps every earlier stream as it was (a SeedSequence child depends on
 #: its index only).
-STREAMS = ("arrivals", "keys", "ops", "service", "db", "network", "routing", "chaos", "fanout")
+STREAMS = ("arrivals", "keys", "ops", "service", "db", "network", "routing", "chaos", "fanout", "gutter")
 
 
 def _blocks(draw) -> Iterator[float]:

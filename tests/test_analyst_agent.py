@@ -50,7 +50,8 @@ def test_fake_model_drives_tools_to_a_final_answer(run: cachesim.RunResult) -> N
     tool_msgs = [m for m in model.received[2] if isinstance(m, ToolMessage)]
     assert [m.tool_call_id for m in tool_msgs] == ["c1", "c2"]
     assert set(model.bound_tools) == {"get_summary", "get_metrics", "search_events",
-                                      "compare_nodes", "get_hot_keys", "what_if_coalescing"}
+                                      "compare_nodes", "get_hot_keys", "what_if_coalescing",
+                                      "get_consistency"}
     assert answer.record()["ranges"] == [(10.0, 11.8)]
 
 

@@ -53,12 +53,16 @@ def test_renders_a_run_held_in_session_state(failure_run):
     at = analysis({"run-1 · node_failure": failure_run})
     assert at.selectbox(key="analysis.run").value == "run-1 · node_failure"
     kpis = {m.label: m.value for m in at.metric}
-    assert list(kpis) == ["Hit ratio", "p50 latency", "p99 latency", "Throughput", "DB load", "Failed", "Stale reads"]
+    assert list(kpis) == ["Hit ratio", "p50 latency", "p99 latency", "Throughput", "DB load", "Failed", "Stale reads",
+                          "Stale sets", "Stale entry time", "Lease waits / refused fills", "Gutter reads"]
+    assert kpis["Stale sets"] == f"{failure_run.summary['stale_sets']:,}"
+    assert kpis["Lease waits / refused fills"] == "leases off" and kpis["Gutter reads"] == "no gutter"
     assert kpis["Hit ratio"] == f"{failure_run.summary['hit_ratio']:.1%}"
     assert kpis["Failed"] == f"{failure_run.summary['failed']:,}"
     titles = [s.get("title") for s in chart_specs(at)]
     for title in ("Hit ratio", "Latency p50 / p95 / p99", "Throughput, DB load and failures",
-                  "Per-node load and state", "Latency distribution (CDF)"):
+                  "Per-node load and state", "Latency distribution (CDF)",
+                  "Write convergence: no node serves an older version"):
         assert title in titles
     hit = next(s for s in chart_specs(at) if s.get("title") == "Hit ratio")
     rule = hit["layer"][-1]

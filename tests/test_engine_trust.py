@@ -33,16 +33,26 @@ FATE_KEYS = (
     "invalidations_lost",
     "updates_sent",
     "updates_lost",
+    "stale_sets",
+    "lease_waits",
+    "lease_refused_fills",
+    "gutter_requests",
+    "writes_tracked",
+    "writes_unconverged",
+    "converged_1ms",
+    "converged_100ms",
 )
 
 
 def fate(res: cachesim.RunResult) -> tuple:
     """Counts exactly; the mean latency to 12 digits (a sum taken in another order)."""
     mean = res.summary["latency_mean_ms"]
+    conv = res.summary["convergence_mean_ms"]
     return (
         tuple(res.summary[k] for k in FATE_KEYS)
         + (tuple(res.latency_histogram()["count"]),)
         + (None if mean is None else round(mean, 9),)
+        + (round(res.summary["stale_entry_time_s"], 9), None if conv is None else round(conv, 9))
     )
 
 
@@ -91,6 +101,13 @@ def configs(draw) -> cachesim.SimConfig:
                 "ttl_s": draw(st.sampled_from([0.0, 0.3])),
                 "coalesce_misses": draw(st.booleans()),
                 "health_check_interval_s": draw(st.sampled_from([0.1, 0.5])),
+                "leases": {
+                    "enabled": draw(st.booleans()),
+                    "interval_s": draw(st.sampled_from([0.05, 10.0])),
+                    "backoff_s": draw(st.sampled_from([0.001, 0.01])),
+                },
+                "gutter_nodes": draw(st.integers(0, 2)),
+                "gutter_ttl_s": draw(st.sampled_from([0.2, 10.0])),
             },
             "database": {
                 "write_policy": draw(st.sampled_from(["invalidate", "write_through", "none"])),

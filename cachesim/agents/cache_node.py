@@ -18,6 +18,15 @@ database apply on arrival (see :meth:`CacheNode.deliver`). Killed, the node drop
 whatever arrives and loses its contents and the work in its slots and queue;
 restarted, it comes back cold; slowed, its service time is multiplied. A node of
 capacity 0 stores nothing: every read goes to the database.
+
+Consistency (issue 13): a fill that stores a version the database has already
+superseded is a *stale set* (counted; the entry is stale until it is replaced,
+invalidated, evicted or expires, or the run ends: ``stale_time_s``). With leases
+(``cluster.leases``) a miss gets a token for its key, and while the token is out (until
+its fill, an invalidation, or ``interval_s``) other misses on the key wait
+``backoff_s`` and look it up again; an invalidation voids the token, so a fill that
+lost the race to it is refused. A node reports the fills and removals of written keys
+to the convergence tracker (``consistency.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
     from .network import Network
 
 CLIENT = "client"
+_INF = float("inf")
 
 
 def _ignore(key: int) -> None:
@@ -128,6 +138,22 @@ class CacheNode:
         self.rejected = 0  # arrived to a full queue
         self.evictions = 0
         self.invalidated = 0
+        # stale sets: key -> when its stale entry was stored (until it leaves the store)
+        self._stale: dict[int, float] = {}
+        self.stale_time_s = 0.0  # closed stale intervals, after warm-up
+        self.measure_from_s = cfg.warmup_s
+        self._conv = None  # the convergence tracker (set by connect_consistency)
+        self._conv_keys: dict = {}
+        lz = c.leases
+        self.leases = lz.enabled
+        self.lease_interval_s = lz.interval_s
+        self.lease_backoff_s = lz.backoff_s
+        # key -> (the request that holds the key's token, when it was issued)
+        self._lease: dict[int, tuple[Request, float]] = {}
+
+    def connect_consistency(self, conv) -> None:
+        self._conv = conv
+        self._conv_keys = conv.keys
 
     def connect(self, db: Database, clients: Clients) -> None:
         self.db = db
@@ -163,16 +189,25 @@ class CacheNode:
         store = self.store
         remove = self.directory.remove
         while inbox and inbox[0][0] <= now:
-            _, key, version = heappop(inbox)
+            at, key, version = heappop(inbox)
             if not self.alive:
                 continue  # arrived while the node was down: lost
+            if self.leases:
+                self._lease.pop(key, None)  # voided: a fill that lost the race is refused
             if self.write_through:
                 current = store.peek(key)
                 if current is not MISS and current < version:
                     store.update(key, version)
+                    if self._stale or key in self._conv_keys:
+                        self._gone(key, at)
+                        if key in self._conv_keys:
+                            self._conv.added(self.name, key, version, at, self._expiry.get(key, _INF)
+                                             if self.ttl_s else _INF)
             elif store.discard(key):
                 self.invalidated += 1
                 remove(key, self.index)
+                if self._stale or key in self._conv_keys:
+                    self._gone(key, at)
 
     @property
     def busy(self) -> int:
@@ -215,12 +250,16 @@ class CacheNode:
         if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= now:
             self.store.discard(key)
             self.directory.remove(key, self.index)
+            if self._stale or key in self._conv_keys:
+                self._gone(key, self._expiry[key])
             version = MISS
         s = self.service_s * self.slow_factor
         if self.exponential:
             s *= self._service_draw()
         end = now + s
         if version is MISS:
+            if self.leases and self._lease_wait(req, key, now, s, end):
+                return
             self.misses += 1
             self.obs.misses += 1
             self._hk_miss(key)
@@ -277,7 +316,10 @@ class CacheNode:
         now = self.env.now
         if self._inbox and self._inbox[0][0] <= now:
             self._apply_inbox(now)
-        self._fill(req.key, req.version, now)
+        if not self.leases:
+            self._fill(req.key, req.version, now)
+        elif self._lease_valid(req, now):
+            self._fill(req.key, req.version, now)
         if self.coalesce:
             pending = self._fetching.get(req.key)
             if pending is not None and pending[1][0][0] is req:
@@ -289,12 +331,17 @@ class CacheNode:
         self._respond(req, now)
 
     def _fill(self, key: int, version: int, now: float) -> None:
+        stale, tracked = self._stale, self._conv_keys
+        if stale and key in stale:
+            self._gone(key, now)  # a stale entry replaced (the tracker sees a replacement in added())
         evicted = self.store.put(key, version)
         directory, i = self.directory, self.index
         if evicted:
             self.evictions += len(evicted)
             for k in evicted:
                 directory.remove(k, i)
+                if k in tracked or stale:
+                    self._gone(k, now)
                 if self.ttl_s:
                     self._expiry.pop(k, None)
         if key not in self.store:
@@ -306,9 +353,20 @@ class CacheNode:
             holders.add(i)
         if self.ttl_s:
             self._expiry[key] = now + self.ttl_s
+        current = self._versions.get(key, 0)
+        if key in tracked:
+            self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+        elif version < current and self._conv is not None:  # reopens its key's latest write
+            self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+        pending = None
         if key in directory.recent:
-            for arrival, v in directory.pending_for(key, i, now):
+            pending = directory.pending_for(key, i, now)
+            for arrival, v in pending:
                 self.deliver(arrival, key, v)  # written before the fill, its message still on its way
+        if version < current and not pending:
+            # a stale set: the database has moved on and no message on its way will say so
+            self.obs.stale_sets += 1
+            self._stale[key] = now
 
     # -- from the database --------------------------------------------------------------
 
@@ -335,8 +393,12 @@ class CacheNode:
         self._wake_armed = False
         self.queue.clear()
         self._fetching.clear()
+        self._lease.clear()
+        now = self.env.now
         for key in self.store.keys():
             self.directory.remove(key, self.index)
+            if self._stale or key in self._conv_keys:
+                self._gone(key, now)
         self.store.clear()
         self._expiry.clear()
 
@@ -345,3 +407,73 @@ class CacheNode:
         self.alive = True
         self.down_since = None
         self.slow_factor = 1.0
+
+    # -- consistency --------------------------------------------------------------------
+
+    def _gone(self, key: int, t: float) -> None:
+        """``key``'s entry left the store (or was replaced) as of ``t``: close its stale
+        interval, and tell the convergence tracker."""
+        since = self._stale.pop(key, None)
+        if since is not None:
+            if self.ttl_s:
+                t = min(t, self._expiry.get(key, t))  # it could not be served once expired
+            self.stale_time_s += max(0.0, t - max(since, self.measure_from_s))
+        if key in self._conv_keys:
+            self._conv.removed(self.name, key, t)
+
+    def open_stale_time(self, now: float) -> float:
+        """The stale time of the entries still stale at ``now`` (after warm-up)."""
+        m, exp = self.measure_from_s, self._expiry if self.ttl_s else {}
+        return sum(max(0.0, min(now, exp.get(k, now)) - max(since, m)) for k, since in self._stale.items())
+
+    def copy_of(self, key: int) -> tuple[int, float] | None:
+        """(version, expiry) of this node's copy of ``key``, or None (for the convergence
+        tracker, at a write; the caller has caught the node up)."""
+        v = self.store.peek(key)
+        if v is MISS:
+            return None
+        return v, (self._expiry.get(key, _INF) if self.ttl_s else _INF)
+
+    # -- leases -------------------------------------------------------------------------
+
+    def _lease_wait(self, req: Request, key: int, now: float, s: float, end: float) -> bool:
+        """A miss under leases: issue the key's token (False: go on as a miss), or, while
+        another lookup holds it, tell this one to wait and look again (True)."""
+        if self.coalesce:
+            pending = self._fetching.get(key)
+            if pending is not None and now - pending[0] < self.fetch_timeout_s:
+                return False  # it joins the read under way (coalesce_misses)
+        held = self._lease.get(key)
+        if held is not None and now - held[1] < self.lease_interval_s:
+            self.obs.lease_waits += 1
+            heappush(self._slots, (end, next(self._seq), None, 0.0))
+            self.schedule(s + self.lease_backoff_s, self._lease_retry, req)
+            return True
+        self._lease[key] = (req, now)
+        # an invalidation must reach this node to void the token, held or not
+        directory, i = self.directory, self.index
+        holders = directory.holders.get(key)
+        if holders is None:
+            directory.holders[key] = {i}
+        elif i not in holders:
+            holders.add(i)
+        if key in directory.recent:
+            for arrival, v in directory.pending_for(key, i, now):
+                self.deliver(arrival, key, v)
+        return False
+
+    def _lease_retry(self, req: Request) -> None:
+        """A miss told to wait looks the key up again."""
+        if req.over or req.epoch != self.epoch:
+            return  # timed out meanwhile, or the node died
+        self.on_request(req)
+
+    def _lease_valid(self, req: Request, now: float) -> bool:
+        """A fill presents its token: stored if it is still the key's token (it is then
+        used up), refused if an invalidation voided it or a newer one replaced it."""
+        held = self._lease.get(req.key)
+        if held is not None and held[0] is req:
+            del self._lease[req.key]
+            return True
+        self.obs.lease_refused_fills += 1
+        return False

@@ -23,6 +23,7 @@ from .observer import Observer
 if TYPE_CHECKING:
     from .cache_node import CacheNode
     from .database import Database
+    from .gutter import GutterPool
     from .load_balancer import LoadBalancer
     from .network import Network
 
@@ -80,6 +81,7 @@ class Clients:
         self._pending: deque[Request] = deque()
         self._armed = False
         self.in_flight = 0
+        self.gutter: GutterPool | None = None
 
     def start(self) -> None:
         # bound once: the hot path calls these for every request
@@ -92,6 +94,9 @@ class Clients:
         self._db_write = self.db.on_write
         self._node_request = [node.on_request for node in self._nodes]
         self._complete = self.obs.completed_request
+        if self.gutter is not None:
+            self._believed_up = self.lb.believed_up
+            self._send = self._send_gutter  # type: ignore[method-assign]
         self._next_arrival(0.0)
 
     # -- arrivals -----------------------------------------------------------------------
@@ -133,6 +138,31 @@ class Clients:
         req.counted = True
         self._outstanding[i] += 1
         self._net_send(self.ENDPOINT, node.name, self._node_request[i], req)
+
+    def _send_gutter(self, req: Request) -> None:
+        """:meth:`_send` with a gutter pool: a read whose first attempt finds its node
+        believed down, or that is a retry (its last attempt got no answer), goes to the
+        gutter pool instead (see gutter.py)."""
+        if req.is_write:
+            Clients._send(self, req)
+            return
+        req.deadline = self.env.now + self.timeout_s
+        self._pending.append(req)
+        if not self._armed:
+            self._arm()
+        if req.attempt == 0:
+            if self._releases:
+                self._drain_releases()
+            i = self._pick(req.key)
+            if i >= 0 and self._believed_up[i]:
+                req.node = node = self._nodes[i]
+                req.counted = True
+                self._outstanding[i] += 1
+                self._net_send(self.ENDPOINT, node.name, self._node_request[i], req)
+                return
+        self.obs.gutter_requests += 1
+        req.node = node = self.gutter.node_for(req.key)
+        self._net_send(self.ENDPOINT, node.name, node.on_request, req)
 
     def answer(self, req: Request, sent_at: float, d: float) -> None:
         """The answer to ``req`` left at ``sent_at`` and takes ``d`` seconds to arrive

@@ -1,6 +1,10 @@
 """The database: the authority. Versioned values; a write bumps the key's version and,
 by ``write_policy``, sends invalidations (or the new version) to every cache node over
-the network, where they can be delayed or lost."""
+the network, where they can be delayed or lost.
+
+A read returns the version current when its service ends. If a write is served after
+it and that write's invalidation reaches the node before the read's (slower) answer,
+the node stores the old version: a stale set (see cache_node.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import numpy as np
 from ..config import SimConfig
 from ..environment import SimEnvironment
 from ..rng import Stream
+from .consistency import Convergence
 from .directory import Directory
 from .observer import Observer
 from .station import Station
@@ -39,6 +44,9 @@ class Database(Station):
         self.nodes: list[CacheNode] = []
         self.node_names: list[str] = []
         self.clients: Clients
+        #: the convergence tracker, and where copies live: (directory, its nodes) pairs
+        self.convergence: Convergence | None = None
+        self.copy_sources: list[tuple[Directory, list[CacheNode]]] = []
 
     # -- arrivals (reads come from nodes, writes from clients) -------------------------
 
@@ -66,6 +74,8 @@ class Database(Station):
         obs = self.obs
         obs.db_writes += 1
         now = self.env.now
+        if self.convergence is not None:
+            self._track(key, version, now)
         if self.write_policy != "none":
             # One message to every node, drawn at once; delivered now to the nodes that
             # hold the key, and to a node that fills it later while its message is still
@@ -86,3 +96,36 @@ class Database(Station):
                         nodes[i].deliver(now + float(delays[i]), key, version)
             self.directory.record(now, key, version, delays, dmax, lost)
         self.clients.answer(req, now, self.net.transit(self.ENDPOINT, self.clients.ENDPOINT))
+
+    def _track(self, key: int, version: int, now: float) -> None:
+        """Hand the write to the convergence tracker, after the key's holders have caught
+        up (so every removal due by now is known), with the key's copies now."""
+        conv = self.convergence
+        copies = None
+        for directory, nodes in self.copy_sources:
+            holders = directory.holders.get(key)
+            if holders:
+                for i in tuple(holders):
+                    node = nodes[i]
+                    node.catch_up()
+                    if node.alive:
+                        c = node.copy_of(key)
+                        if c is not None:
+                            if copies is None:
+                                copies = {}
+                            copies[node.name] = c
+        conv.write(key, version, now, None if key in conv.keys else copies)
+
+    def copies(self, key: int) -> dict[str, tuple[int, float]]:
+        """Every node's copy of ``key`` (gutter included): name -> (version, expiry)."""
+        out: dict[str, tuple[int, float]] = {}
+        for directory, nodes in self.copy_sources:
+            holders = directory.holders.get(key)
+            if holders:
+                for i in holders:
+                    node = nodes[i]
+                    if node.alive:
+                        c = node.copy_of(key)
+                        if c is not None:
+                            out[node.name] = c
+        return out

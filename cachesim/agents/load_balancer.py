@@ -39,6 +39,9 @@ class LoadBalancer:
         #: under least_outstanding routing, which it reads at every pick).
         self.outstanding = self.router.outstanding
         self.detections = 0
+        #: With a gutter pool under consistent hashing a dead node stays on the ring and
+        #: its keys go to the gutter (the clients check ``believed_up``), not to the survivors.
+        self.keep_ring = cfg.cluster.gutter_nodes > 0 and cfg.cluster.routing == "consistent_hash"
         self._phase = stream.uniform()
 
     def outstanding_counts(self) -> list[int]:
@@ -73,6 +76,6 @@ class LoadBalancer:
                     since = f" ({now - node.down_since:.2f} s after it failed)" if node.down_since is not None else ""
                     self.events.add(now, "node_down_detected", "balancer",
                                     f"balancer marked {node.name} down{since}; routing around it", node.name)
-        if changed:
+        if changed and not self.keep_ring:
             self.router.set_healthy([i for i, up in enumerate(self.believed_up) if up])
         self._schedule_check()

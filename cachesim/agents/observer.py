@@ -30,7 +30,8 @@ _log2 = math.log2
 #: Counters that a snapshot reports per window.
 WINDOW_COUNTERS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
                    "stale_reads", "db_reads", "db_writes", "invalidations_sent",
-                   "invalidations_lost", "updates_sent", "updates_lost")
+                   "invalidations_lost", "updates_sent", "updates_lost", "stale_sets", "lease_waits",
+                   "lease_refused_fills", "gutter_requests")
 
 
 class Observer:

@@ -96,6 +96,9 @@ def make_tools(rt: RunTools) -> list[BaseTool]:
         ("search_events", rt.events, EventsArgs,
          "Search the event log (chaos actions, balancer detections, anomalies) by kind, "
          "source, text and time."),
+        ("get_consistency", rt.consistency, NoArgs,
+         "Consistency: stale sets and their stale time, leases (waits, refused late fills), the gutter "
+         "pool, and how soon writes converged (share within 1 ms..10 s, as nines; unconverged writes)."),
         ("compare_nodes", rt.nodes, NodesArgs,
          "Per-node requests, hits, misses, hit ratio, state; whole run or a time window."),
         ("get_hot_keys", rt.hot_keys, HotKeysArgs,

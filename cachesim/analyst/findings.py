@@ -173,6 +173,32 @@ def stale(run: RunResult) -> Finding | None:
     return Finding("stale", text, facts={"stale_reads": s["stale_reads"]})
 
 
+def consistency(run: RunResult) -> Finding | None:
+    """Stale sets, the mechanisms of issue 13 (leases, the gutter pool) and how soon
+    writes converged: one finding, topic "stale"."""
+    s, lz = run.summary, run.config.cluster.leases
+    if "stale_sets" not in s:  # a run saved before these were measured
+        return None
+    bits = []
+    if lz.enabled:
+        bits.append(f"Leases refused {s['lease_refused_fills']:,} late fills and told misses to wait "
+                    f"{s['lease_waits']:,} times")
+    if run.config.cluster.gutter_nodes:
+        bits.append(f"The gutter pool ({run.config.cluster.gutter_nodes} node(s), TTL "
+                    f"{run.config.cluster.gutter_ttl_s:g} s) took {s['gutter_requests']:,} reads")
+    bits.append(f"{s['stale_sets']:,} stale sets (fills that stored a version the database had already "
+                f"superseded), stale for {s['stale_entry_time_s']:.3f} s in all")
+    if s.get("writes_tracked"):
+        c1, c100, c10s = s.get("converged_1ms") or 0, s.get("converged_100ms") or 0, s.get("converged_10s") or 0
+        bits.append(f"of {s['writes_tracked']:,} writes, {c1:.1%} converged within 1 ms, {c100:.1%} within "
+                    f"100 ms ({s.get('convergence_nines_100ms')} nines) and {c10s:.1%} within 10 s; "
+                    f"{s['writes_unconverged']:,} had not converged by the end")
+    facts = {k: _r(s.get(k)) for k in ("stale_sets", "stale_entry_time_s", "lease_waits", "lease_refused_fills",
+                                        "gutter_requests", "writes_tracked", "writes_unconverged",
+                                        "converged_1ms", "converged_100ms", "converged_10s")}
+    return Finding("stale", "; ".join(bits) + ".", facts=facts)
+
+
 def database(run: RunResult) -> Finding | None:
     s, db = run.summary, run.config.database
     if s.get("db_load_rps") is None:
@@ -195,7 +221,7 @@ def compute_findings(run: RunResult) -> list[Finding]:
     out += [Finding("incident", i.describe(), i.t, i.end,
                     {"kind": i.kind, "target": i.target, "t": i.t}) for i in incs]
     out += [unexplained_anomalies(run, incs), warmup(run), failures(run, incs), latency(run),
-            nodes(run), stale(run), database(run)]
+            nodes(run), stale(run), consistency(run), database(run)]
     from .mechanisms import mechanism_findings  # it builds on Finding: imported here
 
     out += mechanism_findings(run, incs)

@@ -23,7 +23,7 @@ TOPIC_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple({
     "hit": ("hit", "miss", "dip", "drop", "fell", "fall", "cache"),
     "latency": ("latency", "slow", "p99", "p95", "p50", "tail", "response time", "fast"),
     "failures": ("fail", "error", "timeout", "timed out", "retr", "unavailable"),
-    "stale": ("stale", "consisten", "invalidat", "outdated"),
+    "stale": ("stale", "consisten", "invalidat", "outdated", "lease", "gutter", "converg"),
     "nodes": ("node", "imbalanc", "balanc", "busiest", "skew", "shard"),
     "database": ("database", "db", "backend", "origin", "queue"),
     "config": ("policy", "config", "setting", "set up", "setup"),
@@ -186,6 +186,7 @@ class OfflineAnalyst:
 
     def _stale(self, q: Question) -> list[str]:
         self._summary()
+        self._call("get_consistency", self.tools.consistency)
         return ([f.text for f in self._topic("stale") + self._topic("stale_cause")]
                 or ["There were no stale reads."])
 
@@ -358,7 +359,7 @@ def suggestions(tools: RunTools, findings: list[Finding], asked: tuple[str, ...]
     if any(f.topic == "db_load" and f.facts.get("saturated") for f in findings):
         out.append("What would coalescing change?")
     out += ["Which keys are hot?", "Which node was the busiest, and why?", "How did latency behave?"]
-    if any(f.topic == "stale" for f in findings):
+    if any(f.topic == "stale" and "stale_reads" in f.facts for f in findings):
         out.append("Where did the stale reads come from?")
     if tools.others:
         out.append(f"Compare this run with {list(tools.others)[-1]}.")

@@ -32,14 +32,18 @@ LEVEL_METRICS = ("hit_ratio", "failure_ratio", "throughput_rps", "latency_mean_m
                  "latency_p95_ms", "latency_p99_ms", "in_flight", "nodes_up")
 COUNT_METRICS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
                  "stale_reads", "db_reads", "db_writes", "invalidations_sent", "invalidations_lost",
-                 "updates_sent", "updates_lost")
+                 "updates_sent", "updates_lost", "stale_sets", "lease_waits", "lease_refused_fills",
+                 "gutter_requests")
 DEFAULT_METRICS = ("hit_ratio", "latency_p99_ms", "failed", "throughput_rps")
 SUMMARY_ORDER = ("issued", "completed", "failed", "failure_ratio", "in_flight", "hit_ratio", "hits", "misses",
                  "stale_reads", "stale_read_ratio", "latency_mean_ms", "latency_p50_ms",
                  "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "throughput_rps",
                  "timeouts", "retries", "db_reads", "db_writes", "db_load_rps",
                  "invalidations_sent", "invalidations_lost", "updates_sent", "updates_lost",
-                 "measured_s", "sim_time_s")
+                 "measured_s", "sim_time_s", "stale_sets", "stale_entry_time_s", "lease_waits",
+                 "lease_refused_fills", "gutter_requests", "writes_tracked", "writes_unconverged",
+                 "converged_1ms", "converged_10ms", "converged_100ms", "converged_1s", "converged_10s",
+                 "convergence_mean_ms", "convergence_max_ms")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
@@ -163,6 +167,24 @@ class RunTools:
             from .mechanisms import coalescing_what_if
             self._what_if = coalescing_what_if(self.run)
         return self._what_if
+
+    def consistency(self) -> dict[str, Any]:
+        """Consistency: stale sets, leases, the gutter pool, and per-write convergence
+        (share of writes converged within 1 ms .. 10 s, and as nines)."""
+        s, c = self.run.summary, self.run.config.cluster
+        keys = ("stale_reads", "stale_read_ratio", "stale_sets", "stale_entry_time_s", "lease_waits",
+                "lease_refused_fills", "gutter_requests", "writes_tracked", "writes_unconverged",
+                "convergence_mean_ms", "convergence_max_ms")
+        within = {k.removeprefix("converged_"): {"share": _num(s.get(k)),
+                                                  "nines": _num(s.get(k.replace("converged_", "convergence_nines_")))}
+                  for k in ("converged_1ms", "converged_10ms", "converged_100ms", "converged_1s", "converged_10s")}
+        return {"mechanisms": {"leases": c.leases.enabled, "lease_interval_s": c.leases.interval_s,
+                               "lease_backoff_s": c.leases.backoff_s, "gutter_nodes": c.gutter_nodes,
+                               "gutter_ttl_s": c.gutter_ttl_s, "coalesce_misses": c.coalesce_misses,
+                               "write_policy": self.run.config.database.write_policy, "ttl_s": c.ttl_s},
+                "figures": {k: _num(s.get(k)) for k in keys}, "converged_within": within,
+                "note": "a write converges when no node can serve an older version of its key; "
+                        "shares are of all measured writes, the unconverged included"}
 
     def findings(self) -> dict[str, Any]:
         return {"findings": [f.as_dict() for f in compute_findings(self.run)]}

@@ -160,6 +160,39 @@ def _latency(run_id: str, res: RunResult) -> None:
         st.caption("Percentiles come from a streaming log-bucket histogram (< 1% relative error).")
 
 
+def _consistency(run_id: str, res: RunResult) -> None:
+    """Stale sets, the mechanisms (leases, gutter) and how soon writes converged."""
+    s, c = res.summary, res.config.cluster
+    if "writes_tracked" not in s:
+        st.info("This run was saved before convergence was measured.", icon=":material/info:")
+        return
+    cols = st.columns(4)
+    cols[0].metric("Stale sets", fmt.count(s.get("stale_sets")),
+                   help="Fills that stored a version the database had already superseded, with no message on its "
+                        "way to fix it: the node serves the old value until the next write, eviction or TTL.")
+    cols[1].metric("Stale entry time", f"{s.get('stale_entry_time_s') or 0:.3f} s",
+                   help="Total time the stale-set entries stayed in the caches (after warm-up).")
+    cols[2].metric("Lease waits / refused fills",
+                   f"{fmt.count(s.get('lease_waits'))} / {fmt.count(s.get('lease_refused_fills'))}"
+                   if c.leases.enabled else "leases off",
+                   help="Misses told to wait while another lookup held the key's lease; late fills refused because "
+                        "an invalidation voided their lease.")
+    cols[3].metric("Gutter reads", fmt.count(s.get("gutter_requests")) if c.gutter_nodes else "no gutter",
+                   help="Reads retried at the gutter pool after their node gave no answer.")
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        chart = state.derived(run_id, "chart.convergence", lambda: charts.convergence_chart(s))
+        st.altair_chart(chart, width="stretch")
+    with c2:
+        st.dataframe(charts.convergence_frame(s), hide_index=True, column_config={
+            "share": st.column_config.NumberColumn(format="%.4f"),
+            "nines": st.column_config.NumberColumn(format="%.2f")})
+        st.caption(f"{fmt.count(s.get('writes_tracked'))} writes after warm-up; "
+                   f"{fmt.count(s.get('writes_unconverged'))} had an older copy still servable at the end. "
+                   "A write converges when no node (the gutter included) can serve an older version of its key; "
+                   "3 nines = 99.9%.")
+
+
 def _events(run_id: str, res: RunResult) -> None:
     events = res.events()
     kinds = list(dict.fromkeys(events["kind"]))
@@ -274,7 +307,8 @@ def render_analysis_page() -> None:
     res = runs[run_id]
     _header(run_id, res)
     _kpis(run_id, res)
-    tabs = st.tabs(["Time series", "Latency", "Events", "Nodes", f"Compare ({len(runs)})", "Downloads"])
+    tabs = st.tabs(["Time series", "Latency", "Events", "Nodes", f"Compare ({len(runs)})", "Downloads",
+                    "Consistency"])
     with tabs[0]:
         _timeseries(run_id, res)
     with tabs[1]:
@@ -287,3 +321,5 @@ def render_analysis_page() -> None:
         render_compare(runs, run_id)
     with tabs[5]:
         _downloads(run_id, res)
+    with tabs[6]:
+        _consistency(run_id, res)

@@ -118,7 +118,11 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
                 value = json.loads(value or "[]")
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"chaos.events: not a JSON list of events ({exc.msg})") from None
-        data.setdefault(head, {})[tail] = value
+        node = data.setdefault(head, {})
+        *inner, last = tail.split(".")  # a sub-section: cluster.leases.enabled
+        for part in inner:
+            node = node.setdefault(part, {})
+        node[last] = value
     return data
 
 

@@ -34,6 +34,9 @@ LABELS = {
     "cluster.routing": "Routing", "network.latency_ms": "Network latency (ms)",
     "network.loss_rate": "Network loss rate", "cluster.coalesce_misses": "Coalesce concurrent misses",
     "cluster.ttl_s": "TTL (s)",
+    "cluster.leases.enabled": "Leases", "cluster.leases.interval_s": "Lease interval (s)",
+    "cluster.leases.backoff_s": "Lease back-off (s)", "cluster.gutter_nodes": "Gutter nodes",
+    "cluster.gutter_ttl_s": "Gutter TTL (s)",
 }
 STEPS = {
     "workload.rate_rps": 100.0, "workload.zipf_alpha": 0.05, "workload.write_ratio": 0.01,
@@ -41,6 +44,7 @@ STEPS = {
     "network.latency_ms": 0.1, "network.jitter_ms": 0.1, "duration_s": 5.0, "warmup_s": 1.0,
     "snapshot_interval_s": 0.05, "cluster.service_time_ms": 0.1, "database.service_time_ms": 0.5,
     "client.timeout_ms": 10.0, "cluster.ttl_s": 1.0, "cluster.health_check_interval_s": 0.1,
+    "cluster.leases.interval_s": 1.0, "cluster.leases.backoff_s": 0.005, "cluster.gutter_ttl_s": 1.0,
 }
 UNITS = (("_rps", "req/s"), ("_ms", "ms"), ("_s", "s"), ("_per_min", "per min"))
 
@@ -95,7 +99,15 @@ def section_keys(section: str | None) -> list[str]:
         return [k for k, f in SimConfig.model_fields.items()
                 if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))]
     model = SimConfig.model_fields[section].annotation
-    return [f"{section}.{k}" for k in model.model_fields if not (section == "chaos" and k == "events")]
+    out = []
+    for k, f in model.model_fields.items():
+        if section == "chaos" and k == "events":
+            continue
+        if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel):  # a sub-section
+            out += [f"{section}.{k}.{sub}" for sub in f.annotation.model_fields]
+        else:
+            out.append(f"{section}.{k}")
+    return out
 
 
 def _to_widget(spec: FieldSpec, value: Any) -> Any:

@@ -22,6 +22,15 @@ def system_diagram(cfg: SimConfig) -> str:
     mid = len(names) // 2
     lb_edges = " ".join(f"lb -> n{i};" for i, name in enumerate(names) if name != "⋮")
     faults = len(cfg.chaos.events)
+    tier = f"{c.nodes} cache node{'s' if c.nodes != 1 else ''} · {c.capacity:,} items · {c.eviction.upper()}"
+    if c.leases.enabled:
+        tier += f"\\nleases: 1 token/key per {c.leases.interval_s:g} s, others wait {c.leases.backoff_s * 1000:g} ms"
+    gutter = ""
+    if c.gutter_nodes:
+        gutter = (f'  gutter [label="gutter pool\\n{c.gutter_nodes} node{"s" if c.gutter_nodes != 1 else ""} · '
+                  f'TTL {c.gutter_ttl_s:g} s", fillcolor="#ecfdf5", color="#10b981"];\n'
+                  '  lb -> gutter [label="no answer: retry here", style=dashed, color="#059669", '
+                  'fontcolor="#059669"];\n  gutter -> db [label="misses", color="#b45309", style=dashed];\n')
     return f"""digraph cachesim {{
   rankdir=LR; compound=true; ordering=out; bgcolor="transparent"; nodesep=0.18; ranksep=0.7; pad=0.1;
   node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, fillcolor="#eff6ff",
@@ -30,7 +39,7 @@ def system_diagram(cfg: SimConfig) -> str:
   clients [label="{w.clients} clients\n{w.rate_rps:,.0f} req/s · {w.distribution}\n{w.write_ratio:.0%} writes"];
   lb [label="load balancer\n{c.routing.replace('_', ' ')}"];
   subgraph cluster_tier {{
-    label="{c.nodes} cache node{'s' if c.nodes != 1 else ''} · {c.capacity:,} items · {c.eviction.upper()}";
+    label="{tier}";
     fontname="Helvetica"; fontsize=10; fontcolor="#1e3a8a"; style="rounded,dashed"; color="#93c5fd";
 {nodes}
   }}
@@ -43,7 +52,7 @@ def system_diagram(cfg: SimConfig) -> str:
   db -> n{mid} [lhead=cluster_tier, label="{cfg.database.write_policy.replace('_', ' ')}", style=dotted,
                color="#7c3aed", fontcolor="#7c3aed", constraint=false];
   chaos -> n0 [lhead=cluster_tier, style=dashed, color="#dc2626", fontcolor="#dc2626", label="kill · slow · partition"];
-  {{rank=same; lb; chaos}}
+{gutter}  {{rank=same; lb; chaos}}
 }}"""
 
 

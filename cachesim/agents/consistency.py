@@ -1,0 +1,243 @@
+"""Consistency, measured the way operators measure it: per write, the time until no node
+can serve an older version of its key (Polaris-style convergence), and how long entries
+spent stale after a stale set.
+
+A write of version ``v`` of a key at ``t_w`` *converges* at the first moment after which
+no node (the gutter pool included) holds a copy of the key older than ``v``: every copy
+that existed at the write is gone (its invalidation applied at its arrival, or the
+newer version written over it, or it was evicted, expired or lost with its node), and
+so is every older copy filled afterwards (a stale set reopens a write that had
+converged). Its convergence time is that moment minus ``t_w``; a write whose key still
+has an older copy at the end of the run is *unconverged*.
+
+Only keys with a write not yet converged are tracked copy by copy: the database hands
+the tracker the copies its key has at the write (from the directory), and until the
+write converges the nodes report that key's fills and removals. A converged write is
+kept as one tuple (``last``) until its key's next write, since a later fill of an older
+version (a stale set) reopens it. Removals arrive lazily (a node applies its messages
+when next looked at) but always stamped with the moment they happen: so when a node is
+looked at never changes a convergence time. A write with no copy anywhere converges at
+once and costs one dict entry.
+Convergence times go into exact counts under 1 ms / 10 ms / 100 ms / 1 s / 10 s and a
+log-bucketed histogram (memory bounded by the keys written, not the writes).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from ..metrics import INV_LOG2_G, LOG2_MIN, MIN_MS, N_BUCKETS
+
+#: The thresholds of the summary's "converged within" shares, in seconds.
+WITHIN_S = (0.001, 0.01, 0.1, 1.0, 10.0)
+WITHIN_KEYS = ("converged_1ms", "converged_10ms", "converged_100ms", "converged_1s", "converged_10s")
+_EPS = 1e-12  # a convergence of exactly 1 ms is within 1 ms despite float rounding
+_WITHIN_EPS = tuple(w + _EPS for w in WITHIN_S)
+
+
+class _Write:
+    __slots__ = ("version", "t", "tmax", "converged", "measured")
+
+    def __init__(self, version: int, t: float, measured: bool) -> None:
+        self.version = version
+        self.t = t
+        self.tmax = t  # the latest removal of an older copy seen so far
+        self.converged = False
+        self.measured = measured
+
+
+class _Key:
+    __slots__ = ("copies", "writes")
+
+    def __init__(self) -> None:
+        #: node name -> (version held, when it expires: inf without a TTL)
+        self.copies: dict[str, tuple[int, float]] = {}
+        self.writes: deque[_Write] = deque()
+
+
+class Convergence:
+    """Tracks every written key's copies and the convergence of its writes."""
+
+    def __init__(self, measure_from_s: float) -> None:
+        self.measure_from_s = measure_from_s
+        #: key -> its state; nodes test membership before reporting a fill or removal
+        self.keys: dict[int, _Key] = {}
+        #: key -> its latest write, converged: (version, t, measured, when it converged)
+        self.last: dict[int, tuple[int, float, bool, float]] = {}
+        #: the key's copies now, from the directory (set by the engine: Database.copies)
+        self.gather: Callable[[int], dict[str, tuple[int, float]]] = lambda key: {}
+        self._band = [0] * (len(WITHIN_S) + 1)  # converged writes by the first threshold they are within
+        self._zeros = 0  # converged writes with no older copy at all (d = 0)
+        self.counts = [0] * N_BUCKETS  # convergence times, in ms buckets (a list: cheap to bump)
+        self.converged = 0
+        self.sum_s = 0.0
+        self.max_s = 0.0
+
+    # -- from the database --------------------------------------------------------------
+
+    def write(self, key: int, version: int, t: float, copies: dict[str, tuple[int, float]] | None) -> None:
+        """A write of ``version`` at ``t``; ``copies`` are the key's copies now (None:
+        the key is tracked, its copies known)."""
+        measured = t >= self.measure_from_s
+        k = self.keys.get(key)
+        if k is None:
+            prev = self.last.pop(key, None)
+            if prev is not None and prev[2]:
+                self._final_at(prev[3] - prev[1])
+            if not copies:  # nothing to converge: done at once
+                self.last[key] = (version, t, measured, t)
+                return
+            self.keys[key] = k = _Key()
+            k.copies = copies
+        k.writes.append(_Write(version, t, measured))
+        self._settle(k, t)
+        self._retire(key, k)
+
+    def _retire(self, key: int, k: _Key) -> None:
+        """Count the converged writes but the latest; a key whose writes have all
+        converged goes back to one tuple (the latest, which a stale set may reopen)."""
+        w = k.writes
+        while len(w) > 1 and w[0].converged:
+            self._final(w.popleft())
+        if w[0].converged:
+            last = w[0]
+            del self.keys[key]
+            self.last[key] = (last.version, last.t, last.measured, last.tmax)
+
+    def older_copy(self, node: str, key: int, version: int, t: float, expires: float) -> None:
+        """``node`` stored ``version`` of an untracked key at ``t``, older than the
+        database's: the key's latest write (converged) is reopened."""
+        prev = self.last.pop(key, None)
+        if prev is None:
+            return
+        k = _Key()
+        k.copies = self.gather(key)  # this node's new copy among them
+        k.copies[node] = (version, expires)
+        w = _Write(prev[0], prev[1], prev[2])
+        w.tmax = prev[3]
+        k.writes.append(w)
+        self.keys[key] = k
+
+    # -- from the nodes -----------------------------------------------------------------
+
+    def added(self, node: str, key: int, version: int, t: float, expires: float) -> None:
+        """``node`` stored ``version`` of a tracked key at ``t`` (a fill or an update)."""
+        k = self.keys[key]
+        copies = k.copies
+        replaced = node in copies
+        if replaced:
+            self._gone(k, node, t)
+        copies[node] = (version, expires)
+        if version < k.writes[-1].version:
+            for w in k.writes:
+                if w.version > version and w.converged:
+                    w.converged = False  # a stale set: an older version is servable again
+        if replaced:  # (a copy added never makes a write converge; one removed may)
+            self._settle(k, t)
+            if k.writes[0].converged:
+                self._retire(key, k)
+
+    def removed(self, node: str, key: int, t: float) -> None:
+        """``node``'s copy of a tracked key is gone as of ``t``."""
+        k = self.keys[key]
+        if node in k.copies:
+            self._gone(k, node, t)
+            self._settle(k, t)
+            if k.writes[0].converged:
+                self._retire(key, k)
+
+    def _gone(self, k: _Key, node: str, t: float) -> None:
+        version, expires = k.copies.pop(node)
+        end = min(t, expires)  # an expired copy could not be served after it expired
+        for w in k.writes:
+            if w.version > version and not w.converged and end > w.tmax:
+                w.tmax = end
+
+    @staticmethod
+    def _settle(k: _Key, now: float) -> None:
+        """Mark converged the writes no older copy can be served for any more."""
+        for w in k.writes:
+            if w.converged:
+                continue
+            last = w.tmax
+            for version, expires in k.copies.values():
+                if version < w.version:
+                    if expires > now:
+                        break
+                    last = max(last, expires)
+            else:
+                w.tmax = last
+                w.converged = True
+
+    def _final(self, w: _Write) -> None:
+        if w.measured:
+            self._final_at(w.tmax - w.t)
+
+    def _final_at(self, d: float) -> None:
+        """Count a measured write that converged ``d`` seconds after it was made."""
+        if d <= 0.0:  # the common case (no copy at the write): counted in report()
+            self._zeros += 1
+            return
+        self._band[bisect_left(_WITHIN_EPS, d)] += 1
+        ms = d * 1000.0
+        if ms <= MIN_MS:
+            self.counts[0] += 1
+        else:
+            b = math.floor((math.log2(ms) - LOG2_MIN) * INV_LOG2_G) + 1
+            self.counts[b if b < N_BUCKETS else N_BUCKETS - 1] += 1
+        self.converged += 1
+        self.sum_s += d
+        if d > self.max_s:
+            self.max_s = d
+
+    # -- results ------------------------------------------------------------------------
+
+    def report(self, now: float) -> dict:
+        """The measured writes so far: converged (with their times) and unconverged,
+        as of ``now``; does not change the tracker."""
+        saved = (list(self._band), list(self.counts), self.converged, self.sum_s, self.max_s, self._zeros)
+        unconverged = 0
+        for _, t, measured, tconv in self.last.values():
+            if measured:
+                self._final_at(tconv - t)
+        for k in self.keys.values():
+            for w in k.writes:
+                if not w.measured:
+                    continue
+                done, last = w.converged, w.tmax
+                if not done:
+                    done = True
+                    for version, expires in k.copies.values():
+                        if version < w.version:
+                            if expires > now:
+                                done = False
+                                break
+                            last = max(last, expires)
+                if done:
+                    self._final_at(last - w.t)
+                else:
+                    unconverged += 1
+        band, counts, converged, total_s, max_s = self._band, self.counts, self.converged, self.sum_s, self.max_s
+        zeros = self._zeros
+        band[0] += zeros
+        counts[0] += zeros
+        converged += zeros
+        self._band, self.counts, self.converged, self.sum_s, self.max_s, self._zeros = saved  # unchanged
+        within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
+        return {"converged": converged, "unconverged": unconverged, "within": within,
+                "counts": np.asarray(counts, dtype=np.int64),
+                "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
+
+
+def nines(share: float | None) -> float | None:
+    """The "nines" of a share: 0.999 -> 3.0; 1.0 -> inf is capped at 9."""
+    if share is None:
+        return None
+    if share >= 1.0 - 1e-9:
+        return 9.0
+    return round(-math.log10(1.0 - share), 2) + 0.0  # (+ 0.0: never -0.0)
