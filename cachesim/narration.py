@@ -202,10 +202,12 @@ def narrate_event(ev: Any, cfg: SimConfig, down: Iterable[str] = ()) -> str:
     return narrate(str(ev.kind), str(ev.target or ""), float(ev.t), cfg, message=str(ev.message or ""), down=down)
 
 
-def narrate_events(events: Iterable[Any], cfg: SimConfig) -> list[str]:
-    """Narrations of a run's events in order, each knowing which nodes were down
-    before it (killed or partitioned, not yet restarted or healed)."""
-    down: list[str] = []
+def narrate_events(events: Iterable[Any], cfg: SimConfig, down: list[str] | None = None) -> list[str]:
+    """Narrations of a run's events in order (other kinds keep their message), each
+    knowing which nodes were out before it (killed or partitioned, not yet restarted
+    or healed). ``down``, if given, is that list, updated in place: a live run narrates
+    its events as they come."""
+    down = [] if down is None else down
     out = []
     for ev in events:
         kind, target = str(ev.kind), str(ev.target or "")

@@ -1,0 +1,125 @@
+"""AppTest of the live page's explaining parts (issue 12): the default speed makes a
+built-in scenario watchable, the narration caption and log, "Pause at each event",
+and "Change one thing". Waits poll conditions (never fixed sleeps)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import cachesim
+from cachesim.narration import narrate
+from cachesim.ui.runner import SPEEDS, WATCH_S, default_speed, speed_meaning
+
+ROOT = Path(__file__).resolve().parents[1]
+LIVE = str(ROOT / "pages" / "2_Live_Run.py")
+SHORT = {"scenario": "node_failure", "duration_s": "12", "workload.rate_rps": "600"}
+
+
+def wait_for(cond: Callable[[], bool], timeout_s: float = 90.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{what} did not hold within {timeout_s:g} s")
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+@pytest.mark.parametrize("name", cachesim.list_scenarios())
+def test_the_default_speed_makes_each_builtin_scenario_watchable(name):
+    cfg = cachesim.load_scenario(name)
+    speed = default_speed(cfg.duration_s)
+    assert speed in SPEEDS
+    assert WATCH_S[0] <= cfg.duration_s / speed <= WATCH_S[1] == 30.0 and WATCH_S[0] == 15.0
+
+
+def test_default_speed_edges_and_the_caption():
+    assert default_speed(30.0) == 1.5  # 20 s of wall time
+    assert default_speed(5.0) == 1.0  # shorter than watchable: real time
+    assert default_speed(600.0) == 25.0  # 24 s
+    assert default_speed(1e6) == 100.0
+    assert "plays in about 20 s" in speed_meaning(1.5, 30.0)
+    assert speed_meaning(None, 30.0).startswith("max: as fast as the server can")
+
+
+def live_page(params: dict[str, str] | None = None, **state) -> AppTest:
+    at = AppTest.from_file(LIVE, default_timeout=90)
+    at.query_params.update(params or SHORT)
+    at.session_state["live.max_loop_s"] = 0.0
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_a_new_run_starts_at_the_watchable_speed_and_says_what_it_means():
+    at = live_page({"scenario": "node_failure"})
+    at.sidebar.button(key="sidebar.run").click().run()
+    live = at.session_state["cachesim.live"]
+    assert live.speed == 1.5
+    assert any("1.5× real time" in c.value and "about 20 s" in c.value for c in at.caption)
+    at.button(key="live.stop").click().run()
+
+
+def test_pause_at_each_event_narrates_and_resume_continues():
+    at = live_page(**{"live.speed_pref": None, "live.pause": True})
+    at.sidebar.button(key="sidebar.run").click().run()
+    live, worker = at.session_state["cachesim.live"], at.session_state["cachesim.worker"]
+    assert live.pause_at_events
+    assert worker.wait(90) and live.status == "stopped"
+    kill = live.events[live.paused_for]
+    assert (kill.kind, kill.target, kill.t) == ("kill", "node-2", 10.0)
+    assert live.now == pytest.approx(10.1)  # paused at the snapshot that holds the kill
+    at.run()
+    assert not at.exception
+    words = narrate("kill", "node-2", 10.0, live.config)
+    assert any(unescape(i.value) == words for i in at.info)  # the caption
+    assert any("Paused at the kill at t = 10.00 s" in unescape(w.value) for w in at.warning)
+    log = [unescape(m.value) for m in at.markdown if "killed at t=10.0 s" in unescape(m.value)]
+    assert log and words in log[0]  # the same words in the live log
+    at.button(key="live.resume").click().run()
+    wait_for(lambda: not at.session_state["cachesim.worker"].alive, what="the next pause")
+    nxt = live.events[live.paused_for]
+    assert nxt.kind == "node_down_detected" and nxt.t > 10.0
+    at.toggle(key="live.pause").set_value(False).run()
+    at.button(key="live.resume").click().run()
+    wait_for(lambda: live.status == "finished", what="the run to finish without pausing")
+    assert live.paused_for is None
+
+
+def test_change_one_thing_reruns_the_same_seed_with_the_old_run_overlaid():
+    at = live_page(**{"live.speed_pref": None})
+    at.sidebar.button(key="sidebar.run").click().run()
+    first = at.session_state["cachesim.live"]
+    assert at.session_state["cachesim.worker"].wait(90)
+    at.run()
+    assert first.status == "finished" and first.run_id
+    at.selectbox(key="live.change.key").set_value("cluster.nodes").run()
+    at.text_input(key="live.change.value.cluster.nodes").set_value("2.7").run()
+    at.button(key="live.change.run").click().run()
+    assert at.session_state["cachesim.live"] is first  # refused, with a message naming the field
+    assert any("cluster.nodes: Input should be a valid integer" in unescape(e.value) for e in at.error)
+    at.text_input(key="live.change.value.cluster.nodes").set_value("8").run()
+    at.button(key="live.change.run").click().run()
+    second = at.session_state["cachesim.live"]
+    assert second is not first and second.config.cluster.nodes == 8
+    assert second.config.seed == first.config.seed
+    assert second.baseline[0] == first.run_id
+    assert any("cluster.nodes: 6 → 8" in unescape(c.value) for c in at.caption)
+    assert at.session_state["cachesim.worker"].wait(90)
+    at.run()
+    specs = [json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")]
+    hit = next(s for s in specs if s.get("title") == "Hit ratio")
+    prev = [layer for layer in hit["layer"] if layer.get("data", {}).get("name") == "prev"]
+    assert prev and prev[0]["mark"]["strokeDash"] == [5, 3]  # the first run, dashed under the new one
