@@ -486,11 +486,12 @@ def latency_cdf_chart(hist: pd.DataFrame, quantiles: Mapping[str, float | None] 
                           autosize=FIT_X)
 
 
+#: In a two-column grid: the failure ratio sits beside the latency (which counts completed requests only).
 COMPARE_METRICS = {
     "hit_ratio": ("Hit ratio", ".1%"),
-    "failure_ratio": ("Failure ratio", ".1%"),
-    "latency_p99_ms": ("Latency p99 (ms, completed requests only)", ".2f"),
     "throughput_rps": ("Throughput (req/s)", ",.0f"),
+    "latency_p99_ms": ("Latency p99 (ms, completed requests only)", ".2f"),
+    "failure_ratio": ("Failure ratio", ".1%"),
     "db_load_rps": ("DB load (req/s)", ",.0f"),
 }
 
@@ -526,6 +527,31 @@ def compare_chart(frames: Mapping[str, pd.DataFrame], metric: str, *, height: in
                                           labelLimit=260)),
         tooltip=[alt.Tooltip("run:N"), _time_tooltip(), alt.Tooltip("value:Q", format=fmt, title=title)],
     ).properties(title=title, height=height, autosize=FIT_X)
+
+
+def zoom_overview_data(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Frames:
+    """The zoom strip's frames: hit ratio, failure ratio, marker times."""
+    return {"hit": _frame(hit_ratio_columns(ts)), "fail": _frame(failure_columns(ts)), "rules": markers(events)}
+
+
+def zoom_overview_chart(d: Frames, *, param: str = "zoom", height: int = 60) -> alt.LayerChart:
+    """A slim strip of the whole run (hit ratio, and the failure ratio in red) that
+    carries the interval selection ``param`` on x: drag on it to pick a time range that
+    the charts below follow (``cachesim.ui.vega.zoom_concat``); double-click resets.
+    ``d``: :func:`zoom_overview_data`."""
+    brush = alt.selection_interval(name=param, encodings=["x"])
+    hit, fail, rules = d["hit"], d["fail"], d["rules"]
+    x = _x(None, title="drag here to zoom every chart below; double-click to reset")
+    layers = [alt.Chart(hit).mark_area(color="#93c5fd", opacity=0.7).encode(
+        x=x, y=alt.Y("hit_ratio:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%",
+                                                                                           tickCount=2))
+    ).add_params(brush)]
+    if not fail.empty:
+        layers.append(alt.Chart(fail).mark_line(color=FAILURE_COLOR, strokeWidth=1).encode(x=x, y="failure_ratio:Q"))
+    if not rules.empty:
+        layers.append(alt.Chart(rules).mark_rule(color="#475569", strokeWidth=1, opacity=0.6).encode(x=x))
+    return alt.LayerChart(layer=layers, height=height, autosize=FIT_X,
+                          title=alt.Title("Whole run: hit ratio (blue), failure ratio (red)", fontSize=11))
 
 
 def chaos_timeline_chart(spans: pd.DataFrame, duration_s: float, *, height: int | None = None) -> alt.Chart:

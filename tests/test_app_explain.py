@@ -123,3 +123,94 @@ def test_change_one_thing_reruns_the_same_seed_with_the_old_run_overlaid():
     hit = next(s for s in specs if s.get("title") == "Hit ratio")
     prev = [layer for layer in hit["layer"] if layer.get("data", {}).get("name") == "prev"]
     assert prev and prev[0]["mark"]["strokeDash"] == [5, 3]  # the first run, dashed under the new one
+
+
+# -- Analysis: zoom, narrated markers, compare, following a resumed run ------------------
+
+
+@pytest.fixture(scope="module")
+def failure_result():
+    cfg = cachesim.load_scenario("node_failure").with_overrides({"duration_s": 14, "warmup_s": 0,
+                                                                 "workload.rate_rps": 600})
+    return cachesim.simulate(cfg)
+
+
+def test_the_analysis_charts_share_one_zoom(failure_result):
+    from cachesim import charts
+    from cachesim.ui import vega
+    from cachesim.ui.analysis import narrated_events, timeseries_spec
+
+    events = narrated_events(failure_result)
+    spec = timeseries_spec(failure_result, charts.downsample(failure_result.timeseries()), events, None)
+    strip, *views = spec["vconcat"]
+    (param,) = [p for unit in strip["layer"] for p in unit.get("params", [])]
+    assert param == {"name": vega.ZOOM, "select": {"type": "interval", "encodings": ["x"]}}  # dblclick clears it
+    assert [v["title"] for v in views] == ["Hit ratio", charts.LATENCY_TITLE, "Throughput, DB load and failures",
+                                           "Per-node load and state"]
+    for view in views:  # every chart, every layer: the x domain is the brushed range
+        for unit in view["layer"]:
+            assert unit["encoding"]["x"]["scale"]["domain"] == {"param": vega.ZOOM, "encoding": "x"}
+            assert unit["mark"]["clip"] is True
+    names = {u["data"]["name"] for v in spec["vconcat"] for u in v["layer"]}
+    assert names <= set(spec["datasets"]) and len(names) == len(spec["datasets"])  # no clash between charts
+    # the markers' tooltips carry the narration
+    rules = next(u for u in views[0]["layer"] if u["mark"]["type"] == "rule")
+    table = spec["datasets"][rules["data"]["name"]].to_pandas()
+    kill = table[table["kind"] == "kill"]["message"].iloc[0]
+    assert kill == narrate("kill", "node-2", 10.0, failure_result.config)
+
+
+def test_latency_says_completed_only_and_shows_failures(failure_result):
+    from cachesim import charts
+    from cachesim.ui import vega
+
+    spec = vega.spec("latency", charts.latency_data(failure_result.timeseries(), failure_result.events()))
+    assert "completed requests only" in spec["title"] and "failure ratio" in spec["title"]
+    fail = next(u for u in spec["layer"] if u.get("data", {}).get("name") == "fail")
+    assert fail["encoding"]["y"]["field"] == "failure_ratio" and spec["resolve"]["scale"]["y"] == "independent"
+    ratio = spec["datasets"]["fail"]["failure_ratio"]
+    assert ratio.max() > 0  # node-2's requests time out after the kill
+    assert ((ratio >= 0) & (ratio <= 1)).all()
+
+
+def test_compare_shows_points_dashes_and_a_readable_diff(failure_result):
+    from cachesim.ui.compare import config_diff, delta_display, delta_table, kpi_display, kpi_table
+
+    other = cachesim.simulate(failure_result.config.with_overrides({"cluster.nodes": 8}))
+    runs = {"a": failure_result, "b": other}
+    table = kpi_table(runs)
+    deltas = delta_table(table)
+    hr = (other.summary["hit_ratio"] - failure_result.summary["hit_ratio"]) * 100
+    assert deltas["hit ratio"].iloc[0] == pytest.approx(hr)
+    shown = delta_display(deltas)
+    assert shown["hit ratio"].iloc[0] == f"{hr:+,.1f} pp"
+    fr = (other.summary["failure_ratio"] - failure_result.summary["failure_ratio"]) * 100
+    assert shown["failure ratio"].iloc[0] == f"{fr:+,.1f} pp"
+    assert shown["stale reads"].iloc[0].endswith(" %") or shown["stale reads"].iloc[0] == "–"
+    table.loc[0, "p99 (ms)"] = None  # undefined: a dash, never "None"
+    assert kpi_display(table)["p99 (ms)"].iloc[0] == "–"
+    assert delta_display(delta_table(table))["p99 (ms)"].iloc[0] == "–"
+    assert "None" not in kpi_display(table).to_string() + delta_display(delta_table(table)).to_string()
+    diff = config_diff(runs)
+    assert diff.to_dict("records") == [{"field": "cluster.nodes", "before": "6", "after": "8"}]
+
+
+def test_analysis_follows_a_resumed_run():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params.update({"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "600"})
+    at.session_state["live.max_loop_s"] = 0.0
+    at.session_state["live.speed_pref"] = 5.0
+    at.run()
+    at.sidebar.button(key="sidebar.run").click().run()
+    live = at.session_state["cachesim.live"]
+    wait_for(lambda: live.now >= 0.5, what="the run moving")
+    at.button(key="live.stop").click().run()
+    stopped_at = live.now
+    at.button(key="live.resume").click().run()
+    wait_for(lambda: live.now >= stopped_at + 1.0, what="the resumed run moving on")
+    at.switch_page("pages/3_Analysis.py").run()
+    assert not at.exception
+    kept = at.session_state["cachesim.runs"][live.run_id]
+    assert kept.sim_time_s > stopped_at  # not the stopped copy
+    assert any("going on (resumed)" in i.value for i in at.info)
+    at.session_state["cachesim.worker"].stop()
