@@ -105,6 +105,7 @@ def test_change_one_thing_reruns_the_same_seed_with_the_old_run_overlaid():
     assert at.session_state["cachesim.worker"].wait(90)
     at.run()
     assert first.status == "finished" and first.run_id
+    assert at.button(key="live.reset").label == "Clear live view"  # not a second "Reset" (the sidebar's)
     at.selectbox(key="live.change.key").set_value("cluster.nodes").run()
     at.text_input(key="live.change.value.cluster.nodes").set_value("2.7").run()
     at.button(key="live.change.run").click().run()
