@@ -215,3 +215,26 @@ def test_analysis_follows_a_resumed_run():
     assert kept.sim_time_s > stopped_at  # not the stopped copy
     assert any("going on (resumed)" in i.value for i in at.info)
     at.session_state["cachesim.worker"].stop()
+
+
+def test_the_analyst_page_sets_its_title_and_runs_the_sidebars_scenario(monkeypatch):
+    import ast
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CACHESIM_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    page = ROOT / "pages" / "4_Analyst.py"
+    calls = [n for n in ast.walk(ast.parse(page.read_text())) if isinstance(n, ast.Call)
+             and getattr(n.func, "attr", "") == "set_page_config"]
+    (call,) = calls
+    kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    assert kw["page_title"] == "Analyst · cachesim" and kw["layout"] == "wide"
+    at = AppTest.from_file(str(page), default_timeout=90)
+    at.query_params.update({"scenario": "hot_key", "duration_s": "4", "warmup_s": "0"})
+    at.run()
+    assert not at.exception
+    assert not [s for s in at.selectbox if s.key == "analyst_quick_scenario"]  # no picker of its own
+    assert at.sidebar.selectbox(key="sidebar.scenario").value == "hot_key"
+    assert at.button(key="analyst_quick_run").label == "Run hot\\_key and analyse it"
+    at.button(key="analyst_quick_run").click().run()
+    (run,) = at.session_state["cachesim.runs"].values()
+    assert run.config.name == "hot_key" and run.config.duration_s == 4.0  # the sidebar's values too
