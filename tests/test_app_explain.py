@@ -238,3 +238,14 @@ def test_the_analyst_page_sets_its_title_and_runs_the_sidebars_scenario(monkeypa
     at.button(key="analyst_quick_run").click().run()
     (run,) = at.session_state["cachesim.runs"].values()
     assert run.config.name == "hot_key" and run.config.duration_s == 4.0  # the sidebar's values too
+
+
+def test_the_home_diagram_orders_nodes_one_to_n():
+    from cachesim.ui.home import system_diagram
+
+    dot = system_diagram(cachesim.load_scenario("node_failure"))  # 6 nodes: node-1, node-2, ⋮, node-6
+    labels = re.findall(r'n(\d) \[label="([^"]+)"', dot)
+    assert labels == [("0", "node-1"), ("1", "node-2"), ("2", "⋮"), ("3", "node-6")]
+    assert "{rank=same; n0 -> n1 -> n2 -> n3 [style=invis];}" in dot  # dot keeps this order, top to bottom
+    one = system_diagram(cachesim.load_scenario("baseline").with_overrides({"cluster.nodes": 1}))
+    assert "rank=same; n0" not in one

@@ -19,6 +19,10 @@ def system_diagram(cfg: SimConfig) -> str:
         names[-1:] = ["⋮", f"node-{c.nodes}"] if c.nodes > 4 else [names[-1], f"node-{c.nodes}"]
     nodes = "\n".join(f'    n{i} [label="{name}"{", shape=plaintext, style=none" if name == "⋮" else ""}];'
                       for i, name in enumerate(names))
+    # node-1 .. node-N top to bottom: invisible edges in one rank fix their order (without
+    # them, dot may reorder the column to shorten the edges to the database)
+    order = " -> ".join(f"n{i}" for i in range(len(names)))
+    rank = f"{{rank=same; {order} [style=invis];}}" if len(names) > 1 else ""
     mid = len(names) // 2
     lb_edges = " ".join(f"lb -> n{i};" for i, name in enumerate(names) if name != "⋮")
     faults = len(cfg.chaos.events)
@@ -33,6 +37,7 @@ def system_diagram(cfg: SimConfig) -> str:
     label="{c.nodes} cache node{'s' if c.nodes != 1 else ''} · {c.capacity:,} items · {c.eviction.upper()}";
     fontname="Helvetica"; fontsize=10; fontcolor="#1e3a8a"; style="rounded,dashed"; color="#93c5fd";
 {nodes}
+    {rank}
   }}
   db [label="database\n{cfg.database.service_time_ms:g} ms", shape=cylinder, fillcolor="#fef3c7", color="#f59e0b"];
   chaos [label="chaos monkey\n{faults} scheduled fault{'s' if faults != 1 else ''}", fillcolor="#fee2e2",
