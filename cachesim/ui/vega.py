@@ -162,6 +162,21 @@ def _params_into_units(view: dict[str, Any]) -> None:
         view["params"] = keep
 
 
+def _inner_y_axis(unit: dict[str, Any]) -> None:
+    """Draw a unit's y axis labels inside the plot and reserve no room for the axis:
+    Streamlit gives each view of a stacked spec the container's width for its plot, so
+    anything outside the plot would push it past the container's edge."""
+    y = unit.get("encoding", {}).get("y")
+    if not isinstance(y, dict) or y.get("axis", {}) is None:
+        return
+    axis = dict(y.get("axis") or {})
+    right = axis.get("orient") == "right"
+    axis.update({"labelAlign": "right" if right else "left", "labelPadding": -4, "tickSize": 0, "domain": False,
+                 "minExtent": 0, "maxExtent": 0, "title": None, "labelBaseline": "bottom",
+                 "labelOpacity": 0.8})
+    y["axis"] = axis
+
+
 def zoom_concat(overview: dict[str, Any], views: list[dict[str, Any]], param: str = ZOOM) -> dict[str, Any]:
     """One Vega-Lite spec: ``overview`` (a chart that defines the interval selection
     ``param``) above ``views`` (specs from :func:`spec`), stacked; every view's x scale
@@ -179,8 +194,9 @@ def zoom_concat(overview: dict[str, Any], views: list[dict[str, Any]], param: st
         _rename_data(view, prefix)
         if i == 0:
             _params_into_units(view)
-        else:
-            for unit in view.get("layer", [view]):
+        for unit in view.get("layer", [view]):
+            _inner_y_axis(unit)
+            if i > 0:
                 _follow(unit, param)
         out["vconcat"].append(view)
     canvas = any(v.get("usermeta") for v in views)
