@@ -132,6 +132,9 @@ def _ready() -> None:
         st.caption(f"Ready: **{plain(cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                    f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s for "
                    f"{cfg.duration_s:g} simulated s")
+        st.toggle("Pause at each event", key=control.PAUSE,
+                  help="The run pauses at each chaos action and each time the balancer marks a node down or up; "
+                       "read the narration, then press Resume.")
         if st.button("Run this config", type="primary", icon=":material/play_arrow:", key="live.start"):
             if start_run(cfg) is None:
                 st.rerun()
