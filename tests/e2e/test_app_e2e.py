@@ -119,6 +119,7 @@ def test_home_and_configure(app_server, page, screenshots):
     first_render = open_app(page, app_server)  # the server's first session imports the app
     page.wait_for_selector("text=Start from a scenario")
     page.wait_for_selector("svg >> text=load balancer")  # the diagram is drawn
+    expect(page.locator(f'{SIDEBAR} input[aria-label="Nodes"]')).to_have_value("4")  # the sidebar has its values
     warm_render = open_app(page, app_server)  # a new session of a warm server
     print(f"\n[e2e] server healthy after {os.environ.get('CACHESIM_E2E_HEALTH_S')} s; home page rendered "
           f"{first_render:.2f} s after navigation (first session), {warm_render:.2f} s (next session)")
