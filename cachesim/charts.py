@@ -156,7 +156,8 @@ def _x(domain: Domain, field: str = "t:Q", title: str = "simulated time (s)") ->
 
 
 def _legend(**kw: Any) -> alt.Legend:
-    return alt.Legend(orient="top", direction="horizontal", title=None, **kw)
+    """Legends sit under the plot: Streamlit's chart toolbar (top right, on hover) would cover them on top."""
+    return alt.Legend(orient="bottom", direction="horizontal", title=None, **kw)
 
 
 def _rules(ev: pd.DataFrame, domain: Domain) -> alt.Chart:
@@ -225,6 +226,7 @@ def _hit_ratio(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool =
         y=alt.Y("hit_ratio:Q", title="hit ratio", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("series:N", legend=_legend(), scale=alt.Scale(domain=["hit ratio"], range=["#2563eb"])),
         tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("hit_ratio:Q", format=".1%", title="hit ratio")))]
+    layers += _previous(d, domain, "hit_ratio")
     if "ref" in d:
         layers += [
             alt.Chart(d["ref"]).mark_rule(color="#16a34a", strokeDash=[6, 4], strokeWidth=2).encode(
@@ -235,6 +237,49 @@ def _hit_ratio(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool =
     return _with_rules(layers, d, domain, "Hit ratio", height)
 
 
+#: The previous run's line (the run before a "change one thing"), drawn dashed under the live one.
+PREVIOUS_COLOR = "#64748b"
+
+
+def previous_columns(prev: ColumnsLike, field: str, domain: Domain = None) -> Columns:
+    """One column of the previous run's time series (t, ``field``), finite values (and,
+    for latencies, positive ones) inside ``domain``: the "prev" frame of the hit ratio
+    and latency charts."""
+    t = np.asarray(prev["t"], dtype=float)
+    v = np.asarray(prev[field], dtype=float)
+    keep = np.isfinite(v)
+    if field.startswith("latency"):
+        keep &= v > 0
+    if domain is not None:
+        keep &= (t >= domain[0]) & (t <= domain[1])
+    return {"t": t[keep], "prev": v[keep]}
+
+
+def _previous(d: Frames, domain: Domain, field: str) -> list[alt.Chart]:
+    if "prev" not in d or d["prev"].empty:
+        return []
+    return [alt.Chart(d["prev"]).mark_line(strokeWidth=1.4, strokeDash=[5, 3], color=PREVIOUS_COLOR, opacity=0.9)
+            .encode(x=_x(domain), y=alt.Y("prev:Q", title=None))]
+
+
+def failure_columns(ts: ColumnsLike) -> Columns:
+    """The failure ratio per window (failed / (completed + failed)), where defined:
+    drawn beside every latency chart, as latencies count completed requests only."""
+    t = np.asarray(ts["t"], dtype=float)
+    if "failure_ratio" in ts:
+        v = np.asarray(ts["failure_ratio"], dtype=float)
+    else:
+        failed, completed = np.asarray(ts["failed"], dtype=float), np.asarray(ts["completed"], dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = np.where(failed + completed > 0, failed / (failed + completed), np.nan)
+    keep = np.isfinite(v)
+    return {"t": t[keep], "failure_ratio": v[keep]}
+
+
+LATENCY_TITLE = "Latency p50 / p95 / p99 (completed requests only) and failure ratio"
+FAILURE_COLOR = "#dc2626"
+
+
 def latency_columns(ts: ColumnsLike) -> Columns:
     """Long columns (t, series p50/p95/p99, ms) of positive latencies."""
     return _long(ts, {p: np.asarray(ts[f"latency_{p}_ms"], dtype=float) for p in PERCENTILE_COLORS}, "ms",
@@ -242,8 +287,9 @@ def latency_columns(ts: ColumnsLike) -> Columns:
 
 
 def latency_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None) -> Frames:
-    """Long frame (t, series p50/p95/p99, ms) of positive latencies, and the rules."""
-    return {"ts": _frame(latency_columns(ts)), "rules": markers(events, domain)}
+    """Long frame (t, series p50/p95/p99, ms) of positive latencies, the failure ratio
+    beside them (``fail``) and the rules."""
+    return {"ts": _frame(latency_columns(ts)), "fail": _frame(failure_columns(ts)), "rules": markers(events, domain)}
 
 
 def _latency(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = True) -> alt.LayerChart:
@@ -254,7 +300,17 @@ def _latency(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = T
                         scale=alt.Scale(domain=list(PERCENTILE_COLORS), range=list(PERCENTILE_COLORS.values()))),
         tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("series:N", title="percentile"),
                       alt.Tooltip("ms:Q", format=".2f")))
-    return _with_rules([line], d, domain, "Latency p50 / p95 / p99", height)
+    layers: list = [line, *_previous(d, domain, "latency_p99_ms")]
+    if "fail" not in d:
+        return _with_rules(layers, d, domain, "Latency p50 / p95 / p99 (completed requests only)", height)
+    fail = alt.Chart(d["fail"]).mark_area(color=FAILURE_COLOR, opacity=0.25, line={"color": FAILURE_COLOR}).encode(
+        x=_x(domain),
+        y=alt.Y("failure_ratio:Q", title="failure ratio", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%", orient="right", titleColor=FAILURE_COLOR, labelColor=FAILURE_COLOR)),
+        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("failure_ratio:Q", format=".1%", title="failure ratio")))
+    chart = _with_rules([*layers, fail], d, domain, LATENCY_TITLE, height)
+    chart.resolve = alt.Resolve(scale=alt.ScaleResolveMap(color="independent", y="independent"))
+    return chart
 
 
 def load_columns(ts: ColumnsLike) -> Columns:
@@ -330,10 +386,10 @@ def _node_load(d: Frames, domain: Domain, height: int | None = None, tooltips: b
     serving = alt.Chart(d["cells"]).mark_rect().encode(
         x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
         color=alt.Color("rps:Q", title="req/s", scale=alt.Scale(scheme="blues"),
-                        legend=alt.Legend(orient="right", gradientLength=70)))
+                        legend=alt.Legend(orient="bottom", gradientLength=120)))
     off = alt.Chart(d["off"]).mark_rect().encode(
         x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
-        color=alt.Color("state:N", title="not serving", legend=alt.Legend(orient="right"),
+        color=alt.Color("state:N", title="not serving", legend=alt.Legend(orient="bottom"),
                         scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states])))
     h = height or max(HEIGHT, min(400, 22 * len(order)))
     return _with_rules([serving, off], d, domain, "Per-node load and state", h)
@@ -453,10 +509,12 @@ def convergence_chart(summary: Mapping[str, Any], *, height: int = 240) -> alt.C
     ).properties(title="Write convergence: no node serves an older version", height=height, autosize=FIT_X)
 
 
+#: In a two-column grid: the failure ratio sits beside the latency (which counts completed requests only).
 COMPARE_METRICS = {
     "hit_ratio": ("Hit ratio", ".1%"),
-    "latency_p99_ms": ("Latency p99 (ms)", ".2f"),
     "throughput_rps": ("Throughput (req/s)", ",.0f"),
+    "latency_p99_ms": ("Latency p99 (ms, completed requests only)", ".2f"),
+    "failure_ratio": ("Failure ratio", ".1%"),
     "db_load_rps": ("DB load (req/s)", ",.0f"),
 }
 
@@ -466,7 +524,12 @@ def compare_frame(frames: Mapping[str, pd.DataFrame], metric: str, max_points: i
     parts = []
     for run, ts in frames.items():
         ts = downsample(ts, max_points)
-        value = (ts["db_reads"] + ts["db_writes"]) / ts["interval_s"] if metric == "db_load_rps" else ts[metric]
+        if metric == "db_load_rps":
+            value = (ts["db_reads"] + ts["db_writes"]) / ts["interval_s"]
+        elif metric == "failure_ratio" and metric not in ts:
+            value = ts["failed"] / (ts["failed"] + ts["completed"]).where(lambda x: x > 0)
+        else:
+            value = ts[metric]
         parts.append(pd.DataFrame({"t": ts["t"].to_numpy(), "run": run, "value": value.to_numpy(float)}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"t": [], "run": [], "value": []})
 
@@ -476,15 +539,42 @@ def compare_chart(frames: Mapping[str, pd.DataFrame], metric: str, *, height: in
     title, fmt = COMPARE_METRICS.get(metric, (metric, ",.3g"))
     df = compare_frame(frames, metric)
     scale = alt.Scale(type="log") if metric.startswith("latency") else alt.Scale(zero=metric != "hit_ratio")
+    if metric == "failure_ratio":
+        scale = alt.Scale(domain=[0, 1])
     return alt.Chart(df).mark_line(strokeWidth=1.4).encode(
         x=_x(None),
         y=alt.Y("value:Q", title=title, scale=scale,
-                axis=alt.Axis(format="%") if metric == "hit_ratio" else alt.Axis()),
+                axis=alt.Axis(format="%") if metric.endswith("_ratio") else alt.Axis()),
         color=alt.Color("run:N", sort=list(frames), scale=alt.Scale(domain=list(frames), range=RUN_COLORS),
                         legend=alt.Legend(orient="bottom", direction="horizontal", title=None, columns=2,
                                           labelLimit=260)),
         tooltip=[alt.Tooltip("run:N"), _time_tooltip(), alt.Tooltip("value:Q", format=fmt, title=title)],
     ).properties(title=title, height=height, autosize=FIT_X)
+
+
+def zoom_overview_data(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Frames:
+    """The zoom strip's frames: hit ratio, failure ratio, marker times."""
+    return {"hit": _frame(hit_ratio_columns(ts)), "fail": _frame(failure_columns(ts)), "rules": markers(events)}
+
+
+def zoom_overview_chart(d: Frames, *, param: str = "zoom", height: int = 60) -> alt.LayerChart:
+    """A slim strip of the whole run (hit ratio, and the failure ratio in red) that
+    carries the interval selection ``param`` on x: drag on it to pick a time range that
+    the charts below follow (``cachesim.ui.vega.zoom_concat``); double-click resets.
+    ``d``: :func:`zoom_overview_data`."""
+    brush = alt.selection_interval(name=param, encodings=["x"])
+    hit, fail, rules = d["hit"], d["fail"], d["rules"]
+    x = _x(None, title="drag here to zoom every chart below; double-click to reset")
+    layers = [alt.Chart(hit).mark_area(color="#93c5fd", opacity=0.7).encode(
+        x=x, y=alt.Y("hit_ratio:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%",
+                                                                                           tickCount=2))
+    ).add_params(brush)]
+    if not fail.empty:
+        layers.append(alt.Chart(fail).mark_line(color=FAILURE_COLOR, strokeWidth=1).encode(x=x, y="failure_ratio:Q"))
+    if not rules.empty:
+        layers.append(alt.Chart(rules).mark_rule(color="#475569", strokeWidth=1, opacity=0.6).encode(x=x))
+    return alt.LayerChart(layer=layers, height=height, autosize=FIT_X,
+                          title=alt.Title("Whole run: hit ratio (blue), failure ratio (red)", fontSize=11))
 
 
 def chaos_timeline_chart(spans: pd.DataFrame, duration_s: float, *, height: int | None = None) -> alt.Chart:

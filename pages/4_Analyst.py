@@ -5,8 +5,11 @@ documents its session-state keys (including the ``analyst_model_factory`` inject
 point used by the tests).
 """
 
+import streamlit as st
+
 from cachesim.ui import render_sidebar
 from cachesim.ui.chat import render_analyst_page
 from cachesim.ui.errors import guarded
 
+st.set_page_config(page_title="Analyst · cachesim", page_icon=":material/psychology:", layout="wide")
 guarded(render_sidebar, render_analyst_page)

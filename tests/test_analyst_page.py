@@ -27,6 +27,7 @@ def no_llm_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def started(factory=None) -> AppTest:  # type: ignore[no-untyped-def]
     """The page with one node_failure run made by its own quick-run button."""
     at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["scenario"] = "node_failure"  # the sidebar's scenario is the one the page runs
     if factory is not None:
         at.session_state["analyst_model_factory"] = factory
     at.run()

@@ -94,7 +94,7 @@ def test_uploaded_toml_replaces_the_config_and_malformed_upload_does_not():
     at.run()
     assert not at.exception
     assert draft(at) == cfg
-    assert at.sidebar.number_input(key="sb:seed").value == 9
+    assert at.sidebar.text_input(key="sb:seed").value == "9"
     assert at.session_state["cfg.scenario"] == "write_heavy"
     assert at.query_params == {"scenario": "write_heavy", "seed": "9"}
 
@@ -162,9 +162,9 @@ def test_chaos_editor_edits_become_events():
         "added_rows": [{"at_s": 3.0, "action": "slow", "target": "node-1", "factor": 20.0}, {}],
         "deleted_rows": [1]})
     events = chaos_editor.rows_to_events(rows)
-    assert events == [
-        {"at_s": 12.5, "action": "kill", "target": "node-2", "duration_s": 4.0, "factor": 10.0, "loss_rate": 0.2},
-        {"at_s": 3.0, "action": "slow", "target": "node-1", "factor": 20.0, "loss_rate": 0.2}]
+    assert events == [  # only the cells each action uses (a kill has no slow factor nor loss rate)
+        {"at_s": 12.5, "action": "kill", "target": "node-2", "duration_s": 4.0},
+        {"at_s": 3.0, "action": "slow", "target": "node-1", "factor": 20.0}]
     cfg = cachesim.load_scenario("node_failure").with_overrides({"chaos.events": json.dumps(events)})
     assert [e.action for e in cfg.chaos.events] == ["kill", "slow"]
     assert chaos_editor.events_frame("not json").empty
@@ -180,3 +180,41 @@ def test_chaos_tab_shows_the_schedule():
 def unescape(text: str) -> str:
     """Shown text: user-derived text is backslash-escaped in the Markdown source."""
     return re.sub(r"\\(.)", r"\1", text)
+
+
+def test_chaos_editor_blanks_cells_that_do_not_apply_and_skips_invalid_rows_on_the_timeline():
+    text = json.dumps([
+        {"at_s": 1.0, "action": "kill", "target": "node-2", "duration_s": None, "factor": 10.0, "loss_rate": 0.2},
+        {"at_s": 2.0, "action": "slow", "target": "node-1", "duration_s": 3.0, "factor": 5.0, "loss_rate": 0.2},
+        {"at_s": 3.0, "action": "loss", "target": "", "duration_s": 1.0, "factor": 10.0, "loss_rate": 0.3},
+        {"at_s": 4.0, "action": "restart", "target": "node-2", "duration_s": 2.0, "factor": 10.0, "loss_rate": 0.2}])
+    frame = chaos_editor.events_frame(text)
+    cells = frame[["factor", "loss_rate", "duration_s"]].to_numpy().tolist()
+    nan = float("nan")
+    assert [[None if c != c else c for c in row] for row in cells] == [
+        [None, None, None], [5.0, None, 3.0], [None, 0.3, 1.0], [None, None, None]]
+    assert nan != nan  # blank cells are NaN in the float columns: shown empty, never "None"
+    bad = pd.concat([frame, pd.DataFrame([
+        {"at_s": 5.0, "action": "kill", "target": "node-9"},      # no such node in a 4-node cluster
+        {"at_s": -1.0, "action": "kill", "target": "node-1"},     # before the run
+        {"at_s": 6.0, "action": None, "target": "node-1"},        # no action yet
+    ])], ignore_index=True)
+    valid = chaos_editor.valid_rows(bad, nodes=4)
+    assert list(valid["at_s"]) == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_chaos_tab_says_an_invalid_row_is_not_drawn():
+    events = json.dumps([{"at_s": 10, "action": "kill", "target": "node-2"},
+                         {"at_s": 12, "action": "kill", "target": "node-99"}])
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"scenario": "node_failure"})
+    at.run()
+    values = dict(at.session_state["cfg.values"])
+    at.session_state["cfg.values"] = {**values, "chaos.events": events}  # as the editor would commit it
+    at.switch_page("pages/1_Configure.py").run()
+    assert not at.exception
+    assert any("1 row with an invalid value is not drawn" in c.value for c in at.caption)
+    chart = next(c for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
+                 if '"Chaos schedule"' in c.proto.spec)
+    drawn = chart.proto.SerializeToString()  # the chart with its Arrow table
+    assert b"node-2" in drawn and b"node-99" not in drawn

@@ -84,7 +84,7 @@ def test_a_short_run_produces_kpis_and_charts():
     assert at.metric[5].value == "5/6"  # node-2 was killed at t=10 (restarted only at t=20)
     assert titles(at) == [
         "Hit ratio",
-        "Latency p50 / p95 / p99",
+        "Latency p50 / p95 / p99 (completed requests only) and failure ratio",
         "Throughput, DB load and failures",
         "Per-node load and state",
         "Cache occupancy",
@@ -98,7 +98,7 @@ def test_a_short_run_produces_kpis_and_charts():
     assert "Finished" in at.success[0].value
     runs = at.session_state["cachesim.runs"]
     assert list(runs) == ["run-1 · node_failure"] and runs["run-1 · node_failure"].status == "finished"
-    log = next(unescape(m.value) for m in at.markdown if "chaos killed node" in unescape(m.value))
+    log = next(unescape(m.value) for m in at.markdown if "node-2 killed at t=10.0 s" in unescape(m.value))
     assert "**kill**" in log and "run finished" in log
 
 

@@ -53,7 +53,7 @@ def test_sidebar_values_become_the_config():
     sb.number_input(key="sb:network.latency_ms").set_value(2.5)
     sb.number_input(key="sb:network.loss_rate").set_value(0.01)
     sb.number_input(key="sb:duration_s").set_value(12.0)
-    sb.number_input(key="sb:seed").set_value(42).run()
+    sb.text_input(key="sb:seed").set_value("42").run()
     assert not at.exception and not sidebar_errors(at)
     expected = cachesim.load_scenario("baseline").with_overrides({
         "cluster.nodes": 8, "cluster.capacity": 250, "cluster.eviction": "fifo", "cluster.routing": "round_robin",
@@ -138,3 +138,31 @@ def test_run_button_starts_a_live_run_and_opens_the_live_page():
 def unescape(text: str) -> str:
     """Shown text: user-derived text is backslash-escaped in the Markdown source."""
     return re.sub(r"\\(.)", r"\1", text)
+
+
+def test_a_fractional_node_count_and_a_too_large_seed_are_refused_with_a_message():
+    at = app()
+    at.sidebar.number_input(key="sb:cluster.nodes").set_value(2.7).run()
+    assert not at.exception
+    errors = sidebar_errors(at)
+    assert any(e.startswith("cluster.nodes: Input should be a valid integer, got a number with a fractional part")
+               for e in errors), errors
+    assert at.sidebar.button(key="sidebar.run").disabled is True
+    assert at.sidebar.number_input(key="sb:cluster.nodes").value == 2.7  # shown as typed, not truncated
+    at.sidebar.number_input(key="sb:cluster.nodes").set_value(3.0).run()
+    assert draft_config(at).cluster.nodes == 3 and not sidebar_errors(at)
+    at.sidebar.text_input(key="sb:seed").set_value(str(2**64)).run()
+    errors = sidebar_errors(at)
+    assert any(e.startswith("seed: Input should be less than or equal to 9223372036854775807") for e in errors)
+    assert at.sidebar.button(key="sidebar.run").disabled is True
+    at.sidebar.text_input(key="sb:seed").set_value(str(2**63 - 1)).run()  # the largest: exact, not rounded
+    assert draft_config(at).seed == 2**63 - 1 and not sidebar_errors(at)
+
+
+def test_the_sidebar_reset_is_named_for_what_it_does_and_routing_has_its_own_row():
+    from cachesim.ui.sidebar import QUICK_FIELDS
+
+    at = app()
+    at.sidebar.number_input(key="sb:cluster.nodes").set_value(9).run()
+    assert at.sidebar.button(key="sidebar.reset").label == "Reset to scenario"
+    assert (("cluster.routing", "Routing"),) in QUICK_FIELDS  # the select spans the sidebar: its value shows whole

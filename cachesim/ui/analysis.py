@@ -15,6 +15,7 @@ import streamlit as st
 from .. import charts
 from ..archive import ArchiveError, run_from_zip, run_to_zip
 from ..config import SimConfig
+from ..narration import narrate_events
 from ..results import RunResult
 from ..theory import che_lru_hit_ratio, fifo_hit_ratio
 from ..workload import popularity
@@ -125,24 +126,43 @@ def _chart(run_id: str, name: str, build: Any) -> None:
     st.vega_lite_chart(dict(spec), width="stretch")
 
 
+def narrated_events(res: RunResult) -> pd.DataFrame:
+    """The run's events with each chaos action's and detection's message replaced by
+    its narration (cachesim.narration): what the markers' tooltips say."""
+    events = res.events()
+    if events.empty:
+        return events
+    return events.assign(message=narrate_events(events.itertuples(index=False), res.config))
+
+
+def timeseries_spec(res: RunResult, ts: pd.DataFrame, events: pd.DataFrame,
+                    ref: tuple[float, str] | None) -> dict[str, Any]:
+    """The Analysis time series as one Vega-Lite spec: a strip of the whole run to drag a
+    time range on, then hit ratio, latency (with the failure ratio), load and per-node
+    load, whose x scales all follow the dragged range (double-click resets)."""
+    views = [
+        vega.spec("hit_ratio", charts.hit_ratio_data(ts, events, theory=ref[0] if ref else None,
+                                                     theory_label=ref[1] if ref else ""), arrow=True),
+        vega.spec("latency", charts.latency_data(ts, events), arrow=True),
+        vega.spec("load", charts.load_data(ts, events), arrow=True),
+        vega.spec("node_load", charts.node_load_data(res.node_timeseries(), events), arrow=True),
+    ]
+    frames = charts.zoom_overview_data(ts, events)
+    overview = vega.to_vega_lite(charts.zoom_overview_chart(frames, param=vega.ZOOM), frames) | {
+        "datasets": {name: vega.table({c: df[c].to_numpy() for c in df.columns}) for name, df in frames.items()}}
+    return vega.zoom_concat(overview, views)
+
+
 def _timeseries(run_id: str, res: RunResult) -> None:
     ts = state.derived(run_id, "ts.down", lambda: charts.downsample(res.timeseries()))
-    events = res.events()
+    events = state.derived(run_id, "events.narrated", lambda: narrated_events(res))
     ref = _theory(run_id, res)
     marker_legend(events)
-    c1, c2 = st.columns(2)
-    with c1:
-        _chart(run_id, "spec.hit", lambda: vega.spec("hit_ratio", charts.hit_ratio_data(
-            ts, events, theory=ref[0] if ref else None, theory_label=ref[1] if ref else ""), arrow=True))
-    with c2:
-        _chart(run_id, "spec.lat", lambda: vega.spec("latency", charts.latency_data(ts, events), arrow=True))
-    c3, c4 = st.columns(2)
-    with c3:
-        _chart(run_id, "spec.load", lambda: vega.spec("load", charts.load_data(ts, events), arrow=True))
-    with c4:
-        _chart(run_id, "spec.nodes", lambda: vega.spec(
-            "node_load", charts.node_load_data(res.node_timeseries(), events), arrow=True))
-    st.caption(("Dashed green line: " + ref[1] + ". ") if ref else THEORY_HELP + " ")
+    _chart(run_id, "spec.zoom", lambda: timeseries_spec(res, ts, events, ref))
+    st.caption("Drag across the strip on top to zoom every chart to that time range; double-click it to see the "
+               "whole run. Hover a marker for what the event did. Latency counts completed requests only: the "
+               "red area on the latency chart is the share of requests that failed. "
+               + (("Dashed green line: " + ref[1] + ". ") if ref else THEORY_HELP + " "))
 
 
 def _latency(run_id: str, res: RunResult) -> None:
@@ -157,7 +177,11 @@ def _latency(run_id: str, res: RunResult) -> None:
             "latency": ["mean", "p50", "p95", "p99", "max"],
             "ms": [s.get("latency_mean_ms"), *q.values(), s.get("latency_max_ms")]}),
             hide_index=True, column_config={"ms": st.column_config.NumberColumn(format="%.2f")})
-        st.caption("Percentiles come from a streaming log-bucket histogram (< 1% relative error).")
+        fr = s.get("failure_ratio")
+        st.metric("Failure ratio", fmt.pct(fr, 2), help="Failed / (completed + failed), after warm-up.")
+        st.caption("Latency counts completed requests only: the failed ones (timeouts, drops) are not in these "
+                   "figures, so read them with the failure ratio. Percentiles come from a streaming log-bucket "
+                   "histogram (< 1% relative error).")
 
 
 def _consistency(run_id: str, res: RunResult) -> None:
@@ -291,6 +315,32 @@ def _downloads(run_id: str, res: RunResult) -> None:
     render_run_upload("analysis.upload_run")
 
 
+def _follow_live(runs: dict[str, RunResult]) -> None:
+    """A kept run that was resumed and goes on: refresh its entry, so the page shows
+    the run as it is now, not as it was when it stopped."""
+    from . import control
+
+    live = state.get_live()
+    if live is None or live.status != "running" or live.run_id not in runs:
+        return
+    seen = len(live.sim.snapshots)
+    if live.kept_at == seen:
+        return
+    with control.lock_of(live):
+        result = live.result()
+    state.update_run(live.run_id, result)  # type: ignore[arg-type]
+    live.kept_at = seen
+
+
+def _live_note(run_id: str, res: RunResult) -> None:
+    live = state.get_live()
+    if live is not None and live.status == "running" and live.run_id == run_id:
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.info(f"This run is going on (resumed): shown up to t = {res.sim_time_s:.1f} s of "
+                f"{res.config.duration_s:g} s.", icon=":material/autorenew:")
+        c2.button("Show the latest", key="analysis.follow", icon=":material/refresh:", width="stretch")
+
+
 def render_analysis_page() -> None:
     if st.session_state.pop("analysis.go_analyst", False):
         nav.switch_page(nav.ANALYST)
@@ -303,8 +353,11 @@ def render_analysis_page() -> None:
         nav.page_link(nav.LIVE, label="Go to the live run", icon=":material/monitoring:")
         render_run_upload("analysis.upload_first")
         return
+    _follow_live(runs)
+    runs = state.get_runs()
     run_id = _pick_run(runs)
     res = runs[run_id]
+    _live_note(run_id, res)
     _header(run_id, res)
     _kpis(run_id, res)
     tabs = st.tabs(["Time series", "Latency", "Events", "Nodes", f"Compare ({len(runs)})", "Downloads",

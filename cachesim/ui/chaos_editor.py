@@ -29,13 +29,28 @@ VERSION = "cf:chaos.version"
 DEFAULTS = {k: ChaosEvent.model_fields[k].default for k in ("factor", "loss_rate")}
 
 
+#: The cells each action uses; the others are blank in the table and left out of the event.
+APPLIES = {"kill": ("duration_s",), "restart": (), "slow": ("duration_s", "factor"), "heal": (),
+           "partition": ("duration_s",), "loss": ("duration_s", "loss_rate")}
+_OPTIONAL = ("duration_s", "factor", "loss_rate")
+
+
+def _applicable(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with the cells its action does not use blanked (an unknown action keeps them)."""
+    uses = APPLIES.get(row.get("action"))  # type: ignore[arg-type]
+    if uses is None:
+        return row
+    return {c: (None if c in _OPTIONAL and c not in uses else v) for c, v in row.items()}
+
+
 def events_frame(events_json: str | None) -> pd.DataFrame:
-    """The draft's events as the editor's table (one row per event)."""
+    """The draft's events as the editor's table (one row per event); a cell the row's
+    action does not use is blank (not another action's default)."""
     try:
         events = json.loads(events_json or "[]")
     except json.JSONDecodeError:
         events = []
-    rows = [{c: e.get(c) for c in COLUMNS} if isinstance(e, dict) else {} for e in events]
+    rows = [_applicable({c: e.get(c) for c in COLUMNS}) if isinstance(e, dict) else {} for e in events]
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     return df.astype({"at_s": float, "duration_s": float, "factor": float, "loss_rate": float, "action": object,
                       "target": object})
@@ -55,8 +70,9 @@ def rows_to_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if all(v in (None, "") for v in event.values()):
             continue
         event["target"] = event.get("target") or ""
+        event = _applicable(event)
         for key, default in DEFAULTS.items():
-            if event[key] is None:
+            if event[key] is None and key in APPLIES.get(event.get("action"), (key,)):  # type: ignore[arg-type]
                 event[key] = default
         out.append({k: v for k, v in event.items() if v is not None})
     return out
@@ -154,8 +170,31 @@ def render_chaos_editor(duration_s: float, nodes: int) -> None:
     if message:
         st.error(plain(f"chaos.events: {message}", 600), icon=":material/error:")
     schedule = events_frame(cs.values().get("chaos.events"))
-    if not schedule.empty and schedule["action"].notna().all():
-        st.altair_chart(charts.chaos_timeline_chart(schedule_spans(schedule, duration_s), duration_s),
+    valid = valid_rows(schedule, nodes)
+    if not valid.empty:
+        st.altair_chart(charts.chaos_timeline_chart(schedule_spans(valid, duration_s), duration_s),
                         width="stretch")
-    else:
+    elif schedule.empty:
         st.caption("No scheduled faults. Add a row: e.g. at 10 s, kill, node-2, for 5 s.")
+    skipped = len(schedule) - len(valid)
+    if skipped:
+        st.caption(f"{skipped} row{'s' if skipped != 1 else ''} with an invalid value "
+                   f"{'are' if skipped != 1 else 'is'} not drawn until fixed.")
+
+
+def valid_rows(schedule: pd.DataFrame, nodes: int) -> pd.DataFrame:
+    """The rows that make a valid event for a cluster of ``nodes``: the timeline draws
+    only these (an invalid row is not a fault that will happen)."""
+    names = {f"node-{i}" for i in range(1, nodes + 1)}
+    keep = []
+    for row in schedule.to_dict("records"):
+        event = {k: v for k, v in ((c, _clean(row.get(c))) for c in COLUMNS) if v is not None}
+        try:
+            ev = ChaosEvent.model_validate({**event, "target": event.get("target") or ""})
+        except (ValueError, TypeError):
+            keep.append(False)
+            continue
+        targets = ev.targets()
+        ok = all(t in names or (t == "database" and ev.action in ("partition", "heal")) for t in targets)
+        keep.append(ok and (bool(targets) or ev.action in ("heal", "loss")))
+    return schedule[pd.Series(keep, index=schedule.index, dtype=bool)] if len(schedule) else schedule

@@ -200,14 +200,25 @@ def _quick_run() -> None:
     from .analysis import render_run_upload
 
     render_run_upload("analyst_upload_run")
-    names = cachesim.list_scenarios()
-    idx = names.index(QUICK_SCENARIO) if QUICK_SCENARIO in names else 0
-    name = st.selectbox("Scenario", names, index=idx, key="analyst_quick_scenario")
-    if st.button(f"Run {name}", type="primary", key="analyst_quick_run"):
-        with st.spinner(f"Simulating {name}…"):
-            result = cachesim.simulate(cachesim.load_scenario(name))
+    from . import config_state as cs
+    from . import control
+
+    cfg = cs.current()  # the sidebar's scenario and values: one choice for every page
+    if cfg is None:
+        st.warning("The sidebar's config has an invalid value: fix it there, then run it here.",
+                   icon=":material/error:")
+        return
+    problem = control.check(cfg)
+    st.caption(f"The sidebar's config: {plain(cfg.name, 80)} · {cfg.cluster.nodes} nodes · "
+               f"{cfg.workload.rate_rps:,.0f} req/s for {cfg.duration_s:g} s. Pick another scenario in the sidebar.")
+    if st.button(f"Run {plain(cfg.name, 80)} and analyse it", type="primary", key="analyst_quick_run",
+                 disabled=problem is not None):
+        with st.spinner(f"Simulating {cfg.name}…"):
+            result = cachesim.Simulation(cfg, trace=control._trace(cfg)).run()
         set_current_run(add_run(result))
         st.rerun()
+    if problem:
+        st.error(problem, icon=":material/block:")
 
 
 def _pick_run(runs: dict[str, RunResult]) -> str:

@@ -137,7 +137,7 @@ def render_configure_page() -> None:
     top = st.columns([4, 1, 1], vertical_alignment="center")
     with top[0]:
         _status(check)
-    top[1].button("Reset", key="configure.reset", icon=":material/restart_alt:", width="stretch",
+    top[1].button("Reset to scenario", key="configure.reset", icon=":material/restart_alt:", width="stretch",
                   on_click=cs.load, args=(cs.scenario(),), disabled=not cs.modified(),
                   help="Discard the changes: load the scenario again.")
     if top[2].button("Run", key="configure.run", icon=":material/play_arrow:", type="primary", width="stretch",

@@ -15,9 +15,13 @@ import streamlit as st
 
 from ..config import SimConfig
 from . import budget, state
-from .runner import LiveRun
+from .runner import LiveRun, default_speed
 from .worker import RunWorker, log_error, process_slots, runtime_session_check
 
+#: The live page's "Pause at each event" toggle (a new run starts with its value).
+PAUSE = "live.pause"
+#: A run to overlay and compare with, set by "Change one thing": (run id, result).
+BASELINE = "live.baseline"
 #: The last refusal of a Run (one line), shown beside the Run button.
 REFUSED = "cachesim.run_refused"
 #: Seconds a Stop click waits for the worker to let go of the run.
@@ -50,7 +54,9 @@ def start_run(cfg: SimConfig) -> str | None:
     problem = check(cfg)
     if problem is None:
         try:
-            live = LiveRun(cfg, speed=_speed(), trace=_trace(cfg))
+            live = LiveRun(cfg, speed=_speed(cfg), trace=_trace(cfg),
+                           pause_at_events=bool(st.session_state.get(PAUSE, False)),
+                           baseline=st.session_state.pop(BASELINE, None))
         except (ValueError, OSError) as exc:  # e.g. a named trace the engine cannot load
             problem = f"The run could not start (error {log_error(exc, 'starting a run')}); try another config."
     st.session_state[REFUSED] = problem
@@ -72,9 +78,15 @@ def _trace(cfg: SimConfig):
     return resolve_trace(cfg.workload.trace, st.session_state.get("traces"))
 
 
-def _speed() -> float | None:
-    live = state.get_live()
-    return live.speed if live is not None else st.session_state.get("live.speed_pref")
+#: The speed the visitor chose on the live page (absent until they choose one).
+SPEED_PREF = "live.speed_pref"
+
+
+def _speed(cfg: SimConfig) -> float | None:
+    """The visitor's chosen speed, else one that makes ``cfg`` watchable (see default_speed)."""
+    if SPEED_PREF in st.session_state:
+        return st.session_state[SPEED_PREF]
+    return default_speed(cfg.duration_s)
 
 
 def _start_worker(live: LiveRun) -> RunWorker:

@@ -47,6 +47,9 @@ STEPS = {
     "cluster.leases.interval_s": 1.0, "cluster.leases.backoff_s": 0.005, "cluster.gutter_ttl_s": 1.0,
 }
 UNITS = (("_rps", "req/s"), ("_ms", "ms"), ("_s", "s"), ("_per_min", "per min"))
+#: Integer fields typed as text: their range (a 64-bit seed) is beyond what a browser's
+#: number field holds exactly (2**53), and it would silently ignore a larger value.
+TEXT_INTS = ("seed",)
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,15 @@ def section_keys(section: str | None) -> list[str]:
 
 
 def _to_widget(spec: FieldSpec, value: Any) -> Any:
+    if spec.kind == "int" and spec.key in TEXT_INTS:
+        return "" if value is None else str(value)
     if spec.kind == "int":
+        # a float widget: an int one would truncate "2.7" to 2 in the browser, silently
         try:
-            return int(value)
+            v = float(value)
+            return v if math.isfinite(v) else 0.0
         except (TypeError, ValueError):
-            return 0
+            return 0.0
     if spec.kind == "float":
         try:
             v = float(value)
@@ -136,7 +143,24 @@ def _commit(prefix: str, key: str) -> None:
     value = st.session_state[wkey]
     if spec_of(key).kind == "optional_text" and not str(value).strip():
         value = None
+    if spec_of(key).kind == "int":
+        value = int_value(value)
     cs.set_value(key, value, source=prefix)
+
+
+def int_value(value: Any) -> Any:
+    """An integer field's widget value for the draft: a whole number as an int, anything
+    else as it is (2.7, "1e99", "x"), so validation refuses it with a message naming
+    the field rather than the widget truncating or dropping it."""
+    if isinstance(value, str):
+        text = value.strip().replace("_", "").replace(",", "")
+        try:
+            return int(text)
+        except ValueError:
+            return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def field_widget(prefix: str, key: str, *, container: Any = None, label: str | None = None,
@@ -150,8 +174,10 @@ def field_widget(prefix: str, key: str, *, container: Any = None, label: str | N
     st.session_state[wkey] = _to_widget(spec, cs.values().get(key))
     common = {"key": wkey, "help": spec.help or None, "on_change": _commit, "args": (prefix, key)}
     text = label or spec.label
-    if spec.kind == "int":
-        box.number_input(text, step=1, format="%d", **common)
+    if spec.kind == "int" and key in TEXT_INTS:
+        box.text_input(text, **common)
+    elif spec.kind == "int":
+        box.number_input(text, step=1.0, format="%g", **common)
     elif spec.kind == "float":
         box.number_input(text, step=STEPS.get(key, 0.1), format="%g", **common)
     elif spec.kind == "bool":

@@ -17,10 +17,12 @@ def system_diagram(cfg: SimConfig) -> str:
     names = [f"node-{i}" for i in range(1, min(c.nodes, 3) + 1)]
     if c.nodes > 3:
         names[-1:] = ["⋮", f"node-{c.nodes}"] if c.nodes > 4 else [names[-1], f"node-{c.nodes}"]
-    nodes = "\n".join(f'    n{i} [label="{name}"{", shape=plaintext, style=none" if name == "⋮" else ""}];'
-                      for i, name in enumerate(names))
+    # one record node, its fields node-1 .. node-N top to bottom: dot keeps a record's
+    # field order, where separate nodes may be reordered to shorten edges
+    fields = "|".join(f"<n{i}> {name}" for i, name in enumerate(names))
+    nodes = f'    tier [shape=Mrecord, label="{fields}"];'
     mid = len(names) // 2
-    lb_edges = " ".join(f"lb -> n{i};" for i, name in enumerate(names) if name != "⋮")
+    lb_edges = " ".join(f"lb -> tier:n{i};" for i, name in enumerate(names) if name != "⋮")
     faults = len(cfg.chaos.events)
     tier = f"{c.nodes} cache node{'s' if c.nodes != 1 else ''} · {c.capacity:,} items · {c.eviction.upper()}"
     if c.leases.enabled:
@@ -48,10 +50,11 @@ def system_diagram(cfg: SimConfig) -> str:
          color="#f87171"];
   clients -> lb [label="{n.latency_ms:g} ms/hop"];
   {lb_edges}
-  n{mid} -> db [ltail=cluster_tier, label="misses", color="#b45309", fontcolor="#b45309"];
-  db -> n{mid} [lhead=cluster_tier, label="{cfg.database.write_policy.replace('_', ' ')}", style=dotted,
+  tier:n{mid} -> db [ltail=cluster_tier, label="misses", color="#b45309", fontcolor="#b45309"];
+  db -> tier:n{mid} [lhead=cluster_tier, label="{cfg.database.write_policy.replace('_', ' ')}", style=dotted,
                color="#7c3aed", fontcolor="#7c3aed", constraint=false];
-  chaos -> n0 [lhead=cluster_tier, style=dashed, color="#dc2626", fontcolor="#dc2626", label="kill · slow · partition"];
+  chaos -> tier:n0 [lhead=cluster_tier, style=dashed, color="#dc2626", fontcolor="#dc2626",
+                    label="kill · slow · partition"];
 {gutter}  {{rank=same; lb; chaos}}
 }}"""
 

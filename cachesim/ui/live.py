@@ -32,7 +32,7 @@ from .. import charts
 from . import config_state as cs
 from . import control, fmt, hotkeys, nav, share, state, vega
 from .legend import marker_legend
-from .runner import SPEEDS, LiveRun
+from .runner import SPEEDS, LiveRun, speed_meaning
 from .sidebar import live_status_text, start_run
 from .text import plain
 
@@ -62,7 +62,7 @@ KIND_STYLE = {
 
 #: The timeseries columns the line charts draw (the only ones downsampled per refresh).
 LINE_COLUMNS = ("t", "hit_ratio", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps",
-                "interval_s", "db_reads", "db_writes", "failed")
+                "interval_s", "db_reads", "db_writes", "failed", "failure_ratio")
 #: The charts of a refresh, in :attr:`Update.specs` order (four in the grid, then occupancy).
 CHARTS = ("hit_ratio", "latency", "load", "node_load", "node_occupancy")
 
@@ -94,17 +94,38 @@ def _set_speed() -> None:
     control.set_speed(speed)
 
 
+def _set_pause() -> None:
+    on = bool(st.session_state[control.PAUSE])
+    live = state.get_live()
+    if live is not None:
+        live.pause_at_events = on  # a plain flag the worker reads between snapshots
+
+
+#: Lets the speed control wrap on a narrow screen (390 px) instead of being cut off.
+WRAP_CSS = ("<style>.st-key-live-speed [data-testid='stButtonGroup'] > div { flex-wrap: wrap; }"
+            ".st-key-live-speed [data-testid='stButtonGroup'] { max-width: 100%; }</style>")
+
+
 def _controls(live: LiveRun) -> None:
-    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 3], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1.2], vertical_alignment="bottom")
     c1.button("Stop", icon=":material/stop:", key="live.stop", on_click=_stop, disabled=not live.active,
               width="stretch", help="Pause the run; the partial run is kept and can be analysed.")
     c2.button("Resume", icon=":material/play_arrow:", key="live.resume", on_click=_resume,
               disabled=live.status != "stopped", width="stretch", help="Continue where it stopped.")
-    c3.button("Reset", icon=":material/restart_alt:", key="live.reset", on_click=_reset, width="stretch",
-              help="Clear the live view (runs already kept stay on the Analysis page).")
+    c3.button("Clear live view", icon=":material/clear_all:", key="live.reset", on_click=_reset, width="stretch",
+              help="Stop the run and empty this page; runs already kept stay on the Analysis page. "
+                   "(The sidebar's \"Reset to scenario\" is another thing: it restores the parameters.)")
+    st.session_state[control.PAUSE] = live.pause_at_events
+    c4.toggle("Pause at each event", key=control.PAUSE, on_change=_set_pause,
+              help="The run pauses at each chaos action and each time the balancer marks a node down or up "
+                   "(not at hit-ratio alerts); read the narration, then press Resume.")
+    st.markdown(WRAP_CSS, unsafe_allow_html=True)
     st.session_state["live.speed"] = live.speed
-    c5.segmented_control("Speed", SPEEDS, key="live.speed", format_func=_speed_label, on_change=_set_speed,
-                         help="Simulated seconds per wall second: as fast as possible, or N x real time.")
+    with st.container(key="live-speed"):
+        st.segmented_control("Speed", SPEEDS, key="live.speed", format_func=_speed_label, on_change=_set_speed,
+                             help="Simulated seconds per wall second: N× plays N simulated seconds per wall "
+                                  "second; max is as fast as the server can.")
+        st.caption("Speed " + speed_meaning(live.speed, live.config.duration_s) + ".")
 
 
 def _ready() -> None:
@@ -115,6 +136,9 @@ def _ready() -> None:
         st.caption(f"Ready: **{plain(cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                    f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s for "
                    f"{cfg.duration_s:g} simulated s")
+        st.toggle("Pause at each event", key=control.PAUSE,
+                  help="The run pauses at each chaos action and each time the balancer marks a node down or up; "
+                       "read the narration, then press Resume.")
         if st.button("Run this config", type="primary", icon=":material/play_arrow:", key="live.start"):
             if start_run(cfg) is None:
                 st.rerun()
@@ -147,8 +171,11 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
 
 def _log(live: LiveRun) -> str:
     lines = []
-    for e in reversed(live.events[-LOG_LINES:]):
-        lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, plain(e.kind))} {plain(e.message, None)}")
+    first = max(0, len(live.events) - LOG_LINES)
+    for i in range(len(live.events) - 1, first - 1, -1):  # newest first; narrated events in their words
+        e = live.events[i]
+        text = live.narrations[i] if i < len(live.narrations) else e.message
+        lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, plain(e.kind))} {plain(text, None)}")
     if live.status == "finished":
         lines.insert(0, f"`{live.now:7.2f} s` :green[**run finished**]")
     elif live.status == "stopped":
@@ -187,14 +214,22 @@ def build_update(live: LiveRun, times: dict[str, float] | None = None) -> Update
     rules = vega.table(charts.marker_columns(live.marker_columns() if live.events else None, span))
     latest = {c: v[-len(live.node_names):] for c, v in nodes.items()} if live.node_names else nodes
 
+    base = live.baseline_columns()
+
+    def prev(field: str) -> vega.Frames:
+        """The run before the change (dashed), over the same span."""
+        return {} if base is None else {"prev": vega.table(charts.previous_columns(base, field, span))}
+
     def node_load() -> vega.Frames:
         cells, off = charts.node_load_columns(nodes, HEATMAP_CELLS)
         return {"cells": vega.table(cells), "off": vega.table(off), "rules": rules}
 
     fast = {"domain": domain, "arrow": True, "canvas": True, "tooltips": False}
     builders: dict[str, tuple[Callable[[], vega.Frames], dict[str, Any]]] = {
-        "hit_ratio": (lambda: {"ts": vega.table(charts.hit_ratio_columns(shown)), "rules": rules}, fast),
-        "latency": (lambda: {"ts": vega.table(charts.latency_columns(shown)), "rules": rules}, fast),
+        "hit_ratio": (lambda: {"ts": vega.table(charts.hit_ratio_columns(shown)), **prev("hit_ratio"),
+                               "rules": rules}, fast),
+        "latency": (lambda: {"ts": vega.table(charts.latency_columns(shown)), **prev("latency_p99_ms"),
+                             "fail": vega.table(charts.failure_columns(shown)), "rules": rules}, fast),
         "load": (lambda: {"ts": vega.table(charts.load_columns(shown)), "rules": rules}, fast),
         "node_load": (node_load, fast),
         "node_occupancy": (lambda: {"nodes": vega.table(charts.node_occupancy_columns(latest))},
@@ -225,12 +260,14 @@ class Slots:
     footer: Any
     hot: Any  # the hot-keys board
     drawn: dict[str, Any] = field(default_factory=dict)  # what the slots show, to skip unchanged redraws
+    narration: Any = None  # the latest event in words (cachesim.narration)
 
 
 def _layout() -> Slots:
     with st.sidebar:
         status = st.empty()
     progress = st.empty()
+    narration = st.empty()
     kpis = [c.empty() for c in st.columns(6)]
     left, right = st.columns([3, 1], gap="medium")
     with left:
@@ -242,7 +279,7 @@ def _layout() -> Slots:
         log = st.container(height=300, border=True).empty()
         occupancy = st.empty()
     footer = st.empty()
-    return Slots(status, progress, kpis, legend, chart_slots, log, occupancy, footer, st.empty())
+    return Slots(status, progress, kpis, legend, chart_slots, log, occupancy, footer, st.empty(), narration=narration)
 
 
 def _fill(live: LiveRun, slots: Slots) -> float:
@@ -256,6 +293,7 @@ def _fill(live: LiveRun, slots: Slots) -> float:
         slots.status.caption(live_status_text(live))
     slots.progress.progress(live.progress, text=f"t = {live.now:.1f} of {cfg.duration_s:g} simulated s · {live.status}")
     up = build_update(live)
+    _narration(live, slots)
     _kpi_row(up.kpis, cfg.cluster.nodes, slots.kpis)
     if not up.specs:
         slots.footer.caption("Waiting for the first snapshot…")
@@ -280,6 +318,17 @@ def _fill(live: LiveRun, slots: Slots) -> float:
             f"each draw {spent * 1e3:.0f} ms (the run advances beside the page) · "
             f"speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots")
     return spent
+
+
+def _narration(live: LiveRun, slots: Slots) -> None:
+    """The latest chaos event or detection in words, above the KPIs (redrawn when it changes)."""
+    told = live.narration()
+    if slots.narration is None or told is None or told[1] == slots.drawn.get("narration"):
+        return
+    ev, text = told
+    icon = ":material/pause_circle:" if live.paused_for is not None else ":material/campaign:"
+    slots.narration.info(plain(text, None), icon=icon)
+    slots.drawn["narration"] = text
 
 
 def _refresh_batch() -> None:
@@ -390,6 +439,7 @@ def render_live_page() -> None:
     worker = state.get_worker()
     st.caption(f"**{plain(live.run_id or cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
                f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · seed {cfg.seed}")
+    render_live_page_baseline_note(live)
     _controls(live)
     refused = st.session_state.get(control.REFUSED)
     if refused:
@@ -403,6 +453,11 @@ def render_live_page() -> None:
     elif live.status == "finished":
         st.success(f"Finished: {plain(live.run_id)} is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
+        _change_one_thing(live)
+    elif live.status == "stopped" and live.paused_for is not None:
+        ev = live.events[live.paused_for]
+        st.warning(f"Paused at the {plain(ev.kind)} at t = {ev.t:.2f} s (the narration below says what it does). "
+                   "Resume continues; turn off “Pause at each event” to run through.", icon=":material/pause_circle:")
     elif live.status == "stopped":
         st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as {plain(live.run_id)}. "
                    "Resume continues it.", icon=":material/pause_circle:")
@@ -415,6 +470,77 @@ def render_live_page() -> None:
         if note:
             st.info(note, icon=":material/hourglass_top:")
         st.caption("The run goes on beside the page: you can read another page meanwhile. " + RESTART_NOTE)
+
+
+#: Fields "Change one thing" does not offer (labels, the seed it keeps, the event table).
+UNCHANGEABLE = ("name", "description", "seed", "chaos.events", "workload.trace")
+CHANGE_MSG = "live.change.msg"
+
+
+def changeable_fields(cfg: Any) -> list[str]:
+    return [k for k in cfg.flat() if k not in UNCHANGEABLE]
+
+
+def change_one_thing(live: LiveRun, key: str, text: str) -> str | None:
+    """Start ``live``'s config again with ``key`` set to ``text`` (same seed), with the
+    finished run as the baseline to overlay and compare; None, or one line saying why not."""
+    from pydantic import ValidationError
+
+    from ..config import ConfigError, format_validation_error
+
+    old = live.config.flat().get(key)
+    try:
+        cfg = live.config.with_overrides({key: text.strip()})
+    except ValidationError as err:
+        return plain(format_validation_error(err), 400)
+    except (ConfigError, ValueError) as err:
+        return plain(f"{key}: {err}", 400)
+    if cfg.flat().get(key) == old:
+        return f"{key} is {old} already: change it to see what it does."
+    runs = state.get_runs()
+    if live.run_id is None or live.run_id not in runs:
+        return "The finished run is no longer kept (the oldest runs are dropped); run it again first."
+    st.session_state[control.BASELINE] = (live.run_id, runs[live.run_id])
+    problem = start_run(cfg)
+    if problem is not None:
+        st.session_state.pop(control.BASELINE, None)
+    return problem
+
+
+def _change_clicked(live: LiveRun) -> None:
+    key = st.session_state.get("live.change.key")
+    text = st.session_state.get(f"live.change.value.{key}", "")
+    st.session_state[CHANGE_MSG] = change_one_thing(live, str(key), str(text))
+
+
+def _change_one_thing(live: LiveRun) -> None:
+    """From a finished run: edit one field, run the same seed again, watch both."""
+    with st.expander("Change one thing and run again (same seed)", icon=":material/difference:",
+                     expanded=bool(st.session_state.get(CHANGE_MSG))):
+        st.caption("The new run keeps every other value and the seed, so any difference comes from this one "
+                   "change. The live charts draw this run's hit ratio and p99 latency dashed under the new run's; "
+                   "Analysis → Compare shows the differences.")
+        flat = live.config.flat()
+        c1, c2, c3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
+        key = c1.selectbox("Field", changeable_fields(live.config), key="live.change.key")
+        c2.text_input("New value", value=str(flat.get(key)), key=f"live.change.value.{key}",
+                      help=f"Now {flat.get(key)}. Numbers, true/false, or one of the allowed names.")
+        c3.button("Run again", type="primary", icon=":material/replay:", key="live.change.run",
+                  on_click=_change_clicked, args=(live,), width="stretch")
+        msg = st.session_state.pop(CHANGE_MSG, None)
+        if msg:
+            st.error(msg, icon=":material/error:")
+
+
+def render_live_page_baseline_note(live: LiveRun) -> None:
+    """Under the header of a run that changes one thing: what it is compared with."""
+    if live.baseline is None:
+        return
+    base_id, base = live.baseline
+    changed = [k for k, v in live.config.flat().items() if base.config.flat().get(k) != v]
+    what = ", ".join(f"{k}: {base.config.flat().get(k)} → {live.config.flat().get(k)}" for k in changed) or "nothing"
+    st.caption(f"Changed one thing from {plain(base_id)} ({plain(what, 300)}); dashed gray lines are "
+               f"{plain(base_id)}.")
 
 
 def render_live_panel() -> None:

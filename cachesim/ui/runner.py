@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from ..charts import Columns
 
 #: Speeds offered: None is "as fast as possible", a number is x real time.
-SPEEDS: tuple[float | None, ...] = (None, 1.0, 2.0, 5.0, 10.0, 25.0, 100.0)
+SPEEDS: tuple[float | None, ...] = (None, 1.0, 1.5, 2.0, 5.0, 10.0, 25.0, 100.0)
+#: Wall seconds a run should take at the default speed, so a visitor can watch it all.
+WATCH_S = (15.0, 30.0)
+WATCH_TARGET_S = 20.0
 #: Wall seconds of simulation per refresh at full speed.
 TICK_BUDGET_S = 0.12
 #: How far real-time mode may fall behind before it stops trying to catch up.
@@ -51,11 +54,33 @@ _snapshot_values = attrgetter(*SNAPSHOT_COLUMNS)
 _node_values = attrgetter(*NODE_VALUES[1:])  # t is the snapshot's
 
 
+def default_speed(duration_s: float) -> float:
+    """The speed a run starts at unless the visitor chose one: of SPEEDS, the one that
+    plays ``duration_s`` simulated seconds in WATCH_S wall seconds, nearest to
+    WATCH_TARGET_S (a built-in 30 s scenario: 1.5x, 20 s); the slowest for a run shorter
+    than WATCH_S, the fastest for a very long one."""
+    real = [s for s in SPEEDS if s]
+    fits = [s for s in real if WATCH_S[0] <= duration_s / s <= WATCH_S[1]]
+    if fits:
+        return min(fits, key=lambda s: (abs(duration_s / s - WATCH_TARGET_S), s))
+    return real[0] if duration_s / real[0] < WATCH_S[0] else real[-1]
+
+
+def speed_meaning(speed: float | None, duration_s: float) -> str:
+    """What a speed means for a run of ``duration_s`` simulated seconds (one line)."""
+    if speed is None:
+        return ("max: as fast as the server can simulate (a run may be over before you see it); "
+                "N× plays N simulated seconds per wall second")
+    wall = duration_s / speed
+    return (f"{speed:g}× real time: {speed:g} simulated seconds per wall second, so this "
+            f"{duration_s:g} s run plays in about {wall:.0f} s (if the server keeps up); max runs as fast as it can")
+
+
 class LiveRun:
     """A Simulation with its chart buffers, status and pacing."""
 
     def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None,
-                 trace=None) -> None:
+                 trace=None, pause_at_events: bool = False, baseline: tuple[str, RunResult] | None = None) -> None:
         from ..charts import DEFAULT_WINDOW, MARKER_KINDS  # altair loads with the live page, not the home page
 
         if window is None:
@@ -92,6 +117,16 @@ class LiveRun:
         self._events_frame = pd.DataFrame(columns=list(EVENT_COLUMNS))
         self._markers_at = -1
         self._marker_columns: Columns = {}
+        # narration (cachesim.narration): one line per event in ``events``, the nodes out so far
+        self.narrations: list[str] = []
+        self._down: list[str] = []
+        self.last_narrated: int | None = None  # index in ``events`` of the latest narrated event
+        #: Pause (stop, resumable) after a snapshot that holds one of PAUSE_KINDS.
+        self.pause_at_events = pause_at_events
+        self.paused_for: int | None = None  # index in ``events`` of the event the run paused at
+        #: (run id, result) of the run this one changes one thing of: overlaid on the live charts.
+        self.baseline = baseline
+        self._baseline_cols: Columns | None = None
 
     # -- control ------------------------------------------------------------------------
 
@@ -118,6 +153,7 @@ class LiveRun:
 
     def resume(self) -> None:
         if self.status == "stopped":
+            self.paused_for = None
             self._gen = None
             self.status = "running"
             self._anchor = (time.perf_counter(), self.now)
@@ -142,16 +178,25 @@ class LiveRun:
                 target = self.now + budget_s * self.speed
         deadline = started + budget_s
         n = 0
+        pause_at = None
         while self.now < target and time.perf_counter() < deadline:
             snap = next(self._gen, None)
             if snap is None:
                 break
+            seen = len(self.events)
             self._ingest(snap)
             n += 1
             if self.sim.status == "finished":
                 break
+            if self.pause_at_events and snap.events:
+                pause_at = next((seen + i for i, e in enumerate(snap.events) if e.kind in PAUSE_KINDS), None)
+                if pause_at is not None:
+                    break
         if self.sim.status == "finished":
             self.status = "finished"
+        elif pause_at is not None:
+            self.stop()
+            self.paused_for = pause_at
         self.last_advance_s = time.perf_counter() - started
         return n
 
@@ -192,11 +237,39 @@ class LiveRun:
         self._seen += 1
         if snap.events:
             self.events.extend(snap.events)
+            self._narrate(snap.events)
             for e in snap.events:
                 self._kinds.add(e.kind)
                 if e.kind in self._marker_kinds:
                     for c, v in (("t", e.t), ("kind", e.kind), ("target", e.target), ("message", e.message)):
                         self._markers[c].append(v)
+
+    def _narrate(self, events: tuple[Event, ...] | list[Event]) -> None:
+        """One narration per event (cachesim.narration), knowing the nodes out so far."""
+        from ..narration import NARRATED_KINDS, narrate_events
+
+        start = len(self.narrations)
+        texts = narrate_events(events, self.config, self._down)
+        self.narrations.extend(texts)
+        for i, e in enumerate(events):
+            if e.kind in NARRATED_KINDS:
+                self.last_narrated = start + i
+
+    def narration(self) -> tuple[Event, str] | None:
+        """The latest narrated event and its narration (the live page's caption)."""
+        i = self.paused_for if self.paused_for is not None else self.last_narrated
+        return None if i is None else (self.events[i], self.narrations[i])
+
+    def baseline_columns(self) -> Columns | None:
+        """The baseline run's time series (downsampled once), or None without a baseline."""
+        if self.baseline is None:
+            return None
+        if self._baseline_cols is None:
+            from ..charts import downsample_columns
+
+            ts = self.baseline[1].timeseries()
+            self._baseline_cols = downsample_columns(ts, 400, columns=("t", "hit_ratio", "latency_p99_ms"))
+        return self._baseline_cols
 
     @property
     def points(self) -> int:
@@ -274,6 +347,11 @@ class LiveRun:
         before = {c: v[-2 * k:-k] for c, v in cols.items()}
         return {name: (_kpi(name, last), _kpi(name, before)) for name in KPI_NAMES}
 
+
+#: Events the run pauses at when ``pause_at_events`` is on: chaos actions and the
+#: balancer's verdicts (not the observer's hit-ratio alerts, which come and go often).
+PAUSE_KINDS = frozenset(("kill", "restart", "slow", "heal", "partition", "loss",
+                         "node_down_detected", "node_up_detected"))
 
 KPI_NAMES = ("hit_ratio", "latency_p99_ms", "throughput_rps", "db_load_rps", "stale_reads", "nodes_up")
 _KPI_COLUMNS = ("interval_s", "hits", "misses", "latency_p99_ms", "completed", "db_reads", "db_writes",

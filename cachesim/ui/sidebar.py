@@ -21,11 +21,11 @@ __all__ = ["keep_partial", "live_status_text", "render_sidebar", "start_run"]
 #: (dotted key, short label) in the order they appear; pairs share a row.
 QUICK_FIELDS = (
     (("cluster.nodes", "Nodes"), ("cluster.capacity", "Capacity")),
-    (("cluster.eviction", "Eviction"), ("cluster.routing", "Routing")),
+    (("cluster.routing", "Routing"),),  # alone in its row: "least_outstanding" needs the whole width
+    (("cluster.eviction", "Eviction"), ("seed", "Seed")),
     (("workload.rate_rps", "Rate (req/s)"), ("workload.zipf_alpha", "Zipf alpha")),
     (("workload.write_ratio", "Write ratio"), ("network.loss_rate", "Loss rate")),
     (("network.latency_ms", "Latency (ms)"), ("duration_s", "Duration (s)")),
-    (("seed", "Seed"),),
 )
 QUICK_KEYS = {key for row in QUICK_FIELDS for key, _ in row}
 
@@ -51,8 +51,9 @@ def _scenario_picker() -> None:
     if cs.modified():
         c1, c2 = slot.container().columns([3, 2], vertical_alignment="center")
         c1.caption(":orange[●] modified from the scenario")
-        c2.button("Reset", key="sidebar.reset", on_click=_reset_scenario, type="tertiary",
-                  help="Discard the changes and load the scenario again.")
+        c2.button("Reset to scenario", key="sidebar.reset", on_click=_reset_scenario, type="tertiary",
+                  help="Discard your parameter changes and load the scenario's values again (the live run "
+                       "is not touched).")
 
 
 PAGES = (("app.py", "Home", ":material/home:"), (nav.CONFIGURE, "Configure", ":material/tune:"),
