@@ -91,7 +91,7 @@ class NoStore:
 
 class CacheNode:
     def __init__(self, env: SimEnvironment, cfg: SimConfig, index: int, stream: Stream,
-                 obs: Observer, net: Network, directory: Directory) -> None:
+                 obs: Observer, net: Network, directory: Directory, *, hot_keys: bool = True) -> None:
         self.env = env
         self.schedule = env.caller()
         self.index = index
@@ -116,7 +116,7 @@ class CacheNode:
         self.obs = obs
         self.net = net
         self.directory = directory
-        hot = obs.hot  # hot-key buffers: one key per lookup (see cachesim.hotkeys)
+        hot = obs.hot if hot_keys else None  # hot-key buffers: one key per lookup (see cachesim.hotkeys)
         self._hk_hit = hot.hits[index].append if hot is not None else _ignore
         self._hk_miss = hot.misses[index].append if hot is not None else _ignore
         self.db: Database
