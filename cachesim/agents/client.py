@@ -77,6 +77,7 @@ class Clients:
         self.net = net
         self.lb: LoadBalancer
         self.db: Database
+        self._write_s_per_byte = 0.0  # see use_sizes
         self._pending: deque[Request] = deque()
         self._armed = False
         self.in_flight = 0
@@ -100,6 +101,28 @@ class Clients:
         t = now + self.mean_gap_s * self._gap()
         self.next_t = t if t < self.end_s else math.inf
 
+    def use_trace_times(self, times: list[float]) -> None:
+        """Arrive at ``times`` (a replayed trace's own timing, once through) instead of
+        Poisson at ``rate_rps``. Call before :meth:`start`."""
+        self._times = times
+        self._time_i = 0
+        self._next_arrival = self._next_trace_arrival  # type: ignore[method-assign]
+
+    def _next_trace_arrival(self, _now: float) -> None:
+        i = self._time_i
+        if i < len(self._times):
+            self._time_i = i + 1
+            t = self._times[i]
+            self.next_t = t if t < self.end_s else math.inf
+        else:
+            self.next_t = math.inf
+
+    def use_sizes(self, size_of, s_per_byte: float) -> None:
+        """A write carries its object: its hop to the database takes ``size x
+        s_per_byte`` longer (bandwidth on)."""
+        self._write_size_of = size_of
+        self._write_s_per_byte = s_per_byte
+
     def fire(self) -> None:
         """A request arrives (now is ``next_t``)."""
         now = self.next_t
@@ -121,7 +144,10 @@ class Clients:
         if not self._armed:
             self._arm()
         if req.is_write:
-            self._net_send(self.ENDPOINT, DATABASE_ENDPOINT, self._db_write, req)
+            if self._write_s_per_byte:
+                self._send_write_sized(req)
+            else:
+                self._net_send(self.ENDPOINT, DATABASE_ENDPOINT, self._db_write, req)
             return
         if self._releases:
             self._drain_releases()
@@ -133,6 +159,11 @@ class Clients:
         req.counted = True
         self._outstanding[i] += 1
         self._net_send(self.ENDPOINT, node.name, self._node_request[i], req)
+
+    def _send_write_sized(self, req: Request) -> None:
+        d = self.net.transit(self.ENDPOINT, DATABASE_ENDPOINT)
+        if d >= 0.0:
+            self.schedule(d + self._write_size_of(req.key) * self._write_s_per_byte, self._db_write, req)
 
     def answer(self, req: Request, sent_at: float, d: float) -> None:
         """The answer to ``req`` left at ``sent_at`` and takes ``d`` seconds to arrive
