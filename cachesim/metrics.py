@@ -261,7 +261,8 @@ NODE_COLUMNS = ("t",) + tuple(NodeSnapshot.__dataclass_fields__)
 #: The columns a :class:`SnapshotLog` stores; the rest of a Snapshot is derived from them.
 _STORED_INT = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses", "stale_reads",
                "db_reads", "db_writes", "invalidations_sent", "invalidations_lost", "updates_sent",
-               "updates_lost", "hit_bytes", "miss_bytes", "total_issued", "total_completed", "total_failed", "in_flight", "nodes_up",
+               "updates_lost", "hit_bytes", "miss_bytes",
+               "total_issued", "total_completed", "total_failed", "in_flight", "nodes_up",
                "events_end")
 _STORED_FLOAT = ("t", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
 
