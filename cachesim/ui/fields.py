@@ -34,13 +34,20 @@ LABELS = {
     "cluster.routing": "Routing", "network.latency_ms": "Network latency (ms)",
     "network.loss_rate": "Network loss rate", "cluster.coalesce_misses": "Coalesce concurrent misses",
     "cluster.ttl_s": "TTL (s)",
+    "cluster.capacity_bytes": "Capacity (bytes/node)", "workload.size": "Object sizes",
+    "workload.size_bytes": "Object size (bytes)", "workload.size_sigma": "Size sigma (log)",
+    "workload.trace_timing": "Trace timing", "workload.trace_speed": "Trace speed (x)",
+    "network.bandwidth_mbps": "Bandwidth (Mbit/s)",
 }
+#: Keys of which only one may be non-zero: a widget that sets one zeroes the other.
+ALTERNATIVES = {"cluster.capacity_bytes": "cluster.capacity", "cluster.capacity": "cluster.capacity_bytes"}
 STEPS = {
     "workload.rate_rps": 100.0, "workload.zipf_alpha": 0.05, "workload.write_ratio": 0.01,
     "workload.hotspot_fraction": 0.01, "workload.hotspot_share": 0.05, "network.loss_rate": 0.01,
     "network.latency_ms": 0.1, "network.jitter_ms": 0.1, "duration_s": 5.0, "warmup_s": 1.0,
     "snapshot_interval_s": 0.05, "cluster.service_time_ms": 0.1, "database.service_time_ms": 0.5,
     "client.timeout_ms": 10.0, "cluster.ttl_s": 1.0, "cluster.health_check_interval_s": 0.1,
+    "workload.trace_speed": 0.5, "workload.size_sigma": 0.1, "network.bandwidth_mbps": 100.0,
 }
 UNITS = (("_rps", "req/s"), ("_ms", "ms"), ("_s", "s"), ("_per_min", "per min"))
 
@@ -125,6 +132,9 @@ def _commit(prefix: str, key: str) -> None:
     if spec_of(key).kind == "optional_text" and not str(value).strip():
         value = None
     cs.set_value(key, value, source=prefix)
+    other = ALTERNATIVES.get(key)
+    if other is not None and value and cs.values().get(other):
+        cs.set_value(other, 0)  # exactly one capacity binds
 
 
 def field_widget(prefix: str, key: str, *, container: Any = None, label: str | None = None,
