@@ -66,11 +66,8 @@ class ARC(CompositePolicy):
         capacity = self.capacity
         twice = capacity * 2
         p = self.p
-        n_req = self._n_req
-        ghost_vtime = self._ghost_vtime
         hits = 0
         for key, size in zip(keys, repeat(1) if sizes is None else sizes, strict=False):
-            n_req += 1
             if key in l2:
                 in_b1 = in_b2 = False
                 l2_touch(key)
@@ -87,12 +84,10 @@ class ARC(CompositePolicy):
             ghost_hit = False
             if key in b1:  # _ghosts
                 in_b1, in_b2, ghost_hit = True, False, True
-                ghost_vtime = n_req
                 p = min(p + max(b2_size / b1_size, 1), capacity)
                 b1_size -= b1.pop(key)
             elif key in b2:
                 in_b1, in_b2, ghost_hit = False, True, True
-                ghost_vtime = n_req
                 p = max(p - max(b1_size / b2_size, 1), 0)
                 b2_size -= b2.pop(key)
             if size > capacity:
@@ -126,7 +121,6 @@ class ARC(CompositePolicy):
                 l2[key] = size
                 l2_size += size
                 in_b1 = in_b2 = False
-                ghost_vtime = -1
             else:
                 l1[key] = size
                 l1_size += size
@@ -135,8 +129,10 @@ class ARC(CompositePolicy):
         self.used = l1_size + l2_size
         self._in_b1, self._in_b2 = in_b1, in_b2
         self.p = p
-        self._n_req = n_req
-        self._ghost_vtime = ghost_vtime
+        # A ghost hit is consumed within its request here; the request count only
+        # serves to tell a ghost hit of the current request (get + put), so none is pending.
+        self._n_req += len(keys)
+        self._ghost_vtime = -1
         return hits
 
     def _lookup(self, key: Hashable) -> bool:
