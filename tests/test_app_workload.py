@@ -85,8 +85,9 @@ def test_switching_unit_and_sampling(sample_page: AppTest) -> None:
     assert not at.exception
     assert "bytes" in at.dataframe[0].value.columns[2]
     # in bytes, the button sizes the nodes in bytes (and the item capacity stops binding)
+    at.selectbox(key="workload.rate").set_value("exact").run()  # sampled at 1%, 90% is not reached
     nodes = at.session_state["cfg.values"]["cluster.nodes"]
-    lru = wl.curve_for_app(sample_trace("zipf"), "lru", use_bytes=True, rate=0.01)
+    lru = wl.curve_for_app(sample_trace("zipf"), "lru", use_bytes=True, rate=None)
     per_node = wl.per_node_capacity(lru.capacity_for(0.9), nodes)
     at.selectbox(key="workload.run_policy").set_value("lru").run()
     button = at.button(key="workload.apply")
