@@ -51,6 +51,9 @@ class Clients:
     """The client population and the lifecycle of every request."""
 
     ENDPOINT = "client"
+    #: seconds a byte adds to a write's hop (set by use_sizes; a class default keeps the
+    #: instance's attributes, and so the hot path's lookups, as they were)
+    _write_s_per_byte = 0.0
 
     def __init__(self, env: SimEnvironment, cfg: SimConfig, arrivals: Stream, sampler,
                  obs: Observer, net: Network) -> None:
@@ -77,7 +80,6 @@ class Clients:
         self.net = net
         self.lb: LoadBalancer
         self.db: Database
-        self._write_s_per_byte = 0.0  # see use_sizes
         self._pending: deque[Request] = deque()
         self._armed = False
         self.in_flight = 0
