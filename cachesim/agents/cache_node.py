@@ -189,11 +189,11 @@ class CacheNode:
         self._size_of = size_of
         self._s_per_byte = s_per_byte
 
-    def _reply_delay(self, key: int) -> float:
-        """The reply hop of an answer carrying ``key``'s object (sized runs)."""
+    def _reply_delay(self, size: int) -> float:
+        """The reply hop of an answer carrying an object of ``size`` bytes (sized runs)."""
         d = self._transit(self.name, CLIENT)
         if d >= 0.0 and self._s_per_byte:
-            d += self._size_of(key) * self._s_per_byte
+            d += size * self._s_per_byte
         return d
 
     # -- requests -----------------------------------------------------------------------
@@ -252,8 +252,9 @@ class CacheNode:
             if version < self._versions.get(key, 0):
                 self.obs.stale_reads += 1
             if self._size_of is not None:
-                self.obs.hit_bytes += self._size_of(key)
-                heappush(self._slots, (end, next(self._seq), req, self._reply_delay(key)))
+                size = self._size_of(key)
+                self.obs.hit_bytes += size
+                heappush(self._slots, (end, next(self._seq), req, self._reply_delay(size)))
             else:
                 heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
             if self._release_at is not None:
@@ -277,8 +278,8 @@ class CacheNode:
         """Answer a read the database has answered (sent at ``sent_at``)."""
         if req.version < self._versions.get(req.key, 0):
             self.obs.stale_reads += 1
-        if self._size_of is not None:
-            self._answer(req, sent_at, self._reply_delay(req.key))
+        if self._s_per_byte:  # the answer carries the object
+            self._answer(req, sent_at, self._reply_delay(self._size_of(req.key)))
         else:
             self._answer(req, sent_at, self._transit(self.name, CLIENT))
 
