@@ -349,7 +349,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 KNOWN_METRICS = ("issued", "completed", "failed", "hits", "misses", "hit_ratio", "stale_reads", "latency_mean_ms",
                  "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps", "db_reads", "db_writes",
-                 "latency_max_ms", "timeouts", "retries", "stale_read_ratio", "db_load_rps")
+                 "latency_max_ms", "timeouts", "retries", "stale_read_ratio", "db_load_rps", "byte_hit_ratio")
 
 
 def _check_writable(path: str) -> None:

@@ -53,7 +53,12 @@ class WorkloadConfig(_Section):
     hotspot_fraction: float = Field(0.1, gt=0, le=1, description="Hotspot: fraction of keys that are hot.")
     hotspot_share: float = Field(0.9, ge=0, le=1, description="Hotspot: share of requests that go to the hot keys.")
     write_ratio: float = Field(0.05, ge=0, le=1, description="Fraction of requests that are writes.")
-    trace: str | None = Field(None, description="Replay the keys (and ops) of a trace file instead of the generator; arrivals stay Poisson at rate_rps.")
+    trace: str | None = Field(None, description="Replay the keys (and ops) of a trace file instead of the generator; arrivals by trace_timing.")
+    trace_timing: Literal["poisson", "trace"] = Field("poisson", description="Arrivals of a replayed trace: poisson (at rate_rps) or trace (at the trace's own timestamps, divided by trace_speed; the trace is replayed once).")
+    trace_speed: float = Field(1.0, gt=0, le=1_000_000, description="trace timing: how many times faster than recorded the trace is replayed (2 = twice as fast).")
+    size: Literal["trace", "fixed", "lognormal"] = Field("trace", description="Object sizes in bytes: trace (a replayed trace's size column; 1 byte each without one), fixed (size_bytes each) or lognormal (mean size_bytes, log-sd size_sigma); a deterministic function of key and seed.")
+    size_bytes: int = Field(4096, ge=1, le=1_000_000_000, description="fixed: every object's size; lognormal: the mean size (bytes).")
+    size_sigma: float = Field(1.0, ge=0, le=4, description="lognormal: standard deviation of the log of the size.")
 
     @field_validator("trace")
     @classmethod
@@ -74,6 +79,7 @@ class LeaseConfig(_Section):
 class ClusterConfig(_Section):
     nodes: int = Field(4, ge=1, le=1024, description="Cache nodes, named node-1 .. node-N.")
     capacity: int = Field(1000, ge=0, le=50_000_000, description="Items per node; 0 means no cache (every read goes to the database).")
+    capacity_bytes: int = Field(0, ge=0, le=2**50, description="Bytes per node, instead of capacity (then set capacity to 0); 0 means items count (capacity).")
     eviction: str = Field("lru", description=f"Eviction policy: {' | '.join(EVICTION_NAMES)}.")
     routing: Literal["round_robin", "random", "least_outstanding", "consistent_hash"] = Field(
         "consistent_hash", description="How the load balancer picks a node.")
@@ -88,6 +94,16 @@ class ClusterConfig(_Section):
     leases: LeaseConfig = LeaseConfig()
     gutter_nodes: int = Field(0, ge=0, le=64, description="Gutter pool: spare nodes outside the routing ring (0 to 64; the paper: about 1% of the cluster). A read whose node gives no answer (timeout, or believed down) is retried at the gutter; a gutter miss reads the database and fills with gutter_ttl_s; no invalidations reach the gutter.")
     gutter_ttl_s: float = Field(10.0, ge=MIN_INTERVAL_S, le=86_400, description="Entry lifetime in the gutter pool (0.001 to 86400 s): bounds how long a gutter copy can be stale.")
+
+    @property
+    def in_bytes(self) -> bool:
+        """Whether the nodes' capacity is in bytes (``capacity_bytes``) rather than items."""
+        return self.capacity_bytes > 0
+
+    @property
+    def node_capacity(self) -> int:
+        """What one node holds: bytes with ``capacity_bytes``, else items (0: no cache)."""
+        return self.capacity_bytes or self.capacity
 
     @field_validator("ttl_s")
     @classmethod
@@ -118,6 +134,7 @@ class NetworkConfig(_Section):
     latency_ms: float = Field(1.0, ge=0, le=10_000, description="Mean one-way delay per hop.")
     jitter_ms: float = Field(0.2, ge=0, le=10_000, description="Standard deviation of the delay (gamma-distributed: always positive, mean exactly latency_ms).")
     loss_rate: float = Field(0.0, ge=0, lt=1, description="Probability that a message is lost.")
+    bandwidth_mbps: float = Field(0.0, ge=0, le=1_000_000, description="Link bandwidth (megabits/s): a hop that carries an object (a read's answer, a write) takes size x 8 / bandwidth longer; 0 means no transfer time.")
 
     @model_validator(mode="after")
     def _jitter_needs_latency(self) -> NetworkConfig:
@@ -185,6 +202,12 @@ class SimConfig(_Section):
             raise ValueError("duration_s / snapshot_interval_s must be at most 1,000,000 snapshots")
         if self.workload.rate_rps * self.snapshot_interval_s > 1e9:
             raise ValueError("workload.rate_rps x snapshot_interval_s must be at most 1e9 requests per snapshot")
+        if self.cluster.capacity and self.cluster.capacity_bytes:
+            raise ValueError("cluster.capacity_bytes: set cluster.capacity (items per node) or "
+                             "cluster.capacity_bytes (bytes per node), not both; the other must be 0")
+        if self.workload.trace_timing == "trace" and self.workload.trace is None:
+            raise ValueError("workload.trace_timing: 'trace' needs a trace (workload.trace); "
+                             "without one arrivals are poisson")
         names = set(self.node_names())
         for i, ev in enumerate(self.chaos.events):
             where = f"chaos.events.{i}.target"
@@ -285,7 +308,26 @@ class SimConfig(_Section):
                         raise ConfigError(f"{'.'.join(parts[: i + 1])} is a section, not a value")
                     node = child
                     model = annotation
+        _one_capacity_binding(data, overrides)
         return type(self).model_validate(data)
+
+
+#: Fields of which exactly one binds: setting one (non-zero) by override zeroes the other
+#: unless the same overrides set it too.
+_ALTERNATIVES = (("cluster", "capacity_bytes", "capacity"), ("cluster", "capacity", "capacity_bytes"))
+
+
+def _one_capacity_binding(data: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    for section, field, other in _ALTERNATIVES:
+        key = f"{section}.{field}"
+        if key not in overrides or f"{section}.{other}" in overrides:
+            continue
+        try:
+            on = float(overrides[key]) != 0
+        except (TypeError, ValueError):
+            continue  # validation names the bad value
+        if on and isinstance(data.get(section), dict):
+            data[section][other] = 0
 
 
 def _coerce(dotted: str, annotation: Any, value: Any) -> Any:

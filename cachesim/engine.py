@@ -33,8 +33,10 @@ from .hotkeys import Recorder, empty_summary, home_router
 from .metrics import NODE_DTYPE, EventLog, NodeTable, Snapshot, SnapshotLog
 from .results import RunRecord, RunResult
 from .rng import RandomStreams
+from .samples import resolve_trace
+from .sizes import size_function, sized, transfer_s_per_byte, unit_size
 from .traces import Trace
-from .workload import TraceSampler, make_key_sampler
+from .workload import TraceSampler, make_key_sampler, trace_arrivals
 
 
 class Simulation:
@@ -50,10 +52,21 @@ class Simulation:
         self.obs = obs = Observer(cfg.warmup_s, self.events)
         self.net = net = Network(env, cfg.network, streams["network"], streams["fanout"])
         w = cfg.workload
-        if trace is not None or w.trace:
-            sampler = TraceSampler(trace if trace is not None else w.trace, w.write_ratio, streams["ops"].gen)
+        if trace is None and w.trace:
+            trace = resolve_trace(w.trace)  # a sample by name, or a file path
+        #: whether objects have sizes in this run (sizes.py); off, nothing on the hot path changes
+        self.sized = is_sized = sized(cfg, trace.sizes if trace is not None else None)
+        size_of = size_function(cfg) if is_sized else None
+        arrivals = trace_arrivals(trace, w.trace_speed) if trace is not None and w.trace_timing == "trace" else None
+        if trace is not None:
+            sampler = TraceSampler(trace, w.write_ratio, streams["ops"].gen,
+                                   track_sizes=is_sized and size_of is None)
+            if is_sized and size_of is None:
+                size_of = sampler.size_of
         else:
             sampler = make_key_sampler(w, streams["keys"].gen, streams["ops"].gen)
+        if is_sized and size_of is None:
+            size_of = unit_size
         directory = Directory()
         names = tuple(f"node-{i + 1}" for i in range(cfg.cluster.nodes))
         obs.hot = Recorder(names, home_router(cfg))
@@ -67,6 +80,15 @@ class Simulation:
         self.balancer = LoadBalancer(env, cfg, self.nodes, net, streams["routing"], self.events)
         self.chaos = ChaosMonkey(env, cfg, self.nodes, net, streams["chaos"], self.events)
         self.clients.lb, self.clients.db = self.balancer, self.db
+        if size_of is not None:
+            s_per_byte = transfer_s_per_byte(cfg)
+            obs.counts_bytes = True
+            for node in self.nodes:
+                node.use_sizes(size_of, s_per_byte)
+            self.db.use_sizes(size_of, s_per_byte)
+            self.clients.use_sizes(size_of, s_per_byte)
+        if arrivals is not None:
+            self.clients.use_trace_times(arrivals.tolist())
         self.db.nodes, self.db.clients = self.nodes, self.clients
         self.db.node_names = [n.name for n in self.nodes]
         self.convergence = Convergence(cfg.warmup_s)
@@ -90,7 +112,7 @@ class Simulation:
             env.timeout(cfg.warmup_s).callbacks.append(lambda _e: obs.mark_warmup())
         assert names == tuple(n.name for n in self.nodes)
         #: every snapshot so far, stored as columns (index it for a Snapshot)
-        self.snapshots = SnapshotLog(names, cfg.cluster.capacity, self.events)
+        self.snapshots = SnapshotLog(names, cfg.cluster.node_capacity, self.events)
         self.n_snapshots = max(1, math.ceil(round(cfg.duration_s / cfg.snapshot_interval_s, 9)))
         self.status = "ready"  # ready | running | stopped | finished
         self._stop_requested = False
@@ -172,7 +194,7 @@ class Simulation:
             stale_time_s=stale_time, convergence=self.convergence.report(now),
             node_totals=[(n.name, n.alive, self.balancer.believed_up[n.index], n.slow_factor, n.requests,
                           n.hits, n.misses, n.dropped, n.rejected, n.evictions, n.invalidated,
-                          len(n.store), n.capacity, int(out[n.index])) for n in self.nodes],
+                          n.occupancy, n.capacity, int(out[n.index])) for n in self.nodes],
         )
 
     def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
@@ -213,10 +235,10 @@ class Simulation:
         data["slow_factor"] = [n.slow_factor for n in nodes]
         if self.net.partitioned():
             data["partitioned"] = [self.net.is_partitioned(n.name) for n in nodes]
-        data["occupancy"] = [len(n.store) for n in nodes]
+        data["occupancy"] = [n.occupancy for n in nodes]
         data["queue_len"] = [len(n.queue) for n in nodes]
         data["busy"] = [n.busy for n in nodes]
-        return NodeTable(self._names, self.config.cluster.capacity, data)
+        return NodeTable(self._names, self.config.cluster.node_capacity, data)
 
 
 def simulate(config: SimConfig, *, trace: Trace | None = None) -> RunResult:

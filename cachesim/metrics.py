@@ -241,6 +241,11 @@ class Snapshot:
     gutter_requests: int = 0       # reads retried at the gutter pool
     nodes: NodeTable = field(default=NO_NODES)
     events: tuple[Event, ...] = field(default=())
+    #: bytes of the objects looked up that hit / missed (the counts, when objects have
+    #: no sizes), and hit_bytes / (hit_bytes + miss_bytes)
+    hit_bytes: int = 0
+    miss_bytes: int = 0
+    byte_hit_ratio: float = math.nan
 
     @property
     def nodes_up(self) -> int:
@@ -262,6 +267,7 @@ NODE_COLUMNS = ("t",) + tuple(NodeSnapshot.__dataclass_fields__)
 _STORED_INT = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses", "stale_reads",
                "db_reads", "db_writes", "invalidations_sent", "invalidations_lost", "updates_sent",
                "updates_lost", "stale_sets", "lease_waits", "lease_refused_fills", "gutter_requests",
+               "hit_bytes", "miss_bytes",
                "total_issued", "total_completed", "total_failed", "in_flight", "nodes_up",
                "events_end")
 _STORED_FLOAT = ("t", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
@@ -316,6 +322,8 @@ class SnapshotLog:
         with np.errstate(divide="ignore", invalid="ignore"):
             lookups = cols["hits"] + cols["misses"]
             cols["hit_ratio"] = np.where(lookups > 0, cols["hits"] / np.maximum(lookups, 1), np.nan)
+            looked_up = cols["hit_bytes"] + cols["miss_bytes"]
+            cols["byte_hit_ratio"] = np.where(looked_up > 0, cols["hit_bytes"] / np.maximum(looked_up, 1), np.nan)
             ended = cols["completed"] + cols["failed"]
             cols["failure_ratio"] = np.where(ended > 0, cols["failed"] / np.maximum(ended, 1), np.nan)
             cols["throughput_rps"] = np.where(interval > 0, cols["completed"] / np.where(interval > 0, interval, 1),
@@ -344,6 +352,8 @@ class SnapshotLog:
         row["interval_s"] = interval = round(t - prev, 9)
         lookups, ended = row["hits"] + row["misses"], row["completed"] + row["failed"]
         row["hit_ratio"] = row["hits"] / lookups if lookups else math.nan
+        looked_up = row["hit_bytes"] + row["miss_bytes"]
+        row["byte_hit_ratio"] = row["hit_bytes"] / looked_up if looked_up else math.nan
         row["failure_ratio"] = row["failed"] / ended if ended else math.nan
         row["throughput_rps"] = row["completed"] / interval if interval > 0 else math.nan
         start = int(self._int[-1, i - 1]) if i else 0

@@ -564,6 +564,7 @@ def reference_value(cfg: SimConfig, metric: str) -> tuple[float, str] | None:
         c.nodes == 1
         and w.write_ratio == 0
         and not w.trace
+        and not c.in_bytes
         and c.ttl_s == 0
         and not ch.events
         and ch.random_kill_per_min == 0

@@ -112,9 +112,13 @@ make_key_sampler = KeySampler
 
 
 class TraceSampler:
-    """Replays a trace's keys (and ops, when it has them) in order, wrapping around."""
+    """Replays a trace's keys (and ops, when it has them) in order, wrapping around.
 
-    def __init__(self, trace: Trace | str, write_ratio: float, op_gen: np.random.Generator) -> None:
+    With ``track_sizes`` it also keeps each key's size, that of its latest request
+    (:meth:`size_of`), for byte-sized caches."""
+
+    def __init__(self, trace: Trace | str, write_ratio: float, op_gen: np.random.Generator,
+                 *, track_sizes: bool = False) -> None:
         from .samples import resolve_trace  # local: traces are only needed here
 
         if isinstance(trace, str):
@@ -126,6 +130,21 @@ class TraceSampler:
             self._writes = (op_gen.random(len(self._keys)) < write_ratio).tolist()
         self._i = 0
         self.distinct = int(np.unique(trace.keys).size)
+        if track_sizes:
+            self._sizes = trace.sizes.tolist()
+            self._size_by_key: dict[int, int] = {}
+            #: ``size_of(key)``: the size of the key's latest request
+            self.size_of = self._size_by_key.__getitem__
+            self.next = self._next_sized  # type: ignore[method-assign]
+
+    def _next_sized(self) -> tuple[int, bool]:
+        i = self._i
+        if i >= len(self._keys):
+            i = 0
+        self._i = i + 1
+        key = self._keys[i]
+        self._size_by_key[key] = self._sizes[i]
+        return key, self._writes[i]
 
     def next(self) -> tuple[int, bool]:
         i = self._i
@@ -133,3 +152,21 @@ class TraceSampler:
             i = 0
         self._i = i + 1
         return self._keys[i], self._writes[i]
+
+
+def trace_arrivals(trace: Trace, speed: float) -> np.ndarray:
+    """Arrival times (simulated seconds) of a trace replayed in its own time: its
+    timestamps from the first one, divided by ``speed``, never decreasing (a request
+    stamped before the one ahead of it arrives with it). Raises TraceError (one line,
+    naming ``workload.trace_timing``) when the trace has no timestamps."""
+    from .traces import TraceError
+
+    if trace.times is None:
+        name = trace.source or "the trace"
+        raise TraceError(f"workload.trace_timing: 'trace' needs a trace with a time column; {name} has none "
+                         "(use poisson timing)")
+    times = np.asarray(trace.times, dtype=np.float64)
+    if not times.size:
+        return times
+    t = np.maximum.accumulate((times - times[0]) / speed)
+    return t

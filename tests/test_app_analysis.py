@@ -162,3 +162,15 @@ def test_downloads_round_trip(failure_run, tmp_path):
         assert {"config.toml", "summary.json", "timeseries.csv", "events.csv"} <= set(zf.namelist())
     back = cachesim.RunResult.load(tmp_path)
     assert back.summary == failure_run.summary and back.config == failure_run.config
+
+
+def test_a_byte_sized_run_shows_its_byte_hit_ratio():
+    cfg = cachesim.load_scenario("baseline").with_overrides(
+        {"duration_s": "6", "warmup_s": "1", "cluster.capacity_bytes": "2000000", "workload.size": "lognormal"})
+    res = cachesim.simulate(cfg)
+    at = analysis({"run-1 · bytes": res})
+    kpis = {m.label: m.value for m in at.metric}
+    assert list(kpis)[:2] == ["Hit ratio", "Byte hit ratio"]
+    assert kpis["Byte hit ratio"] == f"{res.summary['byte_hit_ratio']:.1%}"
+    assert res.summary["byte_hit_ratio"] != res.summary["hit_ratio"]
+    assert any("× 2,000,000 bytes" in m.value for m in at.markdown)

@@ -84,7 +84,19 @@ def test_switching_unit_and_sampling(sample_page: AppTest) -> None:
     at.radio(key="workload.unit").set_value("bytes").run()
     assert not at.exception
     assert "bytes" in at.dataframe[0].value.columns[2]
-    assert any("count items" in i.value for i in at.info)
+    # in bytes, the button sizes the nodes in bytes (and the item capacity stops binding)
+    at.selectbox(key="workload.rate").set_value("exact").run()  # sampled at 1%, 90% is not reached
+    nodes = at.session_state["cfg.values"]["cluster.nodes"]
+    lru = wl.curve_for_app(sample_trace("zipf"), "lru", use_bytes=True, rate=None)
+    per_node = wl.per_node_capacity(lru.capacity_for(0.9), nodes)
+    at.selectbox(key="workload.run_policy").set_value("lru").run()
+    button = at.button(key="workload.apply")
+    assert button.label == f"Use this trace with {per_node:,} bytes per node"
+    button.click().run()
+    values = at.session_state["cfg.values"]
+    assert (values["cluster.capacity_bytes"], values["cluster.capacity"]) == (per_node, 0)
+    assert "cluster.capacity_bytes = " in at.success[0].value
+    assert not at.exception and not at.error
 
 
 def _csv_upload(at: AppTest, name: str, data: bytes) -> AppTest:

@@ -41,6 +41,8 @@ FATE_KEYS = (
     "writes_unconverged",
     "converged_1ms",
     "converged_100ms",
+    "hit_bytes",
+    "miss_bytes",
 )
 
 
@@ -81,6 +83,12 @@ def configs(draw) -> cachesim.SimConfig:
     if draw(st.booleans()):
         events.append({"at_s": draw(st.floats(0.0, 1.5)), "action": "loss", "loss_rate": 0.3, "duration_s": 0.4})
     latency = draw(st.floats(0.1, 5.0))
+    capacity = draw(st.integers(0, 300))
+    sizes = draw(st.sampled_from(["trace", "fixed", "lognormal"]))  # "trace": no trace, 1 byte each
+    in_bytes = draw(st.booleans())
+    trace = draw(st.sampled_from([None, None, "sample:zipf", "sample:web"]))
+    timing = {"trace": trace, "trace_timing": draw(st.sampled_from(["poisson", "trace"])),
+              "trace_speed": draw(st.floats(0.5, 2.0))} if trace else {}
     return cachesim.SimConfig.model_validate(
         {
             "seed": draw(st.integers(0, 2**32)),
@@ -91,10 +99,15 @@ def configs(draw) -> cachesim.SimConfig:
                 "keys": draw(st.integers(10, 3000)),
                 "write_ratio": draw(st.floats(0, 0.5)),
                 "distribution": draw(st.sampled_from(["zipf", "uniform", "hotspot"])),
+                "size": sizes,
+                "size_bytes": draw(st.integers(1, 5000)),
+                "size_sigma": draw(st.floats(0, 2)),
+                **timing,
             },
             "cluster": {
                 "nodes": nodes,
-                "capacity": draw(st.integers(0, 300)),
+                "capacity": 0 if in_bytes else capacity,
+                "capacity_bytes": capacity * draw(st.integers(1, 3000)) if in_bytes else 0,
                 "routing": draw(st.sampled_from(["round_robin", "random", "least_outstanding", "consistent_hash"])),
                 "concurrency": draw(st.integers(1, 8)),
                 "queue_limit": draw(st.integers(0, 50)),
@@ -117,6 +130,7 @@ def configs(draw) -> cachesim.SimConfig:
                 "latency_ms": latency,
                 "jitter_ms": draw(st.floats(0, 3 * latency)),
                 "loss_rate": draw(st.sampled_from([0.0, 0.02])),
+                "bandwidth_mbps": draw(st.sampled_from([0.0, 10.0, 1000.0])),
             },
             "client": {"timeout_ms": draw(st.floats(5, 100)), "retries": draw(st.integers(0, 2))},
             "chaos": {"events": events},

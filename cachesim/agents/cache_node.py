@@ -61,6 +61,7 @@ class NoStore:
     """The store of a node with capacity 0: it never holds anything."""
 
     capacity = 0
+    used = 0
 
     def get(self, key: Hashable) -> Any:
         return MISS
@@ -97,8 +98,12 @@ class CacheNode:
         self.index = index
         self.name = f"node-{index + 1}"
         c = cfg.cluster
-        self.capacity = c.capacity
-        self.store = make_eviction(c.eviction, c.capacity) if c.capacity else NoStore()
+        self.capacity = c.node_capacity  # items, or bytes with capacity_bytes
+        self.store = make_eviction(c.eviction, self.capacity) if self.capacity else NoStore()
+        self.in_bytes = c.in_bytes
+        #: ``size(key)`` in bytes when the run is sized (see :meth:`use_sizes`), else None
+        self._size_of = None
+        self._s_per_byte = 0.0
         self.service_s = c.service_time_ms / 1000.0
         self.exponential = c.service_distribution == "exponential"
         self.concurrency = c.concurrency
@@ -216,8 +221,22 @@ class CacheNode:
 
     @property
     def occupancy(self) -> int:
-        """Items stored (as of the last :meth:`catch_up`)."""
-        return len(self.store)
+        """Items stored, or bytes with a byte capacity (as of the last :meth:`catch_up`)."""
+        return self.store.used if self.in_bytes else len(self.store)
+
+    def use_sizes(self, size_of, s_per_byte: float) -> None:
+        """Objects have sizes: ``size_of(key)`` bytes. They fill the store by size (a
+        byte capacity binds through the policy), hits and misses are counted in bytes
+        too, and an answer carrying an object takes ``size x s_per_byte`` longer."""
+        self._size_of = size_of
+        self._s_per_byte = s_per_byte
+
+    def _reply_delay(self, size: int) -> float:
+        """The reply hop of an answer carrying an object of ``size`` bytes (sized runs)."""
+        d = self._transit(self.name, CLIENT)
+        if d >= 0.0 and self._s_per_byte:
+            d += size * self._s_per_byte
+        return d
 
     # -- requests -----------------------------------------------------------------------
 
@@ -263,6 +282,8 @@ class CacheNode:
             self.misses += 1
             self.obs.misses += 1
             self._hk_miss(key)
+            if self._size_of is not None:
+                self.obs.miss_bytes += self._size_of(key)
             heappush(self._slots, (end, next(self._seq), None, 0.0))
             if self.coalesce:
                 pending = self._fetching.get(key)
@@ -278,7 +299,12 @@ class CacheNode:
             req.version = version
             if version < self._versions.get(key, 0):
                 self.obs.stale_reads += 1
-            heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
+            if self._size_of is not None:
+                size = self._size_of(key)
+                self.obs.hit_bytes += size
+                heappush(self._slots, (end, next(self._seq), req, self._reply_delay(size)))
+            else:
+                heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
             if self._release_at is not None:
                 self._release_at(end, req)
 
@@ -300,7 +326,10 @@ class CacheNode:
         """Answer a read the database has answered (sent at ``sent_at``)."""
         if req.version < self._versions.get(req.key, 0):
             self.obs.stale_reads += 1
-        self._answer(req, sent_at, self._transit(self.name, CLIENT))
+        if self._s_per_byte:  # the answer carries the object
+            self._answer(req, sent_at, self._reply_delay(self._size_of(req.key)))
+        else:
+            self._answer(req, sent_at, self._transit(self.name, CLIENT))
 
     # -- read-through -------------------------------------------------------------------
 
@@ -334,7 +363,10 @@ class CacheNode:
         stale, tracked = self._stale, self._conv_keys
         if stale and key in stale:
             self._gone(key, now)  # a stale entry replaced (the tracker sees a replacement in added())
-        evicted = self.store.put(key, version)
+        if self._size_of is None:
+            evicted = self.store.put(key, version)
+        else:
+            evicted = self.store.put(key, version, self._size_of(key))
         directory, i = self.directory, self.index
         if evicted:
             self.evictions += len(evicted)

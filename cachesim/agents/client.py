@@ -52,6 +52,9 @@ class Clients:
     """The client population and the lifecycle of every request."""
 
     ENDPOINT = "client"
+    #: seconds a byte adds to a write's hop (set by use_sizes; a class default keeps the
+    #: instance's attributes, and so the hot path's lookups, as they were)
+    _write_s_per_byte = 0.0
 
     def __init__(self, env: SimEnvironment, cfg: SimConfig, arrivals: Stream, sampler,
                  obs: Observer, net: Network) -> None:
@@ -105,6 +108,28 @@ class Clients:
         t = now + self.mean_gap_s * self._gap()
         self.next_t = t if t < self.end_s else math.inf
 
+    def use_trace_times(self, times: list[float]) -> None:
+        """Arrive at ``times`` (a replayed trace's own timing, once through) instead of
+        Poisson at ``rate_rps``. Call before :meth:`start`."""
+        self._times = times
+        self._time_i = 0
+        self._next_arrival = self._next_trace_arrival  # type: ignore[method-assign]
+
+    def _next_trace_arrival(self, _now: float) -> None:
+        i = self._time_i
+        if i < len(self._times):
+            self._time_i = i + 1
+            t = self._times[i]
+            self.next_t = t if t < self.end_s else math.inf
+        else:
+            self.next_t = math.inf
+
+    def use_sizes(self, size_of, s_per_byte: float) -> None:
+        """A write carries its object: its hop to the database takes ``size x
+        s_per_byte`` longer (bandwidth on)."""
+        self._write_size_of = size_of
+        self._write_s_per_byte = s_per_byte
+
     def fire(self) -> None:
         """A request arrives (now is ``next_t``)."""
         now = self.next_t
@@ -126,7 +151,10 @@ class Clients:
         if not self._armed:
             self._arm()
         if req.is_write:
-            self._net_send(self.ENDPOINT, DATABASE_ENDPOINT, self._db_write, req)
+            if self._write_s_per_byte:
+                self._send_write_sized(req)
+            else:
+                self._net_send(self.ENDPOINT, DATABASE_ENDPOINT, self._db_write, req)
             return
         if self._releases:
             self._drain_releases()
@@ -163,6 +191,10 @@ class Clients:
         self.obs.gutter_requests += 1
         req.node = node = self.gutter.node_for(req.key)
         self._net_send(self.ENDPOINT, node.name, node.on_request, req)
+    def _send_write_sized(self, req: Request) -> None:
+        d = self.net.transit(self.ENDPOINT, DATABASE_ENDPOINT)
+        if d >= 0.0:
+            self.schedule(d + self._write_size_of(req.key) * self._write_s_per_byte, self._db_write, req)
 
     def answer(self, req: Request, sent_at: float, d: float) -> None:
         """The answer to ``req`` left at ``sent_at`` and takes ``d`` seconds to arrive

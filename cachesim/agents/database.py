@@ -47,6 +47,12 @@ class Database(Station):
         #: the convergence tracker, and where copies live: (directory, its nodes) pairs
         self.convergence: Convergence | None = None
         self.copy_sources: list[tuple[Directory, list[CacheNode]]] = []
+        self._s_per_byte = 0.0  # see use_sizes
+
+    def use_sizes(self, size_of, s_per_byte: float) -> None:
+        """A read's answer carries its object: ``size x s_per_byte`` more on its hop."""
+        self._size_of = size_of
+        self._s_per_byte = s_per_byte
 
     # -- arrivals (reads come from nodes, writes from clients) -------------------------
 
@@ -64,7 +70,12 @@ class Database(Station):
             self.obs.db_reads += 1
             req.version = self.versions.get(req.key, 0)
             node = req.node
-            self.net.send(self.ENDPOINT, node.name, node.on_fetched, req)
+            if self._s_per_byte:  # the answer carries the object
+                d = self.net.transit(self.ENDPOINT, node.name)
+                if d >= 0.0:
+                    self.schedule(d + self._size_of(req.key) * self._s_per_byte, node.on_fetched, req)
+            else:
+                self.net.send(self.ENDPOINT, node.name, node.on_fetched, req)
 
     def _write(self, req: Request) -> None:
         key = req.key

@@ -31,7 +31,7 @@ _log2 = math.log2
 WINDOW_COUNTERS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
                    "stale_reads", "db_reads", "db_writes", "invalidations_sent",
                    "invalidations_lost", "updates_sent", "updates_lost", "stale_sets", "lease_waits",
-                   "lease_refused_fills", "gutter_requests")
+                   "lease_refused_fills", "gutter_requests", "hit_bytes", "miss_bytes")
 
 
 class Observer:
@@ -44,6 +44,9 @@ class Observer:
         self.hot: Recorder | None = None
         for name in WINDOW_COUNTERS:
             setattr(self, name, 0)
+        #: Whether the nodes count hit_bytes/miss_bytes (a sized run); otherwise every
+        #: object is 1 byte and the byte counts are the hit and miss counts.
+        self.counts_bytes = False
         self.failed_unavailable = 0
         self.failed_time_s = 0.0  # the time the failed requests spent in the system
         # requests issued at or after warm-up ("measured"): their outcomes
@@ -109,7 +112,10 @@ class Observer:
     # -- snapshots ----------------------------------------------------------------------
 
     def counters(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in WINDOW_COUNTERS}
+        c = {name: getattr(self, name) for name in WINDOW_COUNTERS}
+        if not self.counts_bytes:
+            c["hit_bytes"], c["miss_bytes"] = c["hits"], c["misses"]
+        return c
 
     def mark_warmup(self) -> None:
         self.at_warmup = self.counters()
@@ -136,6 +142,7 @@ class Observer:
         self.run_counts += counts
         lookups = win["hits"] + win["misses"]
         hit_ratio = win["hits"] / lookups if lookups else math.nan
+        looked_up_bytes = win["hit_bytes"] + win["miss_bytes"]
         ended = win["completed"] + win["failed"]
         new_events = tuple(self.events.since(self._event_index))
         self._event_index = self.events.total
@@ -146,6 +153,7 @@ class Observer:
             latency_mean_ms=mean, latency_p50_ms=p50, latency_p95_ms=p95, latency_p99_ms=p99,
             total_issued=now["issued"], total_completed=now["completed"],
             total_failed=now["failed"], in_flight=in_flight, nodes=nodes, events=new_events,
+            byte_hit_ratio=win["hit_bytes"] / looked_up_bytes if looked_up_bytes else math.nan,
         )
         self._prev = now
         self._prev_t = t

@@ -21,7 +21,8 @@ L1. libCacheSim's rules, followed step by step (sizes in the capacity's unit):
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from itertools import repeat
 
 from cachesim.policies.composite import CompositePolicy
 
@@ -50,24 +51,89 @@ class ARC(CompositePolicy):
         return self._l2[key] if size is None else size
 
     def access(self, key: Hashable, size: int = 1) -> bool:
-        # _lookup + _miss, with the hits inlined for replay speed
-        self._n_req += 1
-        l2 = self._l2
-        if key in l2:
-            self._in_b1 = self._in_b2 = False
-            l2.move_to_end(key)
-            return True
-        l1 = self._l1
-        if key in l1:
-            self._in_b1 = self._in_b2 = False
-            size_1 = l1.pop(key)
-            l2[key] = size_1
-            self.l1_size -= size_1
-            self.l2_size += size_1
-            return True
-        self._ghosts(key)
-        self._miss(key, size)
-        return False
+        return self.run((key,), (size,)) == 1
+
+    def run(self, keys: Sequence[Hashable], sizes: Sequence[int] | None = None) -> int:
+        """Replay ``keys`` (with ``sizes``, default 1 each) in one call; the hits.
+
+        The steps of :meth:`_lookup` + :meth:`_miss` (with :meth:`_ghosts`,
+        :meth:`_evict_miss` and :meth:`_replace`) in one loop, in the same order, the
+        state in local variables: about twice as fast as a call per request."""
+        l1, l2, b1, b2, data = self._l1, self._l2, self._b1, self._b2, self._data
+        l2_touch = l2.move_to_end
+        l1_size, l2_size, b1_size, b2_size = self.l1_size, self.l2_size, self.b1_size, self.b2_size
+        in_b1, in_b2 = self._in_b1, self._in_b2
+        capacity = self.capacity
+        twice = capacity * 2
+        p = self.p
+        hits = 0
+        for key, size in zip(keys, repeat(1) if sizes is None else sizes, strict=False):
+            if key in l2:
+                in_b1 = in_b2 = False
+                l2_touch(key)
+                hits += 1
+                continue
+            if key in l1:
+                in_b1 = in_b2 = False
+                size_1 = l1.pop(key)
+                l2[key] = size_1
+                l1_size -= size_1
+                l2_size += size_1
+                hits += 1
+                continue
+            ghost_hit = False
+            if key in b1:  # _ghosts
+                in_b1, in_b2, ghost_hit = True, False, True
+                p = min(p + max(b2_size / b1_size, 1), capacity)
+                b1_size -= b1.pop(key)
+            elif key in b2:
+                in_b1, in_b2, ghost_hit = False, True, True
+                p = max(p - max(b1_size / b2_size, 1), 0)
+                b2_size -= b2.pop(key)
+            if size > capacity:
+                continue
+            while l1_size + l2_size + size > capacity:
+                if not ghost_hit:  # _evict_miss
+                    if l1_size + b1_size + size > capacity:
+                        if b1_size <= 0:
+                            victim, old = l1.popitem(last=False)
+                            l1_size -= old
+                            data.pop(victim, None)
+                            continue
+                        _, old = b1.popitem(last=False)
+                        b1_size -= old
+                    elif l1_size + b1_size + l2_size + b2_size >= twice and b2_size > 0:
+                        _, old = b2.popitem(last=False)
+                        b2_size -= old
+                # _replace
+                if (l1_size > 0 and (l1_size > p or (l1_size == p and in_b2))) or l2_size == 0:
+                    victim, old = l1.popitem(last=False)
+                    l1_size -= old
+                    b1[victim] = old
+                    b1_size += old
+                else:
+                    victim, old = l2.popitem(last=False)
+                    l2_size -= old
+                    b2[victim] = old
+                    b2_size += old
+                data.pop(victim, None)
+            if ghost_hit:
+                l2[key] = size
+                l2_size += size
+                in_b1 = in_b2 = False
+            else:
+                l1[key] = size
+                l1_size += size
+            data[key] = None
+        self.l1_size, self.l2_size, self.b1_size, self.b2_size = l1_size, l2_size, b1_size, b2_size
+        self.used = l1_size + l2_size
+        self._in_b1, self._in_b2 = in_b1, in_b2
+        self.p = p
+        # A ghost hit is consumed within its request here; the request count only
+        # serves to tell a ghost hit of the current request (get + put), so none is pending.
+        self._n_req += len(keys)
+        self._ghost_vtime = -1
+        return hits
 
     def _lookup(self, key: Hashable) -> bool:
         self._n_req += 1

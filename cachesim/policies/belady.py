@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Hashable, Sequence
+from itertools import repeat
 
 import numpy as np
 
@@ -123,10 +124,7 @@ class Belady(CompositePolicy):
         """Replay ``keys`` (with ``sizes``, default 1 each) in one call; the hits.
         The same decisions as :meth:`access` per request, with less overhead."""
         if not self._fast:
-            access = super().access
-            if sizes is None:
-                return sum(access(k) for k in keys)
-            return sum(map(access, keys, sizes))
+            return self._run_exact(keys, sizes)
         future = self._future
         assert future is not None
         # heap entries are plain ints (fast to compare): the next-request position,
@@ -174,6 +172,106 @@ class Belady(CompositePolicy):
                     del who[v]
         self._i = i0 + len(keys)
         self.used = used
+        return hits
+
+    def _run_exact(self, keys: Sequence[Hashable], sizes: Sequence[int] | None) -> int:
+        """:meth:`run` with libCacheSim's heap, move for move: the steps of
+        :meth:`_lookup` and :meth:`_miss` in one loop, with the priorities in a list
+        beside the heap (the dict of priorities is rebuilt at the end), so a sift
+        compares list items instead of looking both keys up."""
+        future = self._future
+        if future is None:
+            raise RuntimeError("belady needs the future: call set_future() first (replay only)")
+        i0 = self._i
+        if i0 + len(keys) > len(future):
+            raise RuntimeError("belady: more requests than set_future() described")
+        heap, pos, obj_sizes, data = self._heap, self._pos, self._sizes, self._data
+        pri = self._pri
+        hp = [0] + [pri[k] for k in heap[1:]]  # hp[i]: the priority of heap[i]
+
+        def percolate_down(i: int) -> None:
+            n = len(heap)
+            moving, mp = heap[i], hp[i]
+            while True:
+                c = i << 1
+                if c >= n:
+                    break
+                if c + 1 < n and hp[c] < hp[c + 1]:
+                    c += 1
+                cp = hp[c]
+                if not mp < cp:
+                    break
+                down = heap[c]
+                heap[i] = down
+                hp[i] = cp
+                pos[down] = i
+                i = c
+            heap[i] = moving
+            hp[i] = mp
+            pos[moving] = i
+
+        capacity = self.capacity
+        used = self.used
+        hits = 0
+        nv = self._next
+        for j, (key, size) in enumerate(zip(keys, repeat(1) if sizes is None else sizes, strict=False)):
+            nv = future[i0 + j]
+            i = pos.get(key)
+            if i is not None:  # a hit: change the priority in place
+                hits += 1
+                if hp[i] < nv:  # bubble_up(i), inlined
+                    while i > 1:
+                        parent = i >> 1
+                        pp = hp[parent]
+                        if not pp < nv:
+                            break
+                        up = heap[parent]
+                        heap[i] = up
+                        hp[i] = pp
+                        pos[up] = i
+                        i = parent
+                    heap[i] = key
+                    hp[i] = nv
+                    pos[key] = i
+                else:
+                    hp[i] = nv
+                    percolate_down(i)
+                continue
+            if size > capacity:
+                continue
+            while used + size > capacity:  # _pop: the furthest next request
+                head = heap[1]
+                last, last_p = heap.pop(), hp.pop()
+                if len(heap) > 1:
+                    heap[1] = last
+                    hp[1] = last_p
+                    percolate_down(1)
+                del pos[head]
+                used -= obj_sizes.pop(head)
+                data.pop(head, None)
+            obj_sizes[key] = size
+            used += size
+            i = len(heap)  # bubble_up from a new last place, inlined
+            heap.append(key)
+            hp.append(nv)
+            while i > 1:
+                parent = i >> 1
+                pp = hp[parent]
+                if not pp < nv:
+                    break
+                up = heap[parent]
+                heap[i] = up
+                hp[i] = pp
+                pos[up] = i
+                i = parent
+            heap[i] = key
+            hp[i] = nv
+            pos[key] = i
+            data[key] = None
+        self._i = i0 + len(keys)
+        self._next = nv
+        self.used = used
+        self._pri = {k: hp[i] for i, k in enumerate(heap) if i}
         return hits
 
     def _lookup(self, key: Hashable) -> bool:

@@ -17,7 +17,8 @@ the lowest. libCacheSim's rules, followed step by step:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from itertools import repeat
 
 from cachesim.policies.composite import CompositePolicy
 
@@ -42,40 +43,72 @@ class SLRU(CompositePolicy):
         return self._segs[self._where[key]][key]
 
     def access(self, key: Hashable, size: int = 1) -> bool:
-        # the same steps as _lookup + _miss, inlined for replay speed
-        i = self._where.get(key)
-        if i is not None:
-            if i == self.n_segments - 1:
-                self._segs[i].move_to_end(key)
-            else:
-                self._promote(key, i)
-            return True
-        capacity = self.capacity
+        return self.run((key,), (size,)) == 1
+
+    def run(self, keys: Sequence[Hashable], sizes: Sequence[int] | None = None) -> int:
+        """Replay ``keys`` (with ``sizes``, default 1 each) in one call; the hits.
+
+        The steps of :meth:`_lookup` (with :meth:`_promote`'s first demotion) and of
+        the common misses in one loop, in the same order; cascades of more than one
+        demotion and the rarer placements call the methods."""
+        segs, used, where, data = self._segs, self.seg_used, self._where, self._data
+        top = self.n_segments - 1
+        top_touch = segs[top].move_to_end
         cap = self.segment_cap
-        if size > capacity or size > cap:
-            return False
-        used, segs, where, data = self.seg_used, self._segs, self._where, self._data
-        total = self.used
-        if total + size > capacity:
-            while total + size > capacity:  # _evict, inlined (put logs through _miss)
-                j = 0
-                while used[j] <= 0:
-                    j += 1
-                victim, vsize = segs[j].popitem(last=False)
-                used[j] -= vsize
-                total -= vsize
-                del where[victim]
-                del data[victim]
-            self.used = total
-        if used[0] + size <= cap:
-            segs[0][key] = size
-            used[0] += size
-            where[key] = 0
-            self.used = total + size
-            data[key] = None
-            return False
-        self._miss(key, size)  # the rarer placements
-        return False
+        capacity = self.capacity
+        hits = 0
+        for key, size in zip(keys, repeat(1) if sizes is None else sizes, strict=False):
+            i = where.get(key)
+            if i is not None:
+                hits += 1
+                if i == top:
+                    top_touch(key)
+                    continue
+                # _promote: to the head of the next segment, then cool it while it is over
+                moved = segs[i].pop(key)
+                segs[i + 1][key] = moved
+                used[i] -= moved
+                used[i + 1] += moved
+                where[key] = i + 1
+                while True:
+                    j = where.get(key)
+                    if j is None or used[j] <= cap:
+                        break
+                    if j == 0:
+                        self._evict()
+                        continue
+                    # _cool(j): its LRU object to the head of the segment below
+                    cold, cold_size = segs[j].popitem(last=False)
+                    segs[j - 1][cold] = cold_size
+                    used[j] -= cold_size
+                    used[j - 1] += cold_size
+                    where[cold] = j - 1
+                    while used[j - 1] > cap:
+                        self._cool(j - 1)
+                continue
+            if size > capacity or size > cap:
+                continue
+            total = self.used
+            if total + size > capacity:
+                while total + size > capacity:  # _evict, inlined (put logs through _miss)
+                    j = 0
+                    while used[j] <= 0:
+                        j += 1
+                    victim, vsize = segs[j].popitem(last=False)
+                    used[j] -= vsize
+                    total -= vsize
+                    del where[victim]
+                    del data[victim]
+                self.used = total
+            if used[0] + size <= cap:
+                segs[0][key] = size
+                used[0] += size
+                where[key] = 0
+                self.used = total + size
+                data[key] = None
+                continue
+            self._miss(key, size)  # the rarer placements
+        return hits
 
     def _lookup(self, key: Hashable) -> bool:
         i = self._where.get(key)

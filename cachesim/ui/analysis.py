@@ -37,6 +37,7 @@ def theory_reference(cfg: SimConfig) -> tuple[float, str] | None:
     synthetic popularity, no TTL, no chaos): (value, label); else None."""
     w, c, ch = cfg.workload, cfg.cluster, cfg.chaos
     if (c.nodes != 1 or w.write_ratio != 0 or w.trace or c.eviction not in ("lru", "fifo") or c.ttl_s > 0
+            or c.in_bytes
             or ch.events or ch.random_kill_per_min > 0 or ch.random_slow_per_min > 0):
         return None
     pop = popularity(w)
@@ -94,7 +95,9 @@ def _header(run_id: str, res: RunResult) -> None:
         badge = ":green-badge[:material/check_circle: finished]"
     else:
         badge = f":orange-badge[:material/pause_circle: {res.status} at t = {res.sim_time_s:.1f} s]"
-    st.markdown(f"{badge} &nbsp; {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items · {cfg.cluster.eviction}"
+    unit = "bytes" if cfg.cluster.in_bytes else "items"
+    st.markdown(f"{badge} &nbsp; {cfg.cluster.nodes} nodes × {cfg.cluster.node_capacity:,} {unit}"
+                f" · {cfg.cluster.eviction}"
                 f" · {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · {cfg.duration_s:g} s"
                 f" (warm-up {cfg.warmup_s:g} s excluded) · seed {cfg.seed}")
     if cfg.description:
@@ -110,6 +113,10 @@ def _kpis(run_id: str, res: RunResult) -> None:
     cols[0].metric("Hit ratio", fmt.pct(s.get("hit_ratio")), delta_color="off",
                    delta=(f"{gap} vs theory" if gap else "= theory") if ref else None,
                    help=f"{ref[1]}: {ref[0]:.2%}. {THEORY_HELP}" if ref else THEORY_HELP)
+    if s.get("byte_hit_ratio") is not None and (res.config.cluster.in_bytes
+                                                 or s.get("byte_hit_ratio") != s.get("hit_ratio")):
+        cols[0].metric("Byte hit ratio", fmt.pct(s.get("byte_hit_ratio")),
+                       help="Bytes of the objects that hit / bytes of every object looked up (hits and misses).")
     cols[1].metric("p50 latency", fmt.ms(s.get("latency_p50_ms")))
     cols[2].metric("p99 latency", fmt.ms(s.get("latency_p99_ms")))
     cols[3].metric("Throughput", fmt.rate(s.get("throughput_rps")))

@@ -37,7 +37,13 @@ LABELS = {
     "cluster.leases.enabled": "Leases", "cluster.leases.interval_s": "Lease interval (s)",
     "cluster.leases.backoff_s": "Lease back-off (s)", "cluster.gutter_nodes": "Gutter nodes",
     "cluster.gutter_ttl_s": "Gutter TTL (s)",
+    "cluster.capacity_bytes": "Capacity (bytes/node)", "workload.size": "Object sizes",
+    "workload.size_bytes": "Object size (bytes)", "workload.size_sigma": "Size sigma (log)",
+    "workload.trace_timing": "Trace timing", "workload.trace_speed": "Trace speed (x)",
+    "network.bandwidth_mbps": "Bandwidth (Mbit/s)",
 }
+#: Keys of which only one may be non-zero: a widget that sets one zeroes the other.
+ALTERNATIVES = {"cluster.capacity_bytes": "cluster.capacity", "cluster.capacity": "cluster.capacity_bytes"}
 STEPS = {
     "workload.rate_rps": 100.0, "workload.zipf_alpha": 0.05, "workload.write_ratio": 0.01,
     "workload.hotspot_fraction": 0.01, "workload.hotspot_share": 0.05, "network.loss_rate": 0.01,
@@ -45,6 +51,7 @@ STEPS = {
     "snapshot_interval_s": 0.05, "cluster.service_time_ms": 0.1, "database.service_time_ms": 0.5,
     "client.timeout_ms": 10.0, "cluster.ttl_s": 1.0, "cluster.health_check_interval_s": 0.1,
     "cluster.leases.interval_s": 1.0, "cluster.leases.backoff_s": 0.005, "cluster.gutter_ttl_s": 1.0,
+    "workload.trace_speed": 0.5, "workload.size_sigma": 0.1, "network.bandwidth_mbps": 100.0,
 }
 UNITS = (("_rps", "req/s"), ("_ms", "ms"), ("_s", "s"), ("_per_min", "per min"))
 #: Integer fields typed as text: their range (a 64-bit seed) is beyond what a browser's
@@ -146,6 +153,9 @@ def _commit(prefix: str, key: str) -> None:
     if spec_of(key).kind == "int":
         value = int_value(value)
     cs.set_value(key, value, source=prefix)
+    other = ALTERNATIVES.get(key)
+    if other is not None and value and cs.values().get(other):
+        cs.set_value(other, 0)  # exactly one capacity binds
 
 
 def int_value(value: Any) -> Any:

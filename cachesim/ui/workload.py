@@ -355,13 +355,18 @@ def _curve_chart(curves: list[MissRatioCurve], unit: str) -> None:
     st.vega_lite_chart(spec, width="stretch")
 
 
-def _apply(spec: str, policy: str, per_node: int) -> None:
+def _apply(spec: str, policy: str, per_node: int, use_bytes: bool = False) -> None:
+    field, other = ("cluster.capacity_bytes", "cluster.capacity") if use_bytes else (
+        "cluster.capacity", "cluster.capacity_bytes")
     cs.set_value("workload.trace", spec)
-    cs.set_value("cluster.capacity", per_node)
+    cs.set_value(field, per_node)
+    cs.set_value(other, 0)  # exactly one capacity binds
     cs.set_value("cluster.eviction", policy)
+    if use_bytes:
+        cs.set_value("workload.size", "trace")  # the trace's own sizes fill the nodes
     st.session_state[_MESSAGE] = (
         "success",
-        f"Sidebar config set: workload.trace = {spec}, cluster.capacity = {per_node:,} per node, "
+        f"Sidebar config set: workload.trace = {spec}, {field} = {per_node:,} per node, "
         f"cluster.eviction = {policy}. Press Run simulation in the sidebar.",
     )
 
@@ -424,9 +429,6 @@ def render_workload_page() -> None:
     st.dataframe(table, hide_index=True, width="stretch")
 
     st.subheader("Run the cluster on this trace")
-    if use_bytes:
-        st.info("The simulated cache nodes count items: switch the curves to objects to size them.")
-        return
     runnable = [c for c in curves if c.policy in ONLINE_EVICTION_NAMES]
     reached = [c for c in runnable if c.capacity_for(TARGET_HIT_RATIO) is not None]
     if not reached:
@@ -437,15 +439,16 @@ def render_workload_page() -> None:
     total = int(curve.capacity_for(TARGET_HIT_RATIO) or 1)
     nodes = int(cs.values().get("cluster.nodes", 1) or 1)
     per_node = per_node_capacity(total, nodes)
+    what = "bytes" if use_bytes else "objects"
     st.caption(
-        f"{choice} reaches a {TARGET_HIT_RATIO:.0%} hit ratio with {total:,} objects; the "
+        f"{choice} reaches a {TARGET_HIT_RATIO:.0%} hit ratio with {total:,} {what}; the "
         f"{nodes} nodes of the sidebar config share the keys, so each gets {per_node:,}."
     )
     st.button(
-        f"Use this trace with {per_node:,} objects per node",
+        f"Use this trace with {per_node:,} {what} per node",
         key="workload.apply",
         type="primary",
         on_click=_apply,
-        args=(spec, choice, per_node),
+        args=(spec, choice, per_node, use_bytes),
         icon=":material/settings:",
     )
