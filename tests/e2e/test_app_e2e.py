@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+import cachesim
+
 expect = pytest.importorskip("playwright.sync_api").expect
 
 pytestmark = pytest.mark.e2e
@@ -125,7 +127,8 @@ def test_home_and_configure(app_server, page, screenshots):
     print(f"\n[e2e] server healthy after {os.environ.get('CACHESIM_E2E_HEALTH_S')} s; home page rendered "
           f"{first_render:.2f} s after navigation (first session), {warm_render:.2f} s (next session)")
     page.screenshot(path=str(screenshots / "home.png"))
-    page.locator("[data-testid='stButton'] button", has_text="Configure").nth(3).click()  # the node failure card
+    card = cachesim.list_scenarios().index("node_failure")  # the cards follow the scenario list
+    page.locator("[data-testid='stButton'] button", has_text="Configure").nth(card).click()
     page.wait_for_selector("text=Valid config based on the node failure scenario")
     page.get_by_role("tab", name="Chaos").click()
     wait_charts(page, 1)
