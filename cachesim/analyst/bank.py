@@ -30,6 +30,7 @@ RUN_OVERRIDES: dict[str, dict[str, Any]] = {
     "write_heavy": {"duration_s": 15.0},
     "hot_key": {"duration_s": 10.0, "warmup_s": 2.0},
     "thundering_herd": {"duration_s": 8.0, "warmup_s": 2.0},
+    "lease_herd": {"duration_s": 8.0},
 }
 
 Check = Callable[[str, RunResult, dict], list[str]]
@@ -306,6 +307,9 @@ CASES: list[Case] = [
     Case("network_partition", "What was the hit ratio?", HIT),
     Case("network_partition", "Which keys are hot?", HOT),
     # write_heavy
+    Case("lease_herd", "How many late fills did the leases refuse?",
+         num(_s("lease_refused_fills"), "refused fills", 0.01)),
+    Case("lease_herd", "What was the hit ratio?", HIT),
     Case("write_heavy", "Why are there stale reads?", all_of(
         STALE_WHY, num(lambda r, c: r.config.cluster.ttl_s, "TTL", 0, 0.01))),
     Case("write_heavy", "What write policy does this run use?", word("invalidate", "policy")),

@@ -222,7 +222,11 @@ def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
     assert "write_heavy" not in a.locator("[data-testid='stMain']").inner_text()
     assert "baseline" not in b.locator("[data-testid='stCaptionContainer']").first.inner_text()
     a.get_by_role("button", name="Stop", exact=True).click()
-    a.wait_for_selector("text=Stopped at")
+    try:
+        a.wait_for_selector("text=Stopped at")
+    except Exception:
+        print("DEBUG-A", a.locator("[data-testid='stMain']").inner_text()[:2000])
+        raise
     tb3 = wait_progress(b, tb2 + 1.0)[0]
     assert tb3 > tb2 and progress(b)[2] == "running", (tb2, progress(b), b.locator("body").inner_text()[:3000])
     go(a, "Analysis")
