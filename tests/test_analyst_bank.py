@@ -47,7 +47,7 @@ def test_checkers_fail_wrong_answers(runs) -> None:
     # the same questions answered from another scenario's run: almost all must fail
     swap = {"baseline": "write_heavy", "write_heavy": "baseline", "node_failure": "network_partition",
             "network_partition": "node_failure", "hot_key": "thundering_herd",
-            "thundering_herd": "hot_key"}
+            "thundering_herd": "hot_key", "lease_herd": "baseline"}
     off = offline_answerer()
     wrong = evaluate(lambda s, r, q: off(swap[s], runs[swap[s]], q), runs)
     assert wrong.ratio <= 0.25, "\n".join(wrong.lines())
