@@ -69,7 +69,7 @@ def test_watch_a_scenario_narrated_then_zoom(app_server, new_page, screenshots):
     wall = time.perf_counter() - started
     assert duration == 30.0 and status == "finished" and len(frames) >= 5
     print(f"\n[e2e] node_failure at the default speed: {wall:.1f} s of wall time for 30 simulated s")
-    # (the 15-30 s is computed in tests/test_app_explain.py; here the page may appear late on a busy machine)
+    # (the 15-30 s is computed in tests/ui/test_app_explain.py; here the page may appear late on a busy machine)
     size = _save_gif(frames, GIF)
     print(f"[e2e] {GIF.relative_to(ROOT)}: {len(frames)} frames, {size / 1e6:.1f} MB")
     # the narration of the kill stays in the log (and was the caption while it was the latest)

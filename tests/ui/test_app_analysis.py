@@ -15,7 +15,7 @@ from cachesim import charts
 from cachesim.ui.analysis import investigate_question, theory_reference, zip_bytes
 from cachesim.ui.compare import config_diff, delta_table, kpi_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 
 

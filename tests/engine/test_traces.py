@@ -261,7 +261,8 @@ csv_text = st.lists(st.lists(csv_cells, min_size=1, max_size=5), min_size=0, max
 )
 
 
-#: The trace-bytes door's fuzz size; CACHESIM_FUZZ_EXAMPLES=10000 for the full fuzz (as tests/test_fuzz_doors.py).
+#: The trace-bytes door's fuzz size; CACHESIM_FUZZ_EXAMPLES=10000 for the full fuzz
+#: (as tests/engine/test_fuzz_doors.py).
 FUZZ_EXAMPLES = int(os.environ.get("CACHESIM_FUZZ_EXAMPLES", "400"))
 
 

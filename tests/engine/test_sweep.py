@@ -36,7 +36,7 @@ from cachesim.sweeps import (
 from cachesim.theory import che_lru_hit_ratio, mmc_response_time
 from cachesim.workload import popularity
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = cachesim.load_scenario("baseline").with_overrides({"duration_s": 3, "warmup_s": 1})
 TINY = BASE.with_overrides({"duration_s": 1, "warmup_s": 0.2, "workload.rate_rps": 500})
 

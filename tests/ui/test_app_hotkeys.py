@@ -11,7 +11,7 @@ from test_app_live import SHORT, live_page, start
 import cachesim
 from cachesim.ui.hotkeys import leaderboard
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 
 

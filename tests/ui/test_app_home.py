@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 import cachesim
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from cachesim.analyst.testing import ScriptedChatModel, demo_model
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Analyst.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Analyst.py")
 KEY = "sk-test-PAGE-SECRET-0123456789"
 
 
@@ -137,7 +137,7 @@ def test_llm_errors_are_one_message_and_the_key_stays_hidden(
 
 def test_llm_answer_through_the_real_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page with ChatOpenAI against the local OpenAI-compatible server."""
-    from tests.test_analyst_openai import LocalOpenAI
+    from tests.analyst.test_analyst_openai import LocalOpenAI
 
     srv = LocalOpenAI()
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},

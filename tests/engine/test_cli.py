@@ -13,7 +13,7 @@ import pytest
 from cachesim.replay import replay
 from cachesim.traces import Trace, read_trace, write_trace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["--set", "duration_s=2", "--set", "warmup_s=0.5"]
 
 

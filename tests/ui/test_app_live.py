@@ -17,7 +17,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIVE = str(ROOT / "pages" / "2_Live_Run.py")
 APP = str(ROOT / "app.py")
 SHORT = {"scenario": "node_failure", "duration_s": "12", "workload.rate_rps": "800"}

@@ -16,7 +16,7 @@ from cachesim.ui import chaos_editor, share
 from cachesim.ui.config_state import validate
 from cachesim.ui.fields import section_keys, spec_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 
 

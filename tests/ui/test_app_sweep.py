@@ -21,7 +21,7 @@ from cachesim.ui import sweep as ui
 from cachesim.ui.text import JOINER
 from cachesim.workload import popularity
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/5_Sweep.py"
 #: Small runs: one node, reads only (theory applies), 2 simulated seconds.

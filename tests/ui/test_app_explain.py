@@ -17,7 +17,7 @@ import cachesim
 from cachesim.narration import narrate
 from cachesim.ui.runner import SPEEDS, WATCH_S, default_speed, speed_meaning
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIVE = str(ROOT / "pages" / "2_Live_Run.py")
 SHORT = {"scenario": "node_failure", "duration_s": "12", "workload.rate_rps": "600"}
 

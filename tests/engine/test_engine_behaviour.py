@@ -17,7 +17,7 @@ from cachesim.agents.directory import Directory
 from cachesim.agents.observer import Observer
 from cachesim.metrics import N_BUCKETS, LatencyHistogram
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import json, cachesim

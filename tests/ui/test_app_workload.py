@@ -16,7 +16,7 @@ from cachesim.samples import sample_trace
 from cachesim.traces import Trace, TraceError, write_trace
 from cachesim.ui import workload as wl
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/6_Workload.py"
 

@@ -16,7 +16,7 @@ from cachesim.config import SimConfig
 from cachesim.ui.runner import LiveRun
 from cachesim.ui.worker import RunSlots, RunWorker, log_error
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIVE = str(ROOT / "pages" / "2_Live_Run.py")
 LONG = {"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "800"}
 

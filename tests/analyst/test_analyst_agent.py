@@ -12,7 +12,7 @@ from cachesim.analyst import LLM, Answer, answer_events
 from cachesim.analyst.agent import build_agent, make_tools, stream_agent
 from cachesim.analyst.testing import ScriptedChatModel, demo_model, tool_call
 from cachesim.analyst.tools import RunTools
-from tests.test_analyst_tools import INJECTION, with_event
+from tests.analyst.test_analyst_tools import INJECTION, with_event
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import cachesim
 from cachesim.archive import FILES, OPTIONAL, ArchiveError, run_from_zip, run_to_zip
 
-APP = str(Path(__file__).resolve().parents[1] / "pages" / "3_Analysis.py")
+APP = str(Path(__file__).resolve().parents[2] / "pages" / "3_Analysis.py")
 
 
 @pytest.fixture(scope="module")
