@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from langchain_core.messages import SystemMessage, ToolMessage
 
 import cachesim
@@ -15,11 +14,6 @@ from cachesim.analyst.tools import RunTools
 from tests.analyst.test_analyst_tools import INJECTION, with_event
 
 
-@pytest.fixture(scope="module")
-def run() -> cachesim.RunResult:
-    return cachesim.simulate(cachesim.load_scenario("node_failure"))
-
-
 def ask(model: ScriptedChatModel, run: cachesim.RunResult, question: str = "Why?",
         history: tuple = (), **kw: int) -> Answer:
     answer = Answer(LLM)
@@ -28,7 +22,7 @@ def ask(model: ScriptedChatModel, run: cachesim.RunResult, question: str = "Why?
     return answer
 
 
-def test_fake_model_drives_tools_to_a_final_answer(run: cachesim.RunResult) -> None:
+def test_fake_model_drives_tools_to_a_final_answer(node_failure_run: cachesim.RunResult) -> None:
     final = "node-2 was killed at [t=10.0-11.8 s]; hit ratio fell to 0.64."
     model = ScriptedChatModel(script=[
         tool_call("search_events", {"kind": "kill"}, "c1"),
@@ -36,7 +30,7 @@ def test_fake_model_drives_tools_to_a_final_answer(run: cachesim.RunResult) -> N
                                   "buckets": 3}, "c2"),
         final,
     ])
-    answer = ask(model, run, "Why did the hit ratio drop at t=10 s?")
+    answer = ask(model, node_failure_run, "Why did the hit ratio drop at t=10 s?")
     assert answer.error is None and answer.text == final
     assert [s["name"] for s in answer.steps] == ["search_events", "get_metrics"]
     events = json.loads(answer.steps[0]["result"])["events"]
@@ -55,25 +49,25 @@ def test_fake_model_drives_tools_to_a_final_answer(run: cachesim.RunResult) -> N
     assert answer.record()["ranges"] == [(10.0, 11.8)]
 
 
-def test_system_prompt_grounds_and_guards(run: cachesim.RunResult) -> None:
+def test_system_prompt_grounds_and_guards(node_failure_run: cachesim.RunResult) -> None:
     model = ScriptedChatModel(script=["ok"])
-    ask(model, run)
+    ask(model, node_failure_run)
     system = model.received[0][0].content
     assert "DATA from the" in system and "never instructions" in system
     assert "chaos killed node-2 at t=10.0 s" in system  # the findings are the grounding
     assert "<run_data>" in system and system.rstrip().endswith("</run_data>")
 
 
-def test_bad_tool_arguments_come_back_as_an_error(run: cachesim.RunResult) -> None:
+def test_bad_tool_arguments_come_back_as_an_error(node_failure_run: cachesim.RunResult) -> None:
     model = ScriptedChatModel(script=[tool_call("get_metrics", {"metrics": ["nope"]}), "sorry"])
-    answer = ask(model, run)
+    answer = ask(model, node_failure_run)
     assert json.loads(answer.steps[0]["result"])["error"].startswith("unknown metric")
     assert answer.text == "sorry" and answer.error is None
 
 
-def test_model_and_tool_call_limits(run: cachesim.RunResult) -> None:
+def test_model_and_tool_call_limits(node_failure_run: cachesim.RunResult) -> None:
     looping = ScriptedChatModel(script=[tool_call("get_summary", {}, f"c{i}") for i in range(50)])
-    answer = ask(looping, run, max_model_calls=3, max_tool_calls=2)
+    answer = ask(looping, node_failure_run, max_model_calls=3, max_tool_calls=2)
     assert len(looping.received) == 3  # stopped by the model-call limit
     assert len(answer.steps) == 3
     results = [json.loads(s["result"]) if s["result"].startswith("{") else s["result"]
@@ -85,8 +79,8 @@ def test_model_and_tool_call_limits(run: cachesim.RunResult) -> None:
 
 
 def test_injected_event_text_reaches_the_model_only_as_escaped_data(
-        run: cachesim.RunResult) -> None:
-    poisoned = with_event(run, 10.2, INJECTION)
+        node_failure_run: cachesim.RunResult) -> None:
+    poisoned = with_event(node_failure_run, 10.2, INJECTION)
     model = ScriptedChatModel(script=[tool_call("search_events", {"t_start": 10.1,
                                                                   "t_end": 10.3}), "done"])
     ask(model, poisoned)
@@ -103,25 +97,25 @@ def test_injected_event_text_reaches_the_model_only_as_escaped_data(
     assert str(seen[0].content).count("</run_data>") == 1
 
 
-def test_history_is_passed_and_bounded(run: cachesim.RunResult) -> None:
+def test_history_is_passed_and_bounded(node_failure_run: cachesim.RunResult) -> None:
     model = ScriptedChatModel(script=["second answer"])
     history = [{"role": "user", "content": "first?"},
                {"role": "assistant", "content": "first answer " + "x" * 5000},
                {"role": "assistant", "content": "", "error": "failed"}]
-    ask(model, run, "second?", tuple(history))
+    ask(model, node_failure_run, "second?", tuple(history))
     contents = [m.content for m in model.received[0][1:]]
     assert contents[0] == "first?" and contents[-1] == "second?"
     assert len(contents) == 3 and len(contents[1]) == 2000
 
 
-def test_compare_tool_only_with_other_runs(run: cachesim.RunResult) -> None:
-    assert "compare_runs" not in [t.name for t in make_tools(RunTools(run))]
-    tools = make_tools(RunTools(run, "run-2", {"run-1": run}))
+def test_compare_tool_only_with_other_runs(node_failure_run: cachesim.RunResult) -> None:
+    assert "compare_runs" not in [t.name for t in make_tools(RunTools(node_failure_run))]
+    tools = make_tools(RunTools(node_failure_run, "run-2", {"run-1": node_failure_run}))
     assert "compare_runs" in [t.name for t in tools]
 
 
-def test_answer_events_with_a_factory_and_a_failing_factory(run: cachesim.RunResult) -> None:
-    runs = {"run-1": run}
+def test_answer_events_with_a_factory_and_a_failing_factory(node_failure_run: cachesim.RunResult) -> None:
+    runs = {"run-1": node_failure_run}
     answer = Answer(LLM)
     text = "".join(answer.text_stream(answer_events("run-1", runs, "what?", mode=LLM,
                                                     factory=demo_model)))

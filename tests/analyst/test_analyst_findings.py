@@ -18,11 +18,6 @@ from cachesim.analyst.offline import parse_question
 
 
 @pytest.fixture(scope="module")
-def node_failure() -> cachesim.RunResult:
-    return cachesim.simulate(cachesim.load_scenario("node_failure"))
-
-
-@pytest.fixture(scope="module")
 def custom() -> cachesim.RunResult:
     """Not a built-in scenario: node-3 killed at t=8 s, node-1 slowed at t=12 s, seed 7."""
     base = cachesim.load_scenario("baseline").to_dict()
@@ -68,16 +63,16 @@ def _check_incident_numbers(run: cachesim.RunResult, inc) -> None:  # type: igno
         assert inc.detected_at == pytest.approx(float(detect["t"].iloc[0]))
 
 
-def test_node_failure_incidents_name_the_node_and_times(node_failure: cachesim.RunResult) -> None:
-    incs = incidents(node_failure)
+def test_node_failure_incidents_name_the_node_and_times(node_failure_run: cachesim.RunResult) -> None:
+    incs = incidents(node_failure_run)
     assert [(i.kind, i.target, i.t) for i in incs] == [("kill", "node-2", 10.0),
                                                        ("restart", "node-2", 20.0)]
     kill, restart = incs
     for inc in incs:
-        _check_incident_numbers(node_failure, inc)
+        _check_incident_numbers(node_failure_run, inc)
     assert kill.dipped and kill.hr_low < kill.hr_before - 0.1
     assert 10.0 < kill.detected_at < 10.0 + 0.5 + 1e-9  # within one health-check interval
-    assert kill.failed == node_failure.summary["failed"]  # every failure is the kill's
+    assert kill.failed == node_failure_run.summary["failed"]  # every failure is the kill's
     assert kill.fail_first_t >= 10.0 and kill.fail_last_t <= kill.detected_at + 0.2
     assert restart.detected_at is not None and restart.failed == 0
     text = kill.describe()
@@ -98,31 +93,25 @@ def test_custom_run_incidents(custom: cachesim.RunResult) -> None:
     assert "p99 latency peaked" in slow.describe()
 
 
-def test_findings_cover_the_run(node_failure: cachesim.RunResult) -> None:
-    fs = compute_findings(node_failure)
+def test_findings_cover_the_run(node_failure_run: cachesim.RunResult) -> None:
+    fs = compute_findings(node_failure_run)
     topics = [f.topic for f in fs]
     assert topics[0] == "overview" and topics.count("incident") == 2
-    s = node_failure.summary
+    s = node_failure_run.summary
     assert f"hit ratio {s['hit_ratio']:.3f}" in fs[0].text
     assert f"{s['failed']} failed" in fs[0].text
-    nodes = node_failure.nodes()
+    nodes = node_failure_run.nodes()
     busiest = nodes.loc[nodes["requests"].idxmax(), "node"]
     node_text = next(f.text for f in fs if f.topic == "nodes")
     assert f"{busiest} served the most requests ({nodes['requests'].max()}" in node_text
     assert "Requests dropped: node-2" in node_text
     for f in fs:  # every cited range parses and lies inside the run
         for a, b in re.findall(r"\[t=([\d.]+)-([\d.]+) s\]", f.text):
-            assert 0 <= float(a) <= float(b) <= node_failure.sim_time_s
+            assert 0 <= float(a) <= float(b) <= node_failure_run.sim_time_s
 
 
-@pytest.fixture(scope="module")
-def herd() -> cachesim.RunResult:
-    return cachesim.simulate(cachesim.load_scenario("thundering_herd").with_overrides(
-        {"duration_s": 5.0, "warmup_s": 1.0}))
-
-
-def test_saturated_database_is_named(herd: cachesim.RunResult) -> None:
-    run, cfg = herd, herd.config
+def test_saturated_database_is_named(herd_run: cachesim.RunResult) -> None:
+    run, cfg = herd_run, herd_run.config
     db = next(f for f in compute_findings(run) if f.topic == "database")
     cap = cfg.database.concurrency * 1000 / cfg.database.service_time_ms
     assert f"capacity of about {cap:.0f}/s" in db.text
@@ -144,13 +133,13 @@ def test_parse_question() -> None:
         "run-1 · baseline"
 
 
-def test_offline_why_did_hit_ratio_drop(node_failure: cachesim.RunResult) -> None:
-    kill = incidents(node_failure)[0]
-    text, steps = OfflineAnalyst(RunTools(node_failure)).compose(
+def test_offline_why_did_hit_ratio_drop(node_failure_run: cachesim.RunResult) -> None:
+    kill = incidents(node_failure_run)[0]
+    text, steps = OfflineAnalyst(RunTools(node_failure_run)).compose(
         "Why did the hit ratio drop at t=10 s?")
     assert "chaos killed node-2 at t=10.0 s" in text
     assert f"t={kill.detected_at:.2f} s" in text and f"to {kill.hr_low:.2f}" in text
-    ts = _span(node_failure.timeseries(), 8.0, 13.0)
+    ts = _span(node_failure_run.timeseries(), 8.0, 13.0)
     assert f"ranged from {ts['hit_ratio'].min():.2f} to {ts['hit_ratio'].max():.2f}" in text
     assert f", {ts['failed'].sum()} requests failed" in text
     assert f"worst window p99 was {ts['latency_p99_ms'].max():.0f} ms" in text
@@ -159,18 +148,18 @@ def test_offline_why_did_hit_ratio_drop(node_failure: cachesim.RunResult) -> Non
 
 
 def test_offline_blames_the_database_when_no_chaos_explains_a_drop(
-        herd: cachesim.RunResult) -> None:
-    text, _ = OfflineAnalyst(RunTools(herd)).compose("Why did the hit ratio fall at t=3 s?")
-    ts = _span(herd.timeseries(), 1.0, 5.0)
+        herd_run: cachesim.RunResult) -> None:
+    text, _ = OfflineAnalyst(RunTools(herd_run)).compose("Why did the hit ratio fall at t=3 s?")
+    ts = _span(herd_run.timeseries(), 1.0, 5.0)
     rate = ts["db_reads"].sum() / 4.0
     assert "No chaos action happened near t=3 s" in text
     assert f"Database reads ran at {rate:.0f}/s there against a capacity of about 1600/s" in text
 
 
-def test_offline_common_questions(node_failure: cachesim.RunResult,
+def test_offline_common_questions(node_failure_run: cachesim.RunResult,
                                   baseline: cachesim.RunResult) -> None:
-    s = node_failure.summary
-    rt = RunTools(node_failure, "run-2", {"run-1": baseline})
+    s = node_failure_run.summary
+    rt = RunTools(node_failure_run, "run-2", {"run-1": baseline})
     off = OfflineAnalyst(rt)
     assert f"p99 {s['latency_p99_ms']:.1f} ms" in off.compose("What was the p99 latency?")[0]
     assert f"{s['failed']} measured requests failed" in off.compose("How many failed?")[0]
@@ -188,15 +177,15 @@ def test_offline_common_questions(node_failure: cachesim.RunResult,
     assert off.compose("Why did the hit ratio drop?") == off.compose("Why did the hit ratio drop?")
 
 
-def test_offline_answer_streams_steps_then_words(node_failure: cachesim.RunResult) -> None:
-    events = list(OfflineAnalyst(RunTools(node_failure)).answer("Which node was hot?"))
+def test_offline_answer_streams_steps_then_words(node_failure_run: cachesim.RunResult) -> None:
+    events = list(OfflineAnalyst(RunTools(node_failure_run)).answer("Which node was hot?"))
     names = [type(e).__name__ for e in events]
     assert names[:2] == ["ToolStep", "ToolStep"] and names.count("TextDelta") > 10
 
 
-def test_suggestions(node_failure: cachesim.RunResult, baseline: cachesim.RunResult) -> None:
-    rt = RunTools(node_failure, "run-2", {"run-1": baseline})
-    sug = suggestions(rt, compute_findings(node_failure), limit=10)
+def test_suggestions(node_failure_run: cachesim.RunResult, baseline: cachesim.RunResult) -> None:
+    rt = RunTools(node_failure_run, "run-2", {"run-1": baseline})
+    sug = suggestions(rt, compute_findings(node_failure_run), limit=10)
     assert sug[0] == "What happened when chaos killed node-2 at t=10 s?"
     assert "Compare this run with run-1." in sug
-    assert sug[0] not in suggestions(rt, compute_findings(node_failure), asked=(sug[0],))
+    assert sug[0] not in suggestions(rt, compute_findings(node_failure_run), asked=(sug[0],))

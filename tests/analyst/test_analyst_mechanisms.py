@@ -20,25 +20,13 @@ from cachesim.analyst.mechanisms import (
 from cachesim.analyst.tools import ToolInputError
 
 
-@pytest.fixture(scope="module")
-def failure() -> cachesim.RunResult:
-    return cachesim.simulate(cachesim.load_scenario("node_failure").with_overrides(
-        {"duration_s": 16.0, "warmup_s": 1.0}))
-
-
-@pytest.fixture(scope="module")
-def herd_run() -> cachesim.RunResult:
-    return cachesim.simulate(cachesim.load_scenario("thundering_herd").with_overrides(
-        {"duration_s": 4.0, "warmup_s": 1.0}))
-
-
-def test_node_loss_names_moved_keys_heirs_and_recovery(failure) -> None:
-    kill = next(i for i in incidents(failure) if i.kind == "kill")
-    f = node_loss(failure, kill)
+def test_node_loss_names_moved_keys_heirs_and_recovery(node_failure_16s) -> None:
+    kill = next(i for i in incidents(node_failure_16s) if i.kind == "kill")
+    f = node_loss(node_failure_16s, kill)
     assert f is not None and f.topic == "node_loss" and (f.t_start, f.t_end) == (10.0, 16.0)
-    ts, nt = failure.timeseries(), failure.node_timeseries()
+    ts, nt = node_failure_16s.timeseries(), node_failure_16s.node_timeseries()
     after = ts[(ts["t"] > 10.0 + 1e-9) & (ts["t"] <= 16.0 + 1e-9)]
-    mv = failure.moved_misses()
+    mv = node_failure_16s.moved_misses()
     mv = mv[(mv["home"] == "node-2") & (mv["t"] > 10.0)]
     by = mv.groupby("node")["misses"].sum()
     assert f.facts["misses"] == int(after["misses"].sum())
@@ -56,8 +44,8 @@ def test_node_loss_names_moved_keys_heirs_and_recovery(failure) -> None:
     assert f"{f.facts['recovered_at'] - 10.0:.1f} s after the kill" in f.text
 
 
-def test_every_mechanism_finding_cites_its_range(failure, herd_run) -> None:
-    for run in (failure, herd_run):
+def test_every_mechanism_finding_cites_its_range(node_failure_16s, herd_run) -> None:
+    for run in (node_failure_16s, herd_run):
         for f in compute_findings(run):
             if f.topic in ("node_loss", "db_load", "stale_cause", "hot_keys", "herd"):
                 m = re.match(r"\[t=([\d.]+)-([\d.]+) s\]", f.text)
@@ -136,14 +124,14 @@ def test_what_if_refuses_a_run_over_its_budget(monkeypatch) -> None:
     assert describe_what_if(w).startswith("The coalescing what-if was not run")
 
 
-def test_agent_tool_get_hot_keys(failure) -> None:
+def test_agent_tool_get_hot_keys(node_failure_16s) -> None:
     import json
 
     from cachesim.analyst.agent import make_tools
 
-    tools = {t.name: t for t in make_tools(RunTools(failure))}
+    tools = {t.name: t for t in make_tools(RunTools(node_failure_16s))}
     out = json.loads(tools["get_hot_keys"].invoke({"by": "misses", "top": 3}))
-    assert [r["key"] for r in out["keys"]] == list(failure.hot_keys(by="misses", top=3)["key"])
+    assert [r["key"] for r in out["keys"]] == list(node_failure_16s.hot_keys(by="misses", top=3)["key"])
     assert out["by"] == "misses" and "whole run" in out["window"]
     err = json.loads(tools["get_hot_keys"].invoke({"node": "node-99"}))
     assert err["error"].startswith("no node 'node-99'")

@@ -125,8 +125,8 @@ def server() -> Iterator[LocalOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, cachesim.RunResult]:
-    return {"run-1 · node_failure": cachesim.simulate(cachesim.load_scenario("node_failure"))}
+def runs(node_failure_run: cachesim.RunResult) -> dict[str, cachesim.RunResult]:
+    return {"run-1 · node_failure": node_failure_run}
 
 
 def _ask(runs: dict, settings: LLMSettings) -> tuple[Answer, list[str]]:

@@ -11,16 +11,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import cachesim
 from cachesim.archive import FILES, OPTIONAL, ArchiveError, run_from_zip, run_to_zip
 
 APP = str(Path(__file__).resolve().parents[2] / "pages" / "3_Analysis.py")
-
-
-@pytest.fixture(scope="module")
-def run():
-    cfg = cachesim.load_scenario("node_failure").with_overrides({"duration_s": 12, "workload.rate_rps": 500})
-    return cachesim.simulate(cfg)
 
 
 def rezip(data: bytes, change: dict[str, bytes | None] | None = None, extra: dict[str, bytes] | None = None) -> bytes:
@@ -36,7 +29,8 @@ def rezip(data: bytes, change: dict[str, bytes | None] | None = None, extra: dic
     return buf.getvalue()
 
 
-def test_round_trip(run):
+def test_round_trip(node_failure_12s):
+    run = node_failure_12s
     back = run_from_zip(run_to_zip(run), max_bytes=10_000_000)
     assert back.summary == run.summary and back.status == run.status and back.sim_time_s == run.sim_time_s
     assert back.config == run.config
@@ -45,14 +39,14 @@ def test_round_trip(run):
     assert sorted(zipfile.ZipFile(io.BytesIO(run_to_zip(run))).namelist()) == sorted(FILES + OPTIONAL)
 
 
-def test_a_zip_saved_in_a_folder_reads_too(run):
-    data = run_to_zip(run)
+def test_a_zip_saved_in_a_folder_reads_too(node_failure_12s):
+    data = run_to_zip(node_failure_12s)
     src = zipfile.ZipFile(io.BytesIO(data))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as out:
         for name in src.namelist():
             out.writestr(f"run-1/{name}", src.read(name))
-    assert run_from_zip(buf.getvalue(), max_bytes=10_000_000).summary == run.summary
+    assert run_from_zip(buf.getvalue(), max_bytes=10_000_000).summary == node_failure_12s.summary
 
 
 @pytest.mark.parametrize(
@@ -72,14 +66,14 @@ def test_a_zip_saved_in_a_folder_reads_too(run):
         (lambda d: rezip(d, {"nodes.csv": b"0" * 30_000_000}), "expands to more than"),
     ],
 )
-def test_untrusted_zips_are_one_line_that_quotes_nothing(run, make, fragment):
+def test_untrusted_zips_are_one_line_that_quotes_nothing(node_failure_12s, make, fragment):
     with pytest.raises(ArchiveError) as err:
-        run_from_zip(make(run_to_zip(run)), max_bytes=1_000_000, name="up.zip")
+        run_from_zip(make(run_to_zip(node_failure_12s)), max_bytes=1_000_000, name="up.zip")
     text = str(err.value)
     assert fragment in text and "\n" not in text and "secret" not in text and "content" not in text
 
 
-def test_an_uploaded_run_joins_the_session(run, tmp_path):
+def test_an_uploaded_run_joins_the_session(node_failure_12s, tmp_path):
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception and any("a server restart loses them" in i.value for i in at.info)
@@ -88,6 +82,7 @@ def test_an_uploaded_run_joins_the_session(run, tmp_path):
     # AppTest cannot set a file uploader's value: add the run the way the callback does
     from cachesim.ui import state  # noqa: F401 - the registry the callback fills
 
-    at.session_state["cachesim.runs"] = {"run-1 · node_failure": run_from_zip(run_to_zip(run), max_bytes=10**7)}
+    uploaded = run_from_zip(run_to_zip(node_failure_12s), max_bytes=10**7)
+    at.session_state["cachesim.runs"] = {"run-1 · node_failure": uploaded}
     at.run()
     assert not at.exception and at.selectbox(key="analysis.run").value == "run-1 · node_failure"
