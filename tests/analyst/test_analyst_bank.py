@@ -12,11 +12,11 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from test_analyst_openai import KEY, Handler, LocalOpenAI, _chunk
 
 import cachesim
 from cachesim.analyst.bank import CASES, RUN_OVERRIDES, bank_runs, evaluate, offline_answerer
 from cachesim.cli import main
+from tests.analyst.test_analyst_openai import KEY, Handler, LocalOpenAI, _chunk
 
 pytestmark = pytest.mark.slow  # six scenario runs and two what-ifs: minutes
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 import socket
 import threading
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cachesim.analyst.testing import ScriptedChatModel, demo_model
+from tests.ui.helpers import unescape
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Analyst.py")
 KEY = "sk-test-PAGE-SECRET-0123456789"
@@ -47,10 +47,6 @@ def ask(at: AppTest, question: str) -> AppTest:
 def texts(block) -> list[str]:  # type: ignore[no-untyped-def]
     """The markdown shown, with the backslash escapes of user text undone."""
     return [unescape(m.value) for m in block.markdown]
-
-
-def unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def test_offline_answer_with_steps_chart_and_followups() -> None:

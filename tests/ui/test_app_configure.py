@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from cachesim.config import SimConfig
 from cachesim.ui import chaos_editor, share
 from cachesim.ui.config_state import validate
 from cachesim.ui.fields import section_keys, spec_of
+from tests.ui.helpers import unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -175,11 +175,6 @@ def test_chaos_tab_shows_the_schedule():
     at = configure({"scenario": "node_failure"})
     charts = at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
     assert any('"Chaos schedule"' in c.proto.spec for c in charts)
-
-
-def unescape(text: str) -> str:
-    """Shown text: user-derived text is backslash-escaped in the Markdown source."""
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def test_chaos_editor_blanks_cells_that_do_not_apply_and_skips_invalid_rows_on_the_timeline():

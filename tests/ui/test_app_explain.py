@@ -4,35 +4,15 @@ and "Change one thing". Waits poll conditions (never fixed sleeps)."""
 
 from __future__ import annotations
 
-import json
-import re
-import time
-from collections.abc import Callable
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import cachesim
 from cachesim.narration import narrate
 from cachesim.ui.runner import SPEEDS, WATCH_S, default_speed, speed_meaning
+from tests.ui.helpers import APP, AS_FAST_AS_POSSIBLE, ROOT, charts_of, live_page, start, unescape, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-LIVE = str(ROOT / "pages" / "2_Live_Run.py")
 SHORT = {"scenario": "node_failure", "duration_s": "12", "workload.rate_rps": "600"}
-
-
-def wait_for(cond: Callable[[], bool], timeout_s: float = 90.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{what} did not hold within {timeout_s:g} s")
-
-
-def unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 @pytest.mark.parametrize("name", cachesim.list_scenarios())
@@ -52,30 +32,17 @@ def test_default_speed_edges_and_the_caption():
     assert speed_meaning(None, 30.0).startswith("max: as fast as the server can")
 
 
-def live_page(params: dict[str, str] | None = None, **state) -> AppTest:
-    at = AppTest.from_file(LIVE, default_timeout=90)
-    at.query_params.update(params or SHORT)
-    at.session_state["live.max_loop_s"] = 0.0
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception
-    return at
-
-
 def test_a_new_run_starts_at_the_watchable_speed_and_says_what_it_means():
     at = live_page({"scenario": "node_failure"})
-    at.sidebar.button(key="sidebar.run").click().run()
-    live = at.session_state["cachesim.live"]
+    live, _ = start(at)
     assert live.speed == 1.5
     assert any("1.5× real time" in c.value and "about 20 s" in c.value for c in at.caption)
     at.button(key="live.stop").click().run()
 
 
 def test_pause_at_each_event_narrates_and_resume_continues():
-    at = live_page(**{"live.speed_pref": None, "live.pause": True})
-    at.sidebar.button(key="sidebar.run").click().run()
-    live, worker = at.session_state["cachesim.live"], at.session_state["cachesim.worker"]
+    at = live_page(SHORT, **AS_FAST_AS_POSSIBLE, **{"live.pause": True})
+    live, worker = start(at)
     assert live.pause_at_events
     assert worker.wait(90) and live.status == "stopped"
     kill = live.events[live.paused_for]
@@ -99,10 +66,9 @@ def test_pause_at_each_event_narrates_and_resume_continues():
 
 
 def test_change_one_thing_reruns_the_same_seed_with_the_old_run_overlaid():
-    at = live_page(**{"live.speed_pref": None})
-    at.sidebar.button(key="sidebar.run").click().run()
-    first = at.session_state["cachesim.live"]
-    assert at.session_state["cachesim.worker"].wait(90)
+    at = live_page(SHORT, **AS_FAST_AS_POSSIBLE)
+    first, worker = start(at)
+    assert worker.wait(90)
     at.run()
     assert first.status == "finished" and first.run_id
     assert at.button(key="live.reset").label == "Clear live view"  # not a second "Reset" (the sidebar's)
@@ -120,8 +86,7 @@ def test_change_one_thing_reruns_the_same_seed_with_the_old_run_overlaid():
     assert any("cluster.nodes: 6 → 8" in unescape(c.value) for c in at.caption)
     assert at.session_state["cachesim.worker"].wait(90)
     at.run()
-    specs = [json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")]
-    hit = next(s for s in specs if s.get("title") == "Hit ratio")
+    hit = next(s for s in charts_of(at) if s.get("title") == "Hit ratio")
     prev = [layer for layer in hit["layer"] if layer.get("data", {}).get("name") == "prev"]
     assert prev and prev[0]["mark"]["strokeDash"] == [5, 3]  # the first run, dashed under the new one
 
@@ -197,7 +162,7 @@ def test_compare_shows_points_dashes_and_a_readable_diff(failure_result):
 
 
 def test_analysis_follows_a_resumed_run():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at = AppTest.from_file(APP, default_timeout=90)
     at.query_params.update({"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "600"})
     at.session_state["live.max_loop_s"] = 0.0
     at.session_state["live.speed_pref"] = 5.0

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
-from test_app_live import SHORT, live_page, start
 
-import cachesim
 from cachesim.ui.hotkeys import leaderboard
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
-
-
-@pytest.fixture(scope="module")
-def failure_run() -> cachesim.RunResult:
-    return cachesim.simulate(cachesim.load_scenario("node_failure").with_overrides(
-        {"duration_s": 16.0, "warmup_s": 1.0}))
+from tests.ui.helpers import APP, SHORT, live_page, start
 
 
 def _board(at: AppTest):  # type: ignore[no-untyped-def]
@@ -27,8 +14,8 @@ def _board(at: AppTest):  # type: ignore[no-untyped-def]
     return frames[0]
 
 
-def test_leaderboard_table_marks_moved_keys(failure_run) -> None:
-    hk = failure_run.hot_keys(top=50)
+def test_leaderboard_table_marks_moved_keys(node_failure_16s) -> None:
+    hk = node_failure_16s.hot_keys(top=50)
     table = leaderboard(hk)
     assert list(table["rank"]) == list(range(1, 51))
     assert list(table["key"]) == list(hk["key"])
@@ -36,24 +23,24 @@ def test_leaderboard_table_marks_moved_keys(failure_run) -> None:
     assert set(table.loc[table["owner changed"] == "⚠ moved", "home"]) == {"node-2"}
 
 
-def test_analysis_page_shows_the_top_20_and_follows_the_node_filter(failure_run) -> None:
+def test_analysis_page_shows_the_top_20_and_follows_the_node_filter(node_failure_16s) -> None:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.session_state["cachesim.runs"] = {"run-1 · node_failure": failure_run}
+    at.session_state["cachesim.runs"] = {"run-1 · node_failure": node_failure_16s}
     at.session_state["cachesim.run_counter"] = 1
     at.switch_page("pages/3_Analysis.py").run()
     assert not at.exception
     board = _board(at)
-    expect = failure_run.hot_keys(top=20)
+    expect = node_failure_16s.hot_keys(top=20)
     assert len(board) == 20
     assert list(board["key"]) == list(expect["key"])
     assert list(board["lookups"]) == list(expect["requests"])
     at.selectbox(key="hotkeys.analysis.node").select("node-3").run()
     board = _board(at)
-    assert list(board["key"]) == list(failure_run.hot_keys(node="node-3", top=20)["key"])
+    assert list(board["key"]) == list(node_failure_16s.hot_keys(node="node-3", top=20)["key"])
     at.segmented_control(key="hotkeys.analysis.by").set_value("misses").run()
     assert not at.exception
-    assert list(_board(at)["misses"]) == list(failure_run.hot_keys(node="node-3", by="misses",
+    assert list(_board(at)["misses"]) == list(node_failure_16s.hot_keys(node="node-3", by="misses",
                                                                    top=20)["misses"])
 
 

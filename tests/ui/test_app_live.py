@@ -9,58 +9,11 @@ worker's speed depends on the machine and on what else runs on it.
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[2]
-LIVE = str(ROOT / "pages" / "2_Live_Run.py")
-APP = str(ROOT / "app.py")
-SHORT = {"scenario": "node_failure", "duration_s": "12", "workload.rate_rps": "800"}
-#: A run long enough that it is still going when a test clicks (at 1 x real time: 60 wall s).
-LONG = {"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "800"}
-
-
-def wait_for(cond: Callable[[], bool], timeout_s: float = 60.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{what} did not hold within {timeout_s:g} s")
-
-
-def unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
-
-
-def live_page(params: dict[str, str] | None = None, *, speed: float | None = None) -> AppTest:
-    at = AppTest.from_file(LIVE, default_timeout=90)
-    at.query_params.update(params or SHORT)
-    at.session_state["live.max_loop_s"] = 0.0  # one refresh per script run: the test drives the page
-    if speed is not None:
-        at.session_state["live.speed_pref"] = speed
-    at.run()
-    assert not at.exception
-    return at
-
-
-def start(at: AppTest):  # type: ignore[no-untyped-def]
-    at.sidebar.button(key="sidebar.run").click().run()
-    assert not at.exception
-    return at.session_state["cachesim.live"], at.session_state["cachesim.worker"]
-
-
-def charts_of(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart") + at.get("arrow_vega_lite_chart")]
-
-
-def titles(at: AppTest) -> list[str]:
-    return [spec.get("title") for spec in charts_of(at)]
+from tests.ui.helpers import APP, LONG, REAL_TIME, charts_of, live_page, start, titles, unescape, wait_for
 
 
 def test_ready_state_before_any_run():
@@ -103,7 +56,7 @@ def test_a_short_run_produces_kpis_and_charts():
 
 
 def test_stop_keeps_the_partial_run_and_resume_continues_it():
-    at = live_page(LONG, speed=1.0)  # 1 x real time: the run is still going when Stop is clicked
+    at = live_page(LONG, **REAL_TIME)  # 1 x real time: the run is still going when Stop is clicked
     live, worker = start(at)
     wait_for(lambda: live.now >= 0.5, what="the run reaching t=0.5 s")
     at.button(key="live.stop").click().run()
@@ -130,7 +83,7 @@ def test_stop_keeps_the_partial_run_and_resume_continues_it():
 
 
 def test_reset_clears_the_view_and_keeps_the_runs():
-    at = live_page(LONG, speed=1.0)
+    at = live_page(LONG, **REAL_TIME)
     live, worker = start(at)
     wait_for(lambda: live.sim.snapshots, what="a first snapshot")
     at.button(key="live.reset").click().run()
@@ -140,7 +93,7 @@ def test_reset_clears_the_view_and_keeps_the_runs():
 
 
 def test_speed_control_paces_the_run():
-    at = live_page(LONG, speed=1.0)
+    at = live_page(LONG, **REAL_TIME)
     live, worker = start(at)
     assert live.speed == 1.0
     wait_for(lambda: live.now >= 0.3, what="the run moving")
@@ -196,8 +149,8 @@ def test_a_hundred_rapid_clicks_never_raise():
 
 
 def test_two_sessions_run_independently():
-    a = live_page(LONG, speed=1.0)
-    b = live_page({"scenario": "write_heavy", "duration_s": "60"}, speed=1.0)
+    a = live_page(LONG, **REAL_TIME)
+    b = live_page({"scenario": "write_heavy", "duration_s": "60"}, **REAL_TIME)
     la, wa = start(a)
     lb, wb = start(b)
     assert la is not lb and la.config.name == "node_failure" and lb.config.name == "write_heavy"

@@ -3,12 +3,12 @@ explained beside the widget and disable Run, and nothing is lost between pages."
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 import cachesim
+from tests.ui.helpers import unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -133,11 +133,6 @@ def test_run_button_starts_a_live_run_and_opens_the_live_page():
     assert not at.exception
     assert at.title[0].value == "Live run"
     assert at.session_state["cachesim.live"].config.duration_s == 8.0
-
-
-def unescape(text: str) -> str:
-    """Shown text: user-derived text is backslash-escaped in the Markdown source."""
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def test_a_fractional_node_count_and_a_too_large_seed_are_refused_with_a_message():

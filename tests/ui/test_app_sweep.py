@@ -5,6 +5,7 @@ refuses a sweep over the budget, and its share link restores the definition."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -260,12 +261,11 @@ def test_link_round_trip_and_budget_helpers(monkeypatch):
 def test_a_job_runs_off_the_calling_thread(make):
     cfg = cachesim.load_scenario("baseline").with_overrides(SMALL)
     plan = plan_sweep(cfg, {"cluster.capacity": [100, 1000]}, 2)
-    ex = make()
-    job = ui.SweepJob(plan, ui.SweepDef(), ex)
+    before = set(multiprocessing.active_children())
+    job = ui.SweepJob(plan, ui.SweepDef(), make())
     assert job.wait(120) and job.error is None
     assert job.progress.done == 4 and len(job.result.table) == 4
-    if isinstance(ex, ProcessExecutor):
-        assert ex._pool is None  # the job closed its executor
+    assert not set(multiprocessing.active_children()) - before  # the job closed its executor: no worker left
 
 
 def test_the_app_picks_its_executor_from_the_server_environment(monkeypatch):

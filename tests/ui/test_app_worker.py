@@ -7,28 +7,11 @@ from __future__ import annotations
 import gc
 import time
 import weakref
-from collections.abc import Callable
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
 
 from cachesim.config import SimConfig
 from cachesim.ui.runner import LiveRun
 from cachesim.ui.worker import RunSlots, RunWorker, log_error
-
-ROOT = Path(__file__).resolve().parents[2]
-LIVE = str(ROOT / "pages" / "2_Live_Run.py")
-LONG = {"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "800"}
-
-
-def wait_for(cond: Callable[[], bool], timeout_s: float = 60.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{what} did not hold within {timeout_s:g} s")
-
+from tests.ui.helpers import LONG, REAL_TIME, live_page, start, wait_for
 
 #: Long enough (5 M requests) never to finish within a test.
 ENDLESS = {"duration_s": 5000.0, "snapshot_interval_s": 0.5, "workload": {"rate_rps": 1000.0}}
@@ -81,13 +64,8 @@ def test_a_blip_shorter_than_the_grace_period_does_not_stop_the_run():
 
 
 def test_a_real_streamlit_session_that_goes_away_stops_its_run():
-    at = AppTest.from_file(LIVE, default_timeout=90)
-    at.query_params.update(LONG)
-    at.session_state["live.max_loop_s"] = 0.0
-    at.session_state["live.speed_pref"] = 1.0
-    at.run()
-    at.sidebar.button(key="sidebar.run").click().run()
-    worker = at.session_state["cachesim.worker"]
+    at = live_page(LONG, **REAL_TIME)
+    _, worker = start(at)
     assert worker.alive
     del at  # the session and its state are dropped
     gc.collect()

@@ -246,31 +246,37 @@ def test_legend_items(run):
 # -- cached Vega-Lite specs for live redraws -------------------------------------------
 
 
-def test_fast_spec_equals_a_fresh_build_and_reuses_its_template(run):
+def fresh_build(kind: str, frames: dict, domain: tuple[float, float] | None = None) -> dict:
+    """The chart as Altair draws it from scratch (no cached template), without its data."""
+    return json.loads(json.dumps(vega.to_vega_lite(charts.LAYOUTS[kind](frames, domain), frames)))
+
+
+def without_data(spec: dict) -> dict:
+    return {k: v for k, v in spec.items() if k != "datasets"}
+
+
+def test_fast_spec_equals_a_fresh_build_for_new_data_and_domains(run):
     ts = charts.window(run.timeseries(), 600)
     frames = charts.hit_ratio_data(ts, run.events(), domain=(0.0, 25.0))
-    fresh = vega.to_vega_lite(charts.LAYOUTS["hit_ratio"](frames, (0.0, 25.0)), frames)
     fast = vega.spec("hit_ratio", frames, domain=(0.0, 25.0))
-    assert {k: v for k, v in fast.items() if k != "datasets"} == json.loads(json.dumps(fresh))
+    assert without_data(fast) == fresh_build("hit_ratio", frames, (0.0, 25.0))
     assert fast["datasets"]["ts"] is frames["ts"] and list(fast["datasets"]) == ["ts", "rules"]
     assert "usermeta" not in fast
     assert fast["layer"][0]["data"] == {"name": "ts"} and fast["layer"][1]["data"] == {"name": "rules"}
-    n = len(vega._TEMPLATES)
     later = charts.hit_ratio_data(ts.iloc[:-5], run.events(), domain=(0.0, 25.0))
-    again = vega.spec("hit_ratio", later, domain=(0.0, 30.0))
-    assert len(vega._TEMPLATES) == n  # same structure: no new template
+    again = vega.spec("hit_ratio", later, domain=(0.0, 30.0))  # the same structure: the live page's next redraw
+    assert without_data(again) == fresh_build("hit_ratio", later, (0.0, 30.0))
     assert again["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0.0, 30.0]
     assert len(again["datasets"]["ts"]) == len(ts) - 5
 
 
 def test_fast_spec_new_structure_when_event_kinds_change(run):
     ts = run.timeseries()
-    vega._TEMPLATES.clear()  # other tests may have built these structures already
-    n = len(vega._TEMPLATES)
-    before = vega.spec("latency", charts.latency_data(ts[ts["t"] < 9], run.events(), domain=(0.0, 9.0)))
-    after = vega.spec("latency", charts.latency_data(ts, run.events(), domain=(0.0, 25.0)))
+    early = charts.latency_data(ts[ts["t"] < 9], run.events(), domain=(0.0, 9.0))
+    full = charts.latency_data(ts, run.events(), domain=(0.0, 25.0))
+    before, after = vega.spec("latency", early), vega.spec("latency", full)
     assert len(after["layer"]) == len(before["layer"]) + 1  # the event markers' layer
-    assert len(vega._TEMPLATES) >= n + 2
+    assert without_data(before) == fresh_build("latency", early) and without_data(after) == fresh_build("latency", full)
     assert "kill" in after["layer"][-1]["encoding"]["color"]["scale"]["domain"]
 
 
