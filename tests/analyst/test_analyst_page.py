@@ -49,6 +49,7 @@ def texts(block) -> list[str]:  # type: ignore[no-untyped-def]
     return [unescape(m.value) for m in block.markdown]
 
 
+@pytest.mark.slow
 def test_offline_answer_with_steps_chart_and_followups() -> None:
     at = started()
     run_id = at.selectbox(key="analyst_run").value
@@ -73,6 +74,7 @@ def test_offline_answer_with_steps_chart_and_followups() -> None:
     assert texts(at.chat_message[2]) == [label] and len(at.chat_message) == 4
 
 
+@pytest.mark.slow
 def test_fake_model_through_session_state() -> None:
     at = started(factory=demo_model)
     assert at.toggle[0].value is False  # an LLM is available, so it is used
@@ -89,6 +91,7 @@ def test_fake_model_through_session_state() -> None:
     assert "measured requests failed" in texts(at.chat_message[3])[0]
 
 
+@pytest.mark.slow
 def test_prefill_from_the_analysis_page_is_asked_and_cleared() -> None:
     at = started()
     run_id = at.selectbox(key="analyst_run").value
@@ -103,6 +106,7 @@ def test_prefill_from_the_analysis_page_is_asked_and_cleared() -> None:
     assert len(at.chat_message) == 2
 
 
+@pytest.mark.slow
 def test_llm_errors_are_one_message_and_the_key_stays_hidden(
         monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
@@ -131,6 +135,7 @@ def test_llm_errors_are_one_message_and_the_key_stays_hidden(
     assert KEY not in str(download)
 
 
+@pytest.mark.slow
 def test_llm_answer_through_the_real_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page with ChatOpenAI against the local OpenAI-compatible server."""
     from tests.analyst.test_analyst_openai import LocalOpenAI
@@ -158,6 +163,7 @@ def test_llm_answer_through_the_real_client(monkeypatch: pytest.MonkeyPatch) -> 
         srv.server_close()
 
 
+@pytest.mark.slow
 def test_a_failing_model_shows_one_message() -> None:
     def unauthorised() -> ScriptedChatModel:
         import httpx

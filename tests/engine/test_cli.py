@@ -13,6 +13,9 @@ import pytest
 from cachesim.replay import replay
 from cachesim.traces import Trace, read_trace, write_trace
 
+#: Each test starts ``python -m cachesim`` (1-2 s of imports); test_fuzz_doors.py calls main() in-process.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["--set", "duration_s=2", "--set", "warmup_s=0.5"]
 

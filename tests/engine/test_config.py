@@ -66,6 +66,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["seed", "duration_s", "workload", "cluster", "chaos",
                                         "network", "bogus", "warmup_s"]), json_values, max_size=4))
@@ -76,6 +77,7 @@ def test_arbitrary_input_never_raises_anything_but_validation_error(data):
         assert format_validation_error(err)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(["cluster.nodes", "workload.rate_rps", "network.loss_rate", "seed",
                         "cluster.eviction", "chaos.events", "workload.trace", "client.retries"]),

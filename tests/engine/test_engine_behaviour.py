@@ -27,6 +27,7 @@ print(json.dumps(cachesim.simulate(cfg).summary, sort_keys=True))
 """
 
 
+@pytest.mark.slow
 def test_same_config_same_summary_in_separate_processes():
     outs = []
     for hashseed in ("0", "12345"):
@@ -45,6 +46,7 @@ def test_seed_changes_the_run():
     assert a != b and a == cachesim.simulate(cfg).summary
 
 
+@pytest.mark.slow
 def test_stop_and_resume_equals_an_uninterrupted_run():
     cfg = cachesim.load_scenario("node_failure").with_overrides({"duration_s": 12})
     whole = cachesim.simulate(cfg)
@@ -63,6 +65,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run():
     pd.testing.assert_frame_equal(sim.result().timeseries(), whole.timeseries())
 
 
+@pytest.mark.slow
 def test_killed_node_fails_requests_until_detected_then_recovers():
     cfg = cachesim.load_scenario("node_failure")
     res = cachesim.simulate(cfg)
@@ -93,6 +96,7 @@ def test_killed_node_fails_requests_until_detected_then_recovers():
     assert set(ev.kind) >= {"kill", "restart", "node_down_detected", "node_up_detected", "anomaly"}
 
 
+@pytest.mark.slow
 def test_database_partition_fails_misses_and_loses_invalidations():
     res = cachesim.simulate(cachesim.load_scenario("network_partition"))
     ts = res.timeseries().set_index("t")
@@ -104,6 +108,7 @@ def test_database_partition_fails_misses_and_loses_invalidations():
     assert ts.loc[16.0:20.0, "stale_reads"].sum() > ts.loc[8.0:12.0, "stale_reads"].sum()
 
 
+@pytest.mark.slow
 def test_slow_node_raises_latency_and_overload_fails_requests():
     base = cachesim.load_scenario("baseline").with_overrides({"duration_s": 10, "warmup_s": 1})
 
@@ -128,6 +133,7 @@ def test_slow_node_raises_latency_and_overload_fails_requests():
     assert node1["rejected"] > 0 and len(sim.nodes[0].queue) <= base.cluster.queue_limit
 
 
+@pytest.mark.slow
 def test_write_policies_and_loss_change_staleness():
     cfg = cachesim.load_scenario("write_heavy").with_overrides({"duration_s": 8, "warmup_s": 2})
 
@@ -142,6 +148,7 @@ def test_write_policies_and_loss_change_staleness():
     assert ttl < none - 0.1  # a TTL bounds how long a stale copy lives
 
 
+@pytest.mark.slow
 def test_coalescing_tames_the_thundering_herd():
     cfg = cachesim.load_scenario("thundering_herd").with_overrides({"duration_s": 8, "warmup_s": 2})
     herd = cachesim.simulate(cfg).summary
@@ -202,6 +209,7 @@ def test_event_log_is_bounded():
     assert len(res.events()) == 50 and sim.events.total > 100
 
 
+@pytest.mark.slow
 def test_no_streamlit_outside_ui():
     offenders = []
     for path in (ROOT / "cachesim").rglob("*.py"):
@@ -247,6 +255,7 @@ def test_events_reach_the_snapshot_of_their_window():
                       "chaos.random_downtime_s": 0.5}),
     ("network_partition", {"workload.write_ratio": 0.2}),
 ])
+@pytest.mark.slow
 def test_lazy_invalidations_equal_applying_each_on_arrival(monkeypatch, scenario, overrides):
     """A write's message reaches only the nodes that hold the key (or fill it before the
     message would arrive), and a node applies it when it next looks at its store, not

@@ -23,6 +23,7 @@ def _count_lookups(sim):
     return counter
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", cachesim.list_scenarios())
 def test_scenario_books_balance(name):
     cfg = cachesim.load_scenario(name)
@@ -104,6 +105,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     nodes=st.integers(1, 5), capacity=st.integers(1, 300), keys=st.integers(1, 2000),

@@ -138,6 +138,7 @@ def configs(draw) -> cachesim.SimConfig:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=configs(), data=st.data())
 def test_watching_never_changes_a_run(cfg, data):
@@ -170,6 +171,7 @@ def test_watching_never_changes_a_run(cfg, data):
     assert fate(sim.result()) == ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", cachesim.list_scenarios())
 def test_littles_law_on_every_scenario(name):
     """Mean in-flight requests = (time in the system of the requests that ended) / time,
@@ -284,6 +286,7 @@ def test_coalescing_is_decided_at_lookup():
     assert off["db_reads"] > 2 * res.summary["db_reads"]
 
 
+@pytest.mark.slow
 def test_failure_ratio_beside_latency():
     """A failed request has no latency; the failure ratio says how many there were."""
     res = cachesim.simulate(cachesim.load_scenario("network_partition"))
@@ -305,6 +308,7 @@ def test_invalidations_and_updates_are_counted_apart():
     assert upd["updates_sent"] == nodes * upd["db_writes"] and upd["invalidations_sent"] == 0
 
 
+@pytest.mark.slow
 def test_a_thousand_nodes_run():
     cfg = cachesim.load_scenario("node_failure").with_overrides(
         {"cluster.nodes": 1024, "duration_s": 12, "cluster.capacity": 20}

@@ -17,6 +17,7 @@ import io
 import os
 from contextlib import redirect_stderr, redirect_stdout
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -88,6 +89,7 @@ def deep(depth: int) -> object:
     return out
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.dictionaries(st.sampled_from(SECTIONS + ["seed", "duration_s", "name", "x"]), values, max_size=5))
 def test_config_dicts(data):

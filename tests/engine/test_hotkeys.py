@@ -141,6 +141,7 @@ def test_hot_keys_survive_save_and_load(hot_run, tmp_path):
 
 
 
+@pytest.mark.slow
 def test_large_clusters_hold_bounded_sketches_and_buffers():
     assert sizes(4) == (1000, 4096) and sizes(16) == (1000, 4096)
     assert sizes(256) == (64, 256) and sizes(1024) == (64, 256)

@@ -148,6 +148,7 @@ def herds() -> dict:
             "write_through": herd(**{"database.write_policy": "write_through"})}
 
 
+@pytest.mark.slow
 def test_leases_cut_the_peak_database_read_rate_tenfold_and_stop_stale_sets(herds):
     off, on = herds["off"], herds["leases"]
     # max over 100 ms windows after warm-up: 830/s without, 40/s with (the paper: 17K/s to 1.3K/s)
@@ -158,6 +159,7 @@ def test_leases_cut_the_peak_database_read_rate_tenfold_and_stop_stale_sets(herd
     assert on["latency_p99_ms"] > off["latency_p99_ms"]  # the cost: waiters wait back-off_s
 
 
+@pytest.mark.slow
 def test_leases_and_write_through_make_writes_converge_sooner(herds):
     off = herds["off"]
     for better in (herds["leases"], herds["write_through"]):
@@ -214,6 +216,7 @@ def outage(gutter: int) -> tuple[dict, object]:
     return res.summary, ts[(ts.t > 10.0) & (ts.t <= 20.0)]  # node-2 is down from 10 s to 20 s
 
 
+@pytest.mark.slow
 def test_a_gutter_pool_absorbs_a_dead_nodes_requests():
     s0, w0 = outage(0)
     s1, w1 = outage(1)

@@ -84,6 +84,7 @@ def test_exact_curve_is_replay_at_every_size() -> None:
     assert curve.method == "exact" and curve.requests == 8000 and not curve.use_bytes
 
 
+@pytest.mark.slow
 def test_byte_curve_is_libcachesim_lru_at_20_sizes(tmp_path: Path) -> None:
     lcs = pytest.importorskip("libcachesim")
     trace = zipf_trace(2, big=True)

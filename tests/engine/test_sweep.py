@@ -228,6 +228,7 @@ def test_dask_retries_a_failed_task():
     assert sorted(_FLAKY_CALLS) == [1, 1, 2, 2]
 
 
+@pytest.mark.slow
 def test_dask_runs_the_task_of_a_lost_worker_again(tmp_path):
     """A worker process that dies mid-task: its task runs again on a worker that lives."""
     pytest.importorskip("dask.distributed")
@@ -417,6 +418,7 @@ def test_reference_values_where_theory_applies():
 # -- command line -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sweep_command_line(tmp_path):
     out, pq = tmp_path / "s.csv", tmp_path / "s.parquet"
     cmd = [

@@ -37,6 +37,7 @@ def test_analytic_values_from_the_literature():
     assert mmc_response_time(1.0, 1.0, 2) == pytest.approx(1 + (1 / 3) / 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy,expected", [("lru", 0.4367), ("fifo", 0.3942)])
 def test_single_node_hit_ratio_matches_theory(policy, expected):
     res = cachesim.simulate(one_node(**{"cluster.eviction": policy}))
@@ -44,6 +45,7 @@ def test_single_node_hit_ratio_matches_theory(policy, expected):
     assert res.summary["hit_ratio"] == pytest.approx(expected, abs=0.01)
 
 
+@pytest.mark.slow
 def test_lru_beats_fifo_and_bigger_caches_hit_more():
     lru = cachesim.simulate(one_node(duration_s=6)).summary["hit_ratio"]
     fifo = cachesim.simulate(one_node(duration_s=6, **{"cluster.eviction": "fifo"})).summary["hit_ratio"]
@@ -63,6 +65,7 @@ def _queue_cfg(rate: float, servers: int):
     })
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rho", [0.5, 0.8])
 def test_mm1_mean_response_time(rho):
     mu = 2000.0
@@ -72,6 +75,7 @@ def test_mm1_mean_response_time(rho):
     assert res.summary["latency_mean_ms"] == pytest.approx(expected_ms, rel=0.05)
 
 
+@pytest.mark.slow
 def test_mmc_mean_response_time():
     mu, c = 2000.0, 4
     res = cachesim.simulate(_queue_cfg(0.8 * c * mu, c).with_overrides({"duration_s": 30}))

@@ -266,6 +266,7 @@ csv_text = st.lists(st.lists(csv_cells, min_size=1, max_size=5), min_size=0, max
 FUZZ_EXAMPLES = int(os.environ.get("CACHESIM_FUZZ_EXAMPLES", "400"))
 
 
+@pytest.mark.slow
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.one_of(csv_text, st.text(max_size=200)))
 def test_any_csv_text_gives_a_trace_or_a_trace_error(text: str) -> None:

@@ -132,6 +132,7 @@ def test_run_picker_switches_the_current_run(failure_run, theory_run):
     assert at.metric[0].value == f"{failure_run.summary['hit_ratio']:.1%}"
 
 
+@pytest.mark.slow
 def test_investigate_hands_the_event_to_the_analyst(failure_run, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     at = analysis({"run-1 · node_failure": failure_run})

@@ -65,6 +65,7 @@ def test_pause_at_each_event_narrates_and_resume_continues():
     assert live.paused_for is None
 
 
+@pytest.mark.slow
 def test_change_one_thing_reruns_the_same_seed_with_the_old_run_overlaid():
     at = live_page(SHORT, **AS_FAST_AS_POSSIBLE)
     first, worker = start(at)

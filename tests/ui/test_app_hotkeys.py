@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from cachesim.ui.hotkeys import leaderboard
@@ -44,6 +45,7 @@ def test_analysis_page_shows_the_top_20_and_follows_the_node_filter(node_failure
                                                                    top=20)["misses"])
 
 
+@pytest.mark.slow
 def test_live_page_shows_the_leaderboard_of_the_run() -> None:
     at = live_page(SHORT)
     live, worker = start(at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.helpers import APP, LONG, REAL_TIME, charts_of, live_page, start, titles, unescape, wait_for
@@ -23,6 +24,7 @@ def test_ready_state_before_any_run():
     assert any("a server restart loses them" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_a_short_run_produces_kpis_and_charts():
     at = live_page()
     live, worker = start(at)
@@ -55,6 +57,7 @@ def test_a_short_run_produces_kpis_and_charts():
     assert "**kill**" in log and "run finished" in log
 
 
+@pytest.mark.slow
 def test_stop_keeps_the_partial_run_and_resume_continues_it():
     at = live_page(LONG, **REAL_TIME)  # 1 x real time: the run is still going when Stop is clicked
     live, worker = start(at)
@@ -92,6 +95,7 @@ def test_reset_clears_the_view_and_keeps_the_runs():
     assert [r.status for r in at.session_state["cachesim.runs"].values()] == ["stopped"]
 
 
+@pytest.mark.slow
 def test_speed_control_paces_the_run():
     at = live_page(LONG, **REAL_TIME)
     live, worker = start(at)
@@ -127,6 +131,7 @@ def test_the_run_goes_on_while_the_visitor_reads_another_page():
     assert live.status == "stopped"
 
 
+@pytest.mark.slow
 def test_a_hundred_rapid_clicks_never_raise():
     at = live_page(LONG)
     live, _ = start(at)

@@ -89,6 +89,7 @@ def test_page_shows_the_definition_from_the_current_config():
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_a_one_parameter_sweep_draws_the_ci_band_and_che():
     at = sweep_page(SMALL | {"duration_s": 8.0, "warmup_s": 4.0, "workload.rate_rps": 3000.0})  # warm caches
     at.text_input(key="sw:xv").set_value("100:1600:*4").run()
@@ -257,7 +258,8 @@ def test_link_round_trip_and_budget_helpers(monkeypatch):
     assert "at most 2,000" in ui.budget_error(big, 1e30)
 
 
-@pytest.mark.parametrize("make", [SerialExecutor, lambda: ProcessExecutor(2)], ids=["serial", "processes"])
+@pytest.mark.parametrize("make", [SerialExecutor, pytest.param(lambda: ProcessExecutor(2), marks=pytest.mark.slow)],
+                         ids=["serial", "processes"])
 def test_a_job_runs_off_the_calling_thread(make):
     cfg = cachesim.load_scenario("baseline").with_overrides(SMALL)
     plan = plan_sweep(cfg, {"cluster.capacity": [100, 1000]}, 2)

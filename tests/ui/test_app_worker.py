@@ -8,6 +8,8 @@ import gc
 import time
 import weakref
 
+import pytest
+
 from cachesim.config import SimConfig
 from cachesim.ui.runner import LiveRun
 from cachesim.ui.worker import RunSlots, RunWorker, log_error
@@ -49,6 +51,7 @@ def test_a_worker_stops_when_the_runtime_no_longer_lists_its_session():
     assert worker.wait(30) and worker.reason == "session closed" and live.status == "stopped"
 
 
+@pytest.mark.slow
 def test_a_blip_shorter_than_the_grace_period_does_not_stop_the_run():
     calls = [0]
 

@@ -77,6 +77,7 @@ def test_the_button_sets_trace_capacity_and_policy(sample_page: AppTest) -> None
     assert not at.error
 
 
+@pytest.mark.slow
 def test_switching_unit_and_sampling(sample_page: AppTest) -> None:
     at = sample_page
     at.selectbox(key="workload.rate").set_value("SHARDS 1%").run()
@@ -121,6 +122,7 @@ def test_upload_a_trace_and_use_it(tmp_path: Path) -> None:
     assert at.session_state["cfg.values"]["workload.trace"] == "upload:my trace.bin.zst"
 
 
+@pytest.mark.slow
 def test_a_bad_upload_gives_one_line_and_keeps_everything() -> None:
     at = workload_page()
     at = _csv_upload(at, "good.csv", b"key\n1\n2\n1\n3\n1\n")

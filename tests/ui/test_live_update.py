@@ -91,6 +91,7 @@ def full() -> cachesim.RunResult:
     return cachesim.simulate(CONFIG)
 
 
+@pytest.mark.slow
 def test_ring_buffers_equal_the_run_from_scratch(full):
     ts_all, nodes_all = full.timeseries(), full.node_timeseries()
     n_nodes = CONFIG.cluster.nodes
@@ -132,6 +133,7 @@ def test_events_and_markers_are_kept_as_they_arrive(full):
     assert live.event_kinds() == set(events["kind"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", [SMALL_WINDOW, 600], ids=["sliding", "fixed-axis"])
 def test_build_update_draws_what_the_dataframe_builders_draw(window):
     live = LiveRun(CONFIG, window=window)
