@@ -92,6 +92,7 @@ def test_lognormal_sizes_are_a_function_of_key_and_seed_with_the_given_mean() ->
     assert lognormal_size(100, 0.0, seed=1)(12345) == 100  # no spread: the mean
 
 
+@pytest.mark.slow
 def test_sizes_keep_no_table_per_key() -> None:
     size = lognormal_size(4096, 2.0, seed=1)
     tracemalloc.start()
@@ -103,6 +104,7 @@ def test_sizes_keep_no_table_per_key() -> None:
     assert grown < 20_000
 
 
+@pytest.mark.slow
 def test_all_sizes_one_with_a_byte_capacity_is_the_item_capacity_run() -> None:
     base = {
         "seed": 5, "duration_s": 3.0, "snapshot_interval_s": 0.25,

@@ -255,6 +255,7 @@ def test_no_cache_sends_every_read_to_the_database():
     assert s["misses"] > 6000 and 0 <= s["misses"] - s["db_reads"] < 50  # the last reads still on their way
 
 
+@pytest.mark.slow
 def test_coalescing_is_decided_at_lookup():
     """With coalescing on, no two database reads of one key are ever under way from one
     node at once (unless the first is older than the timeout)."""

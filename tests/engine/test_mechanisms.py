@@ -262,6 +262,7 @@ def test_the_analyst_knows_the_mechanisms():
     assert "get_consistency" in [st.name for st in steps]
 
 
+@pytest.mark.slow
 def test_config_fields_reach_the_link_toml_and_cli(tmp_path):
     import json
     import subprocess

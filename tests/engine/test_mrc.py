@@ -153,6 +153,7 @@ def million() -> Trace:
     return generate(spec)
 
 
+@pytest.mark.slow
 def test_shards_at_one_percent_is_within_001_of_exact(million: Trace) -> None:
     objects = million.n_objects
     sizes = np.linspace(objects / 50, objects, 50).astype(np.int64)

@@ -62,6 +62,7 @@ def test_explicit_seeds_are_used_as_given():
     assert table.iloc[1]["issued"] == cachesim.simulate(TINY.with_overrides({"seed": 9})).summary["issued"]
 
 
+@pytest.mark.slow
 def test_replication_seeds_are_derived_stable_and_distinct():
     seeds = [replication_seed(1, r) for r in range(50)]
     assert len(set(seeds)) == 50 and all(0 <= s < 2**32 for s in seeds)

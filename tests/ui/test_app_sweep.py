@@ -119,6 +119,7 @@ def test_a_one_parameter_sweep_draws_the_ci_band_and_che():
     assert at.session_state[ui.JOB] is job
 
 
+@pytest.mark.slow
 def test_two_parameters_draw_a_heatmap():
     at = sweep_page()
     at.selectbox(key="sw:x").set_value("cluster.capacity").run()

@@ -126,6 +126,7 @@ def test_log_error_gives_distinct_short_ids():
     assert len(ids) == 20 and all(len(i) == 8 for i in ids)
 
 
+@pytest.mark.slow
 def test_a_freed_session_gives_its_memory_back():
     """The janitor releases memory (gc + malloc_trim) once a watched session owner is freed,
     once for a burst of them; waits for the condition, never for a fixed time."""

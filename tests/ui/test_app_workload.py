@@ -107,6 +107,7 @@ def _csv_upload(at: AppTest, name: str, data: bytes) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_upload_a_trace_and_use_it(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     keys = rng.zipf(1.3, size=20_000) % 3000
