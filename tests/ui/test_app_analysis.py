@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,9 +13,7 @@ import cachesim
 from cachesim import charts
 from cachesim.ui.analysis import investigate_question, theory_reference, zip_bytes
 from cachesim.ui.compare import config_diff, delta_table, kpi_table
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
+from tests.ui.helpers import APP
 
 
 @pytest.fixture(scope="module")

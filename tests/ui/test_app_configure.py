@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,10 +13,7 @@ from cachesim.config import SimConfig
 from cachesim.ui import chaos_editor, share
 from cachesim.ui.config_state import validate
 from cachesim.ui.fields import section_keys, spec_of
-from tests.ui.helpers import unescape
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
+from tests.ui.helpers import APP, unescape
 
 
 def configure(params: dict[str, str] | None = None) -> AppTest:

@@ -3,15 +3,10 @@ explained beside the widget and disable Run, and nothing is lost between pages."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 import cachesim
-from tests.ui.helpers import unescape
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
+from tests.ui.helpers import APP, unescape
 
 
 def app() -> AppTest:

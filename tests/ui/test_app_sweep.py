@@ -8,7 +8,6 @@ import json
 import multiprocessing
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,9 +20,8 @@ from cachesim.theory import che_lru_hit_ratio
 from cachesim.ui import sweep as ui
 from cachesim.ui.text import JOINER
 from cachesim.workload import popularity
+from tests.ui.helpers import APP, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 PAGE = "pages/5_Sweep.py"
 #: Small runs: one node, reads only (theory applies), 2 simulated seconds.
 SMALL = {

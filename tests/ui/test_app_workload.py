@@ -15,9 +15,8 @@ from streamlit.testing.v1 import AppTest
 from cachesim.samples import sample_trace
 from cachesim.traces import Trace, TraceError, write_trace
 from cachesim.ui import workload as wl
+from tests.ui.helpers import APP
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 PAGE = "pages/6_Workload.py"
 
 
