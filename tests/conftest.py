@@ -3,7 +3,8 @@ policies/ (eviction and routing, replay against libCacheSim), ui/ (Streamlit pag
 AppTest, charts, the live data path), analyst/ (the LLM analyst and its offline
 counterpart), e2e/ (the real app in headless Chromium; run first, see below).
 
-Runs that several test files read are session fixtures here; tests must not change them.
+Runs that several test files read are session fixtures here; tests must not change them
+(checked when the session ends).
 ``-m "not slow and not e2e"`` is the fast subset for daily work.
 """
 
@@ -24,7 +25,6 @@ import cachesim  # noqa: E402  (after the path: bare `pytest` runs from any fold
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests first (as when they sat first alphabetically): a broken app shows at once."""
     items.sort(key=lambda item: "e2e" not in item.keywords)
-
 
 
 # -- runs that several test files read: simulated once per session, read-only -------------
