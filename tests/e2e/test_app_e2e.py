@@ -85,6 +85,17 @@ def wait_run_shown(page, run_id: str) -> None:
         arg=run_id)
 
 
+def wait_chart_moves(page, before: bytes, timeout_s: float = WAIT_S) -> bytes:
+    """The hit-ratio chart's picture once it differs from ``before`` (or the last one,
+    once ``timeout_s`` has passed)."""
+    deadline = time.perf_counter() + timeout_s
+    now = hit_ratio_chart(page)
+    while now == before and time.perf_counter() < deadline:
+        time.sleep(0.2)
+        now = hit_ratio_chart(page)
+    return now
+
+
 def wait_charts(page, n: int) -> None:
     """Wait until at least ``n`` charts of the visible tab are drawn (SVG or canvas)."""
     page.wait_for_function(
@@ -148,9 +159,10 @@ def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
     page.wait_for_selector("text=speed 10×")
     t1, duration, status = wait_progress(page, 3.0)
     assert duration == 1500.0 and status == "running"
+    wait_charts(page, 4)
     chart1 = hit_ratio_chart(page)
     t2, _, _ = wait_progress(page, t1 + 4.0)
-    chart2 = hit_ratio_chart(page)
+    chart2 = wait_chart_moves(page, chart1)  # a busy browser may draw late: wait for it, bounded
     assert t2 > t1 and chart1 != chart2  # the chart moved between two moments of the run
     wait_progress(page, max(22.0, t2 + 1.0))  # past the kill (10 s) and the restart (20 s)
     print(f"\n[e2e] live page: {refresh_rate(page):.1f} chart refreshes per wall second at t = "
