@@ -126,6 +126,8 @@ PARAMETERS: dict[EventKind, tuple[str, ...]] = {
 NEEDS_TARGET = (K.KILL, K.RESTART, K.SLOW, K.PARTITION)
 #: Actions whose target may name the database as well as cache nodes.
 DATABASE_ACTIONS = (K.PARTITION, K.HEAL)
+#: Actions on the whole network: a target given to them is ignored.
+NETWORK_ACTIONS = (K.LOSS,)
 
 
 def target_kind_of(kind: str, target: str) -> TargetKind:
@@ -133,7 +135,7 @@ def target_kind_of(kind: str, target: str) -> TargetKind:
     written targets "network" and "all" (and that a schedule's empty heal target is
     everything and a loss acts on the network)."""
     target = (target or "").strip()
-    if kind == K.LOSS or (kind == K.HEAL and target == TargetKind.NETWORK):
+    if kind in NETWORK_ACTIONS or (kind == K.HEAL and target == TargetKind.NETWORK):
         return TargetKind.NETWORK
     if kind == K.HEAL and target in ("", TargetKind.ALL):
         return TargetKind.ALL
