@@ -111,6 +111,17 @@ UNDONE_BY: dict[EventKind, tuple[EventKind, ...]] = {
     K.KILL: (K.RESTART,), K.SLOW: (K.HEAL,), K.PARTITION: (K.HEAL,), K.LOSS: (K.LOSS, K.HEAL),
 }
 
+#: A short label per kind (the marker legend, the live log).
+LABELS: dict[EventKind, str] = {k: k.value for k in EventKind} | {
+    K.NODE_DOWN_DETECTED: "detected down", K.NODE_UP_DETECTED: "detected up",
+    K.RUN_STARTED: "started", K.RUN_FINISHED: "finished",
+}
+#: What chaos did, as a verb ("chaos killed node-2"; a loss has no endpoint: "... the network").
+VERBS: dict[EventKind, str] = {
+    K.KILL: "killed", K.RESTART: "restarted", K.SLOW: "slowed", K.HEAL: "healed",
+    K.PARTITION: "partitioned", K.LOSS: "raised packet loss on",
+}
+
 #: The name of the database as a partition's endpoint.
 DATABASE = "database"
 
@@ -188,8 +199,12 @@ class Event:
     source: str
     message: str
     target: str = ""
-    target_kind: TargetKind = TargetKind.NONE
+    target_kind: TargetKind = TargetKind.NONE  # NONE with a target: derived from kind and target
     ends_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.target and not self.target_kind:
+            object.__setattr__(self, "target_kind", target_kind_of(self.kind, self.target))
 
     @property
     def group(self) -> Group:
@@ -197,6 +212,14 @@ class Event:
 
     def endpoints(self) -> list[str]:
         return endpoints(self.target, self.target_kind)
+
+
+def fields_of(ev: Any) -> tuple[str, str, str]:
+    """(kind, target, target_kind) of an event record or a frame row (a row of a frame
+    without the target_kind column gets it derived)."""
+    kind, target = str(ev.kind), str(getattr(ev, "target", "") or "")
+    tk = getattr(ev, "target_kind", None)
+    return kind, target, str(tk) if isinstance(tk, str) and (tk or not target) else target_kind_of(kind, target).value
 
 
 #: The columns of an events frame (``RunResult.events()``): the first five are the

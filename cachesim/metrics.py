@@ -13,7 +13,7 @@ from itertools import islice
 
 import numpy as np
 
-from .events import Event, EventKind, TargetKind, target_kind_of
+from .events import Event, EventKind, TargetKind
 
 #: Bucket growth factor. Reporting the bucket's geometric-harmonic midpoint keeps the
 #: relative error of any quantile at most (G - 1) / (G + 1) < 1%.
@@ -100,10 +100,9 @@ class EventLog:
 
     def add(self, t: float, kind: str, source: str, message: str, target: str = "", *,
             target_kind: TargetKind | None = None, ends_at: float | None = None) -> Event:
-        """Log an event (``target_kind`` defaults to what ``target`` names for ``kind``)."""
-        kind = EventKind(kind)
-        tk = target_kind_of(kind, target) if target_kind is None else target_kind
-        ev = Event(round(t, 9), kind, source, message, target, tk, None if ends_at is None else round(ends_at, 9))
+        """Log an event (``target_kind``, unless given, is what ``target`` names for ``kind``)."""
+        ev = Event(round(t, 9), EventKind(kind), source, message, target, target_kind or TargetKind.NONE,
+                   None if ends_at is None else round(ends_at, 9))
         self._events.append(ev)
         self.total += 1
         return ev
