@@ -45,7 +45,7 @@ class ChaosMonkey:
         ev.callbacks.append(lambda _e: fn(*args))
 
     def _log(self, kind: EventKind, target: str, message: str, *, ends_at: float | None = None,
-             target_kind: TargetKind = TargetKind.ENDPOINTS) -> None:
+             target_kind: TargetKind | None = None) -> None:
         self.events.add(self.env.now, kind, SOURCE, message, target, target_kind=target_kind, ends_at=ends_at)
 
     # -- actions ------------------------------------------------------------------------
@@ -115,7 +115,8 @@ class ChaosMonkey:
 
     def _end_loss(self) -> None:
         self.net.loss_rate = self.net.base_loss
-        self._log(K.HEAL, TargetKind.NETWORK.value, f"network loss back to {self.net.base_loss:.0%}")
+        self._log(K.HEAL, TargetKind.NETWORK.value, f"network loss back to {self.net.base_loss:.0%}",
+                  target_kind=TargetKind.NETWORK)
 
     # -- random faults ------------------------------------------------------------------
 

@@ -276,7 +276,7 @@ CASES: list[Case] = [
     Case("node_failure", "Why did the hit ratio drop?", NODE_LOSS),
     Case("node_failure", "What happened at t=10?", all_of(
         word("node-2"), word("killed"),
-        num(lambda r, c: event_t(r, "node_down_detected", "node-2", 10.0), "detection", 0, 0.006))),
+        num(lambda r, c: event_t(r, K.NODE_DOWN_DETECTED, "node-2", 10.0), "detection", 0, 0.006))),
     Case("node_failure", "Which nodes inherited node-2's keys?",
          word(lambda r, c: heirs(r), "heir")),
     Case("node_failure", "How long did the hit ratio take to recover after node-2 was killed?",

@@ -243,7 +243,7 @@ class LiveRun:
             for e in snap.events:
                 self._kinds.add(e.kind)
                 if e.kind in self._marker_kinds:
-                    for c, v in (("t", e.t), ("kind", e.kind), ("target", e.target), ("message", e.message)):
+                    for c, v in (("t", e.t), ("kind", str(e.kind)), ("target", e.target), ("message", e.message)):
                         self._markers[c].append(v)
 
     def _narrate(self, events: tuple[Event, ...] | list[Event]) -> None:
