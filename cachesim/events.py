@@ -154,7 +154,8 @@ def target_kind_of(kind: str, target: str) -> TargetKind:
 
 
 def endpoints(target: str, target_kind: str) -> list[str]:
-    """The endpoints an event acts on (none for the network, everything or nothing)."""
+    """The endpoints an event names (none when it acts on the network, on everything,
+    or on nothing in particular)."""
     if target_kind != TargetKind.ENDPOINTS:
         return []
     return [t.strip() for t in str(target).split(",") if t.strip()]
