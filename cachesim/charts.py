@@ -21,15 +21,20 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-#: Chaos actions: drawn as solid rules.
-CHAOS_KINDS = ("kill", "restart", "slow", "heal", "partition", "loss")
-#: What the system noticed: drawn as dashed rules.
-DETECTION_KINDS = ("node_down_detected", "node_up_detected", "anomaly", "recovered")
-MARKER_KINDS = CHAOS_KINDS + DETECTION_KINDS
+from .events import CHAOS_ACTIONS, NOTICED_KINDS
+from .events import MARKER_KINDS as _MARKER_KINDS
+from .events import EventKind as K
+
+#: Chaos actions: drawn as solid rules (the kinds are cachesim.events', as plain strings).
+CHAOS_KINDS: tuple[str, ...] = tuple(k.value for k in CHAOS_ACTIONS)
+#: What the system noticed (the balancer's verdicts, the observer's alerts): dashed rules.
+DETECTION_KINDS: tuple[str, ...] = tuple(k.value for k in NOTICED_KINDS)
+MARKER_KINDS: tuple[str, ...] = tuple(k.value for k in _MARKER_KINDS)
+#: A colour for every marker kind (tests/test_events.py checks that none is missing).
 KIND_COLORS = {
-    "kill": "#dc2626", "restart": "#16a34a", "slow": "#f59e0b", "heal": "#0d9488",
-    "partition": "#7c3aed", "loss": "#db2777", "node_down_detected": "#991b1b",
-    "node_up_detected": "#166534", "anomaly": "#ea580c", "recovered": "#0e7490",
+    K.KILL: "#dc2626", K.RESTART: "#16a34a", K.SLOW: "#f59e0b", K.HEAL: "#0d9488",
+    K.PARTITION: "#7c3aed", K.LOSS: "#db2777", K.NODE_DOWN_DETECTED: "#991b1b",
+    K.NODE_UP_DETECTED: "#166534", K.ANOMALY: "#ea580c", K.RECOVERED: "#0e7490",
 }
 STATE_COLORS = {"up": "#2563eb", "slow": "#f59e0b", "partitioned": "#7c3aed",
                 "unrouted": "#94a3b8", "down": "#dc2626"}

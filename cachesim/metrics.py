@@ -13,6 +13,8 @@ from itertools import islice
 
 import numpy as np
 
+from .events import Event, EventKind, TargetKind
+
 #: Bucket growth factor. Reporting the bucket's geometric-harmonic midpoint keeps the
 #: relative error of any quantile at most (G - 1) / (G + 1) < 1%.
 GROWTH = 1.02
@@ -89,17 +91,6 @@ class LatencyHistogram:
         return quantiles_from_counts(self.array(), qs)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened: a chaos action, a detection, an anomaly."""
-
-    t: float
-    kind: str
-    source: str
-    message: str
-    target: str = ""
-
-
 class EventLog:
     """The run's events, the most recent ``maxlen`` kept; ``dropped`` counts the rest."""
 
@@ -107,8 +98,11 @@ class EventLog:
         self._events: deque[Event] = deque(maxlen=maxlen)
         self.total = 0
 
-    def add(self, t: float, kind: str, source: str, message: str, target: str = "") -> Event:
-        ev = Event(round(t, 9), kind, source, message, target)
+    def add(self, t: float, kind: str, source: str, message: str, target: str = "", *,
+            target_kind: TargetKind | None = None, ends_at: float | None = None) -> Event:
+        """Log an event (``target_kind``, unless given, is what ``target`` names for ``kind``)."""
+        ev = Event(round(t, 9), EventKind(kind), source, message, target, target_kind or TargetKind.NONE,
+                   None if ends_at is None else round(ends_at, 9))
         self._events.append(ev)
         self.total += 1
         return ev

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import events as event_vocabulary
 from .config import SimConfig
 from .hotkeys import FILES as HOT_FILES
 from .hotkeys import HOT_KEY_COLUMNS, MOVED_COLUMNS, HotKeySummary, home_router, load_frames, save_frames
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", "hit_ratio",
                 "stale_reads", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
                 "latency_p99_ms", "throughput_rps", "db_reads", "db_writes")
-EVENT_COLUMNS = ("t", "kind", "source", "target", "message")
+EVENT_COLUMNS = event_vocabulary.COLUMNS  # t, kind, source, target, message, target_kind, ends_at
 DB_COLUMNS = ("t", "queue_len", "busy")
 NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
                       "hit_ratio", "dropped", "rejected", "evictions", "invalidated", "occupancy",
@@ -132,7 +133,8 @@ class RunResult:
         return self._nodes.copy()
 
     def events(self) -> pd.DataFrame:
-        """The event log: t, kind, source, target, message."""
+        """The event log: t, kind, source, target, message, target_kind, ends_at (see
+        :mod:`cachesim.events`)."""
         return self._events.copy()
 
     def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
@@ -179,8 +181,7 @@ class RunResult:
             [(name, up, routed, slow, req, hits, misses, _ratio(hits, hits + misses), *rest)
              for name, up, routed, slow, req, hits, misses, *rest in rec.node_totals],
             columns=list(NODE_TABLE_COLUMNS))
-        events = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in rec.events],
-                              columns=list(EVENT_COLUMNS))
+        events = event_vocabulary.frame(rec.events)
         return cls(config=rec.config, summary=_summary(rec), status=rec.status, sim_time_s=rec.sim_time_s,
                    _timeseries=ts, _node_timeseries=node_ts, _nodes=nodes, _events=events,
                    _latency=_latency_frame(rec.m_counts), _hot=rec.hot_keys,
@@ -215,8 +216,10 @@ class RunResult:
             raise FileNotFoundError(f"{d} holds no saved run (summary.json is missing)")
         meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
         events = pd.read_csv(d / "events.csv", keep_default_na=False,
-                             dtype={"kind": str, "source": str, "target": str, "message": str})
+                             dtype={"kind": str, "source": str, "target": str, "message": str,
+                                    "target_kind": str})
         events["t"] = events["t"].astype(float)
+        events = event_vocabulary.complete(events)  # saved before target_kind and ends_at existed
         return cls(
             config=SimConfig.load(d / "config.toml"),
             summary=json.loads((d / "summary.json").read_text(encoding="utf-8")),

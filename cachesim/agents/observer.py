@@ -12,6 +12,7 @@ from heapq import heappop, heappush
 
 import numpy as np
 
+from ..events import EventKind
 from ..hotkeys import Recorder
 from ..metrics import (
     INV_LOG2_G,
@@ -173,11 +174,11 @@ class Observer:
         drop = self._hr_ewma - hr
         if not self._anomalous and drop > 0.12:
             self._anomalous = True
-            self.events.add(snap.t, "anomaly", "observer",
+            self.events.add(snap.t, EventKind.ANOMALY, "observer",
                             f"hit ratio fell to {hr:.2f} from a recent average of {self._hr_ewma:.2f}")
         elif self._anomalous and drop < 0.05:
             self._anomalous = False
-            self.events.add(snap.t, "recovered", "observer",
+            self.events.add(snap.t, EventKind.RECOVERED, "observer",
                             f"hit ratio back to {hr:.2f}")
         if not self._anomalous:
             self._hr_ewma = 0.8 * self._hr_ewma + 0.2 * hr

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..events import NETWORK_ACTIONS, VERBS
 from .findings import Finding, compute_findings
 from .guard import literal
 from .incidents import Incident, incidents
@@ -349,9 +350,9 @@ def suggestions(tools: RunTools, findings: list[Finding], asked: tuple[str, ...]
     for f in findings:
         if f.topic == "incident":
             kind, target, t = f.facts["kind"], f.facts["target"], f.facts["t"]
-            verb = {"kill": "killed", "restart": "restarted", "slow": "slowed",
-                    "partition": "partitioned", "loss": "added loss to"}.get(kind, kind)
-            out.append(f"What happened when chaos {verb} {target or 'the network'} at t={t:g} s?")
+            verb = VERBS.get(kind, kind)  # type: ignore[call-overload]
+            on = "the network" if kind in NETWORK_ACTIONS else target or "the network"
+            out.append(f"What happened when chaos {verb} {on} at t={t:g} s?")
     if any(f.topic == "node_loss" for f in findings):
         out.append("Why did the hit ratio drop?")
     if any(f.topic == "anomaly" for f in findings):

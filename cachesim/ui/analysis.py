@@ -15,6 +15,7 @@ import streamlit as st
 from .. import charts
 from ..archive import ArchiveError, run_from_zip, run_to_zip
 from ..config import SimConfig
+from ..events import EventKind as K
 from ..narration import narrate_events
 from ..results import RunResult
 from ..theory import che_lru_hit_ratio, fifo_hit_ratio
@@ -25,7 +26,8 @@ from .inputs import short
 from .legend import marker_legend
 from .text import plain
 
-INVESTIGATE_KINDS = charts.CHAOS_KINDS + ("node_down_detected", "node_up_detected", "anomaly", "recovered")
+#: Events offered to the analyst ("Investigate"): those drawn as markers.
+INVESTIGATE_KINDS = charts.MARKER_KINDS
 MAX_INVESTIGATE = 25
 
 
@@ -62,13 +64,13 @@ def investigate_question(t: float, kind: str, target: str, message: str) -> str:
     at = f"t={t:.1f} s"
     who = target or "the system"
     text = {
-        "kill": f"Why did the hit ratio and latency change when {who} was killed at {at}?",
-        "restart": f"Why did the metrics change when {who} restarted at {at}?",
-        "slow": f"Why did latency change when {who} was slowed down at {at}?",
-        "partition": f"Why did requests fail or slow down when {who} was partitioned at {at}?",
-        "heal": f"Why did the metrics change after the heal of {who} at {at}?",
-        "loss": f"Why did latency and failures change when network loss started at {at}?",
-    }.get(kind)
+        K.KILL: f"Why did the hit ratio and latency change when {who} was killed at {at}?",
+        K.RESTART: f"Why did the metrics change when {who} restarted at {at}?",
+        K.SLOW: f"Why did latency change when {who} was slowed down at {at}?",
+        K.PARTITION: f"Why did requests fail or slow down when {who} was partitioned at {at}?",
+        K.HEAL: f"Why did the metrics change after the heal of {who} at {at}?",
+        K.LOSS: f"Why did latency and failures change when network loss started at {at}?",
+    }.get(kind)  # type: ignore[call-overload]
     return text or f"Why did this happen at {at}: {message.rstrip('.')}?"
 
 

@@ -29,6 +29,8 @@ from typing import Any
 import streamlit as st
 
 from .. import charts
+from ..events import CHAOS_ACTIONS, LABELS
+from ..events import EventKind as K
 from . import config_state as cs
 from . import control, fmt, hotkeys, nav, share, state, vega
 from .legend import marker_legend
@@ -51,13 +53,15 @@ LOG_LINES = 60
 HEATMAP_CELLS = 600
 #: Points per line the browser draws: the 600-snapshot window averaged in groups.
 DISPLAY_POINTS = 200
-KIND_STYLE = {
-    "kill": ":red[**kill**]", "restart": ":green[**restart**]", "slow": ":orange[**slow**]",
-    "heal": ":blue[**heal**]", "partition": ":violet[**partition**]", "loss": ":red[**loss**]",
-    "node_down_detected": ":red[detected down]", "node_up_detected": ":green[detected up]",
-    "anomaly": ":orange[**anomaly**]", "recovered": ":green[recovered]",
-    "run_started": ":gray[started]", "run_finished": ":gray[finished]",
+#: Colour of each event kind in the log (its words: cachesim.events.LABELS; chaos
+#: actions and anomalies in bold). Every kind has one (tests/test_events.py).
+KIND_COLOR = {
+    K.KILL: "red", K.RESTART: "green", K.SLOW: "orange", K.HEAL: "blue", K.PARTITION: "violet", K.LOSS: "red",
+    K.NODE_DOWN_DETECTED: "red", K.NODE_UP_DETECTED: "green", K.ANOMALY: "orange", K.RECOVERED: "green",
+    K.RUN_STARTED: "gray", K.RUN_FINISHED: "gray",
 }
+_BOLD = (*CHAOS_ACTIONS, K.ANOMALY)
+KIND_STYLE = {k: f":{c}[{f'**{LABELS[k]}**' if k in _BOLD else LABELS[k]}]" for k, c in KIND_COLOR.items()}
 
 
 #: The timeseries columns the line charts draw (the only ones downsampled per refresh).

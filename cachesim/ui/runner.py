@@ -28,6 +28,8 @@ import pandas as pd
 
 from ..config import SimConfig
 from ..engine import Simulation
+from ..events import PAUSE_KINDS as _PAUSE_KINDS
+from ..events import frame as event_frame
 from ..metrics import NODE_COLUMNS, SNAPSHOT_COLUMNS, Event, Snapshot
 from ..results import EVENT_COLUMNS, RunResult
 
@@ -241,7 +243,7 @@ class LiveRun:
             for e in snap.events:
                 self._kinds.add(e.kind)
                 if e.kind in self._marker_kinds:
-                    for c, v in (("t", e.t), ("kind", e.kind), ("target", e.target), ("message", e.message)):
+                    for c, v in (("t", e.t), ("kind", str(e.kind)), ("target", e.target), ("message", e.message)):
                         self._markers[c].append(v)
 
     def _narrate(self, events: tuple[Event, ...] | list[Event]) -> None:
@@ -318,8 +320,7 @@ class LiveRun:
     def events_frame(self) -> pd.DataFrame:
         """All events so far (EVENT_COLUMNS), rebuilt only when new ones arrived."""
         if self._events_at != len(self.events):
-            self._events_frame = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in self.events],
-                                              columns=list(EVENT_COLUMNS))
+            self._events_frame = event_frame(self.events)
             self._events_at = len(self.events)
         return self._events_frame
 
@@ -350,8 +351,7 @@ class LiveRun:
 
 #: Events the run pauses at when ``pause_at_events`` is on: chaos actions and the
 #: balancer's verdicts (not the observer's hit-ratio alerts, which come and go often).
-PAUSE_KINDS = frozenset(("kill", "restart", "slow", "heal", "partition", "loss",
-                         "node_down_detected", "node_up_detected"))
+PAUSE_KINDS = frozenset(k.value for k in _PAUSE_KINDS)
 
 KPI_NAMES = ("hit_ratio", "latency_p99_ms", "throughput_rps", "db_load_rps", "stale_reads", "nodes_up")
 _KPI_COLUMNS = ("interval_s", "hits", "misses", "latency_p99_ms", "completed", "db_reads", "db_writes",
