@@ -342,6 +342,8 @@ def _refresh_batch() -> None:
     live = state.get_live()
     if live is None:
         return
+    if live.active:
+        _wait_for_browser(BROWSER_WAIT_S)  # before anything is sent: a batch starts with ~60 messages
     slots = _layout()
     batch = st.session_state.get("live.max_loop_s", BATCH_S)  # tests: seconds of refreshes per run
     started = time.perf_counter()
@@ -360,8 +362,9 @@ def _refresh_batch() -> None:
         if worker is None or worker.live is not live or not worker.alive:
             control.sync()
             st.rerun()  # the run ended (finished, failed or stopped): controls and registry catch up
-        with lock:
-            _fill(live, slots)
+        if send_backlog() <= BACKLOG_MAX:  # else the browser is behind: let it catch up, draw nothing
+            with lock:
+                _fill(live, slots)
         if time.perf_counter() - started >= batch:
             return
         until = frame_start + live.refresh_s
@@ -373,6 +376,42 @@ def _refresh_batch() -> None:
 
 #: How often a batch between redraws looks for a click waiting to rerun the page.
 CLICK_POLL_S = 0.02
+#: Messages a batch lets wait for this session's browser before it stops drawing (a
+#: refresh is about 15). The server queues what it sends; a browser that reads slower
+#: than the refreshes come (a busy machine, a slow tab) would see the queue grow until
+#: Streamlit drops the connection as overwhelmed (500 messages): the page freezes and
+#: its clicks, Stop included, are lost. Skipping redraws keeps the queue short, so a
+#: click's answer is never behind seconds of stale charts.
+BACKLOG_MAX = 45
+
+
+#: The longest a batch waits, before it draws, for the browser to catch up (then it
+#: draws once anyway: a fragment run that draws nothing would blank the panel).
+BROWSER_WAIT_S = 5.0
+
+
+def _wait_for_browser(limit_s: float) -> None:
+    """Wait until the browser has read what it was sent (a backlog of at most
+    BACKLOG_MAX messages), a click is waiting, or ``limit_s`` has passed."""
+    deadline = time.perf_counter() + limit_s
+    while send_backlog() > BACKLOG_MAX and time.perf_counter() < deadline and not _click_waiting():
+        time.sleep(CLICK_POLL_S)
+
+
+def send_backlog() -> int:
+    """Messages queued for this session's browser and not yet sent (0 when unknown).
+    Reads the session client's send queue, an internal of Streamlit 1.67's server: on
+    another version the batch simply draws on (and Streamlit's own limit applies)."""
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        info = Runtime.instance()._session_mgr.get_active_session_info(ctx.session_id)  # type: ignore[union-attr]
+        unflushed = len(info.session._browser_queue._queue)  # type: ignore[union-attr]  # not yet handed over
+        return unflushed + int(info.client._send_queue.qsize())  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - not under a server, or another Streamlit version
+        return 0
 
 
 def _click_waiting() -> bool:

@@ -228,6 +228,8 @@ def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
     for page in (a, b):
         page.wait_for_selector("text=Live log")
         page.get_by_role("radio", name="10×", exact=True).click()  # neither can end before its Stop
+    for page in (a, b):
+        page.wait_for_selector("text=speed 10×")
     ta, tb = wait_progress(a, 2.0)[0], wait_progress(b, 2.0)[0]
     ta2, tb2 = wait_progress(a, ta + 2.0)[0], wait_progress(b, tb + 2.0)[0]
     assert ta2 > ta and tb2 > tb  # both advance at the same time
@@ -244,7 +246,11 @@ def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
     go(a, "Analysis")
     wait_run_shown(a, "run-1 · baseline")
     b.get_by_role("button", name="Stop", exact=True).click()
-    b.wait_for_selector("text=Stopped at")
+    try:
+        b.wait_for_selector("text=Stopped at")
+    except Exception:
+        print("DEBUG-B", b.locator("[data-testid='stMain']").inner_text()[:2000])
+        raise
     go(b, "Analysis")
     wait_run_shown(b, "run-1 · write_heavy")
     for page, other in ((a, "write_heavy"), (b, "baseline")):  # each session has its own run only
