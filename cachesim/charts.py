@@ -21,6 +21,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from . import derived
+
 #: Chaos actions: drawn as solid rules.
 CHAOS_KINDS = ("kill", "restart", "slow", "heal", "partition", "loss")
 #: What the system noticed: drawn as dashed rules.
@@ -91,24 +93,9 @@ def downsample_columns(ts: ColumnsLike, max_points: int = 1500, *, columns: Sequ
     return out
 
 
-#: Node states by code, in order of precedence (a down node is down, whatever else holds).
-_STATES = np.array(["down", "partitioned", "unrouted", "slow", "up"], dtype=object)
-_SERVING = 3  # codes from here on: slow, up
-
-
-def _state_codes(nodes: ColumnsLike) -> np.ndarray:
-    code = np.full(len(nodes["up"]), len(_STATES) - 1, dtype=np.intp)
-    code[np.asarray(nodes["slow_factor"], dtype=float) > 1] = 3
-    code[~np.asarray(nodes["routed"], dtype=bool)] = 2
-    code[np.asarray(nodes["partitioned"], dtype=bool)] = 1
-    code[~np.asarray(nodes["up"], dtype=bool)] = 0
-    return code
-
-
 def node_state(nodes: ColumnsLike) -> np.ndarray:
-    """Each node row's state: down, partitioned, unrouted, slow or up (the first that
-    holds, in that order)."""
-    return _STATES[_state_codes(nodes)]
+    """Each node row's state (:func:`cachesim.derived.node_state`)."""
+    return derived.node_state(nodes)
 
 
 def _frame(cols: Columns) -> pd.DataFrame:
@@ -266,12 +253,7 @@ def failure_columns(ts: ColumnsLike) -> Columns:
     """The failure ratio per window (failed / (completed + failed)), where defined:
     drawn beside every latency chart, as latencies count completed requests only."""
     t = np.asarray(ts["t"], dtype=float)
-    if "failure_ratio" in ts:
-        v = np.asarray(ts["failure_ratio"], dtype=float)
-    else:
-        failed, completed = np.asarray(ts["failed"], dtype=float), np.asarray(ts["completed"], dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            v = np.where(failed + completed > 0, failed / (failed + completed), np.nan)
+    v = np.asarray(ts["failure_ratio"], dtype=float)
     keep = np.isfinite(v)
     return {"t": t[keep], "failure_ratio": v[keep]}
 
@@ -313,13 +295,14 @@ def _latency(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = T
     return chart
 
 
+#: The load chart's lines: series name -> timeseries column.
+LOAD_SERIES = {"throughput": "throughput_rps", "DB load": "db_load_rps", "failures": "failures_rps"}
+
+
 def load_columns(ts: ColumnsLike) -> Columns:
     """Long columns (t, series, rps): throughput, DB load (reads + writes) and failures
     per simulated second."""
-    per_s = np.asarray(ts["interval_s"], dtype=float)
-    series = {"throughput": np.asarray(ts["throughput_rps"], dtype=float),
-              "DB load": (np.asarray(ts["db_reads"], dtype=float) + np.asarray(ts["db_writes"], dtype=float)) / per_s,
-              "failures": np.asarray(ts["failed"], dtype=float) / per_s}
+    series = {name: np.asarray(ts[col], dtype=float) for name, col in LOAD_SERIES.items()}
     return _long(ts, series, "rps")
 
 
@@ -358,11 +341,13 @@ def node_load_columns(node_ts: ColumnsLike, max_marks: int = 6000) -> tuple[Colu
         rows = np.flatnonzero(np.isin(t, times[::step]))
     interval = float(times[1] - times[0]) if len(times) > 1 else 1.0
     t = t[rows]
-    code = _state_codes({c: np.asarray(node_ts[c])[rows] for c in ("up", "partitioned", "routed", "slow_factor")})
-    cells = {"t": t, "t0": t - interval * step, "name": names[rows], "state": _STATES[code],
-             "rps": np.asarray(node_ts["requests"])[rows] / interval,
-             "fill": np.asarray(node_ts["occupancy"])[rows] / np.asarray(node_ts["capacity"])[rows]}
-    serving = code >= _SERVING
+    picked = {c: np.asarray(node_ts[c])[rows] for c in ("up", "partitioned", "routed", "slow_factor", "occupancy",
+                                                         "capacity")}
+    code = derived.node_state_codes(picked)
+    cells = {"t": t, "t0": t - interval * step, "name": names[rows], "state": derived.NODE_STATES[code],
+             "rps": derived.ratios(np.asarray(node_ts["requests"])[rows], interval),
+             "fill": derived.node_fill(picked)}
+    serving = code >= derived.SERVING
     on, off = np.flatnonzero(serving), np.flatnonzero(~serving)
     return {c: v[on] for c, v in cells.items()}, {c: v[off] for c, v in cells.items()}
 
@@ -397,9 +382,9 @@ def _node_load(d: Frames, domain: Domain, height: int | None = None, tooltips: b
 
 def node_occupancy_columns(latest: ColumnsLike) -> Columns:
     """The occupancy bars' columns (name, state, occupancy, capacity, fill)."""
-    occupancy, capacity = np.asarray(latest["occupancy"]), np.asarray(latest["capacity"])
-    return {"name": np.asarray(latest["name"], dtype=object), "state": node_state(latest),
-            "occupancy": occupancy, "capacity": capacity, "fill": occupancy / capacity}
+    return {"name": np.asarray(latest["name"], dtype=object), "state": derived.node_state(latest),
+            "occupancy": np.asarray(latest["occupancy"]), "capacity": np.asarray(latest["capacity"]),
+            "fill": derived.node_fill(latest)}
 
 
 def node_occupancy_data(latest: pd.DataFrame) -> Frames:
@@ -524,12 +509,7 @@ def compare_frame(frames: Mapping[str, pd.DataFrame], metric: str, max_points: i
     parts = []
     for run, ts in frames.items():
         ts = downsample(ts, max_points)
-        if metric == "db_load_rps":
-            value = (ts["db_reads"] + ts["db_writes"]) / ts["interval_s"]
-        elif metric == "failure_ratio" and metric not in ts:
-            value = ts["failed"] / (ts["failed"] + ts["completed"]).where(lambda x: x > 0)
-        else:
-            value = ts[metric]
+        value = ts[metric]
         parts.append(pd.DataFrame({"t": ts["t"].to_numpy(), "run": run, "value": value.to_numpy(float)}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"t": [], "run": [], "value": []})
 

@@ -13,6 +13,8 @@ from itertools import islice
 
 import numpy as np
 
+from .derived import WINDOW_RATES, window_rates
+
 #: Bucket growth factor. Reporting the bucket's geometric-harmonic midpoint keeps the
 #: relative error of any quantile at most (G - 1) / (G + 1) < 1%.
 GROWTH = 1.02
@@ -112,6 +114,11 @@ class EventLog:
         self._events.append(ev)
         self.total += 1
         return ev
+
+    @property
+    def maxlen(self) -> int:
+        """How many events are kept at most."""
+        return self._events.maxlen or 0
 
     @property
     def dropped(self) -> int:
@@ -262,6 +269,9 @@ SNAPSHOT_COLUMNS = tuple(
     name for name in Snapshot.__dataclass_fields__ if name not in ("nodes", "events")
 ) + ("nodes_up",)
 NODE_COLUMNS = ("t",) + tuple(NodeSnapshot.__dataclass_fields__)
+#: A run's timeseries: the snapshot's columns, then the rates derived from its counts
+#: that a Snapshot does not carry (see :func:`cachesim.derived.window_rates`).
+TIMESERIES_COLUMNS = SNAPSHOT_COLUMNS + tuple(c for c in WINDOW_RATES if c not in SNAPSHOT_COLUMNS)
 
 #: The columns a :class:`SnapshotLog` stores; the rest of a Snapshot is derived from them.
 _STORED_INT = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses", "stale_reads",
@@ -312,23 +322,13 @@ class SnapshotLog:
         self._n = n + 1
 
     def columns(self, n: int | None = None) -> dict[str, np.ndarray]:
-        """Every :data:`SNAPSHOT_COLUMNS` column of the first ``n`` snapshots (all)."""
+        """Every :data:`TIMESERIES_COLUMNS` column of the first ``n`` snapshots (all)."""
         n = self._n if n is None else n
         cols = {c: self._int[i, :n] for i, c in enumerate(_STORED_INT[:-1])}
         cols |= {c: self._float[i, :n] for i, c in enumerate(_STORED_FLOAT)}
-        t = cols["t"]
-        interval = np.diff(t, prepend=0.0).round(9)
-        cols["interval_s"] = interval
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lookups = cols["hits"] + cols["misses"]
-            cols["hit_ratio"] = np.where(lookups > 0, cols["hits"] / np.maximum(lookups, 1), np.nan)
-            looked_up = cols["hit_bytes"] + cols["miss_bytes"]
-            cols["byte_hit_ratio"] = np.where(looked_up > 0, cols["hit_bytes"] / np.maximum(looked_up, 1), np.nan)
-            ended = cols["completed"] + cols["failed"]
-            cols["failure_ratio"] = np.where(ended > 0, cols["failed"] / np.maximum(ended, 1), np.nan)
-            cols["throughput_rps"] = np.where(interval > 0, cols["completed"] / np.where(interval > 0, interval, 1),
-                                              np.nan)
-        return {c: cols[c] for c in SNAPSHOT_COLUMNS}
+        cols["interval_s"] = np.diff(cols["t"], prepend=0.0).round(9)
+        cols |= window_rates(cols)
+        return {c: cols[c] for c in TIMESERIES_COLUMNS}
 
     def node_columns(self, n: int | None = None) -> dict[str, np.ndarray]:
         """:data:`NODE_COLUMNS`, one row per (snapshot, node), of the first ``n`` snapshots."""
@@ -349,13 +349,9 @@ class SnapshotLog:
         row: dict = {c: int(self._int[k, i]) for k, c in enumerate(_STORED_INT[:-2])}
         row |= {c: float(self._float[k, i]) for k, c in enumerate(_STORED_FLOAT)}
         t, prev = row["t"], float(self._float[0, i - 1]) if i else 0.0
-        row["interval_s"] = interval = round(t - prev, 9)
-        lookups, ended = row["hits"] + row["misses"], row["completed"] + row["failed"]
-        row["hit_ratio"] = row["hits"] / lookups if lookups else math.nan
-        looked_up = row["hit_bytes"] + row["miss_bytes"]
-        row["byte_hit_ratio"] = row["hit_bytes"] / looked_up if looked_up else math.nan
-        row["failure_ratio"] = row["failed"] / ended if ended else math.nan
-        row["throughput_rps"] = row["completed"] / interval if interval > 0 else math.nan
+        row["interval_s"] = round(t - prev, 9)
+        row |= {c: float(v[0]) for c, v in window_rates({c: [v] for c, v in row.items()}).items()
+                if c in Snapshot.__dataclass_fields__}
         start = int(self._int[-1, i - 1]) if i else 0
         events = tuple(self._events.between(start, int(self._int[-1, i])))
         return Snapshot(**row, nodes=NodeTable(self._names, self._capacity, self._nodes[i].copy()), events=events)

@@ -15,11 +15,18 @@ from streamlit.testing.v1 import AppTest
 
 import cachesim
 from cachesim.narration import narrate
+from cachesim.ui import live as live_ui
 from cachesim.ui.runner import SPEEDS, WATCH_S, default_speed, speed_meaning
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = str(ROOT / "pages" / "2_Live_Run.py")
 SHORT = {"scenario": "node_failure", "duration_s": "12", "workload.rate_rps": "600"}
+
+
+@pytest.fixture(autouse=True)
+def one_refresh_per_script_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live panel refreshes once per script run: the test drives the page."""
+    monkeypatch.setattr(live_ui, "BATCH_S", 0.0)
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float = 90.0, what: str = "the condition") -> None:
@@ -55,7 +62,6 @@ def test_default_speed_edges_and_the_caption():
 def live_page(params: dict[str, str] | None = None, **state) -> AppTest:
     at = AppTest.from_file(LIVE, default_timeout=90)
     at.query_params.update(params or SHORT)
-    at.session_state["live.max_loop_s"] = 0.0
     for k, v in state.items():
         at.session_state[k] = v
     at.run()
@@ -78,7 +84,7 @@ def test_pause_at_each_event_narrates_and_resume_continues():
     live, worker = at.session_state["cachesim.live"], at.session_state["cachesim.worker"]
     assert live.pause_at_events
     assert worker.wait(90) and live.status == "stopped"
-    kill = live.events[live.paused_for]
+    kill, _ = live.event_at(live.paused_for)
     assert (kill.kind, kill.target, kill.t) == ("kill", "node-2", 10.0)
     assert live.now == pytest.approx(10.1)  # paused at the snapshot that holds the kill
     at.run()
@@ -90,7 +96,7 @@ def test_pause_at_each_event_narrates_and_resume_continues():
     assert log and words in log[0]  # the same words in the live log
     at.button(key="live.resume").click().run()
     wait_for(lambda: not at.session_state["cachesim.worker"].alive, what="the next pause")
-    nxt = live.events[live.paused_for]
+    nxt, _ = live.event_at(live.paused_for)
     assert nxt.kind == "node_down_detected" and nxt.t > 10.0
     at.toggle(key="live.pause").set_value(False).run()
     at.button(key="live.resume").click().run()
@@ -199,7 +205,6 @@ def test_compare_shows_points_dashes_and_a_readable_diff(failure_result):
 def test_analysis_follows_a_resumed_run():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     at.query_params.update({"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "600"})
-    at.session_state["live.max_loop_s"] = 0.0
     at.session_state["live.speed_pref"] = 5.0
     at.run()
     at.sidebar.button(key="sidebar.run").click().run()

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import cachesim
+from cachesim.ui import live as live_ui
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def one_refresh_per_script_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live panel refreshes once per script run: the test drives the page."""
+    monkeypatch.setattr(live_ui, "BATCH_S", 0.0)
 
 
 def home() -> AppTest:
@@ -48,7 +56,6 @@ def test_configure_button_loads_the_scenario_and_opens_configure():
 
 def test_run_button_starts_a_live_run_of_the_scenario():
     at = home()
-    at.session_state["live.max_loop_s"] = 0.0  # one refresh per script run
     at.button(key="home.run.hot_key").click().run()
     assert not at.exception
     assert at.title[0].value == "Live run"

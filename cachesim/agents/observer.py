@@ -161,6 +161,12 @@ class Observer:
         self._w_sum_ms = 0.0
         return snap
 
+    @property
+    def events_end(self) -> int:
+        """The sequence number after the last event the latest snapshot carries (events
+        logged since, such as an anomaly found in that snapshot, go in the next one)."""
+        return self._event_index
+
     def check_anomaly(self, snap: Snapshot) -> None:
         """Log when the window hit ratio falls well below its recent average, and when
         it recovers (once each, not every window)."""

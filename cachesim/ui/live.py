@@ -36,7 +36,8 @@ from .runner import SPEEDS, LiveRun, speed_meaning
 from .sidebar import live_status_text, start_run
 from .text import plain
 
-#: Seconds of refreshes in one script run (see _live_panel).
+#: Seconds of refreshes in one script run (see _live_panel); tests set it to 0 (one refresh
+#: per script run) with monkeypatch.
 BATCH_S = 1.0
 SPEED_PREF = "live.speed_pref"
 HEADER = "live.header_status"
@@ -62,7 +63,7 @@ KIND_STYLE = {
 
 #: The timeseries columns the line charts draw (the only ones downsampled per refresh).
 LINE_COLUMNS = ("t", "hit_ratio", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps",
-                "interval_s", "db_reads", "db_writes", "failed", "failure_ratio")
+                "db_load_rps", "failures_rps", "failure_ratio")
 #: The charts of a refresh, in :attr:`Update.specs` order (four in the grid, then occupancy).
 CHARTS = ("hit_ratio", "latency", "load", "node_load", "node_occupancy")
 
@@ -154,7 +155,8 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
     """The KPI metrics (``k``: LiveRun.kpis(), ``n`` nodes), one per (placeholder) column."""
     spec = [
         ("Hit ratio", "hit_ratio", fmt.pct, "pct", "normal", "Hits / lookups over the last simulated second."),
-        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse", "Mean of the windows' p99 over the last second."),
+        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse",
+         "99th percentile of the latencies of the requests completed in the last simulated second."),
         ("Throughput", "throughput_rps", fmt.rate, "rate", "normal", "Requests completed per simulated second."),
         ("DB load", "db_load_rps", fmt.rate, "rate", "inverse", "Database reads + writes per simulated second."),
         ("Stale reads", "stale_reads", lambda v: fmt.count(v) + "/s", "count", "inverse",
@@ -171,10 +173,7 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
 
 def _log(live: LiveRun) -> str:
     lines = []
-    first = max(0, len(live.events) - LOG_LINES)
-    for i in range(len(live.events) - 1, first - 1, -1):  # newest first; narrated events in their words
-        e = live.events[i]
-        text = live.narrations[i] if i < len(live.narrations) else e.message
+    for e, text in reversed(live.recent_events(LOG_LINES)):  # newest first; narrated events in their words
         lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, plain(e.kind))} {plain(text, None)}")
     if live.status == "finished":
         lines.insert(0, f"`{live.now:7.2f} s` :green[**run finished**]")
@@ -211,7 +210,7 @@ def build_update(live: LiveRun, times: dict[str, float] | None = None) -> Update
     shown = charts.downsample_columns(ts, DISPLAY_POINTS, columns=LINE_COLUMNS)
     domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
     span = domain or (float(ts["t"][0]), float(ts["t"][-1]))
-    rules = vega.table(charts.marker_columns(live.marker_columns() if live.events else None, span))
+    rules = vega.table(charts.marker_columns(live.marker_columns() if live.event_end else None, span))
     latest = {c: v[-len(live.node_names):] for c, v in nodes.items()} if live.node_names else nodes
 
     base = live.baseline_columns()
@@ -339,7 +338,7 @@ def _refresh_batch() -> None:
     if live is None:
         return
     slots = _layout()
-    batch = st.session_state.get("live.max_loop_s", BATCH_S)  # tests: seconds of refreshes per run
+    batch = BATCH_S
     started = time.perf_counter()
     lock = control.lock_of(live)
     with lock:
@@ -454,8 +453,8 @@ def render_live_page() -> None:
         st.success(f"Finished: {plain(live.run_id)} is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
         _change_one_thing(live)
-    elif live.status == "stopped" and live.paused_for is not None:
-        ev = live.events[live.paused_for]
+    elif live.status == "stopped" and (paused := live.event_at(live.paused_for)) is not None:
+        ev = paused[0]
         st.warning(f"Paused at the {plain(ev.kind)} at t = {ev.t:.2f} s (the narration below says what it does). "
                    "Resume continues; turn off “Pause at each event” to run through.", icon=":material/pause_circle:")
     elif live.status == "stopped":
