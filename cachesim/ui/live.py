@@ -28,7 +28,7 @@ from typing import Any
 
 import streamlit as st
 
-from .. import charts
+from .. import charts, derived
 from . import config_state as cs
 from . import control, fmt, hotkeys, nav, share, state, vega
 from .legend import marker_legend
@@ -536,8 +536,8 @@ def render_live_page_baseline_note(live: LiveRun) -> None:
     if live.baseline is None:
         return
     base_id, base = live.baseline
-    changed = [k for k, v in live.config.flat().items() if base.config.flat().get(k) != v]
-    what = ", ".join(f"{k}: {base.config.flat().get(k)} → {live.config.flat().get(k)}" for k in changed) or "nothing"
+    diff = derived.config_diff({"before": base.config.flat(), "after": live.config.flat()})
+    what = ", ".join(f"{k}: {before} → {after}" for k, (before, after) in diff) or "nothing"
     st.caption(f"Changed one thing from {plain(base_id)} ({plain(what, 300)}); dashed gray lines are "
                f"{plain(base_id)}.")
 
