@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,8 @@ from .metrics import (
 
 if TYPE_CHECKING:
     from .engine import Simulation
+
+T = TypeVar("T")
 
 #: The summary keys DESIGN.md promises (more may follow them).
 SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", "hit_ratio",
@@ -88,6 +90,15 @@ class RunResult:
     _latency: pd.DataFrame
     _hot: HotKeySummary | None = None
     _db: pd.DataFrame | None = None
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def cached(self, name: str, build: Callable[[], T]) -> T:
+        """A value derived from this result (the analyst's findings, its size), built on
+        first use and kept with the result: a result does not change once made (a run
+        that goes on gives a new one)."""
+        if name not in self._memo:
+            self._memo[name] = build()
+        return self._memo[name]
 
     def nbytes(self) -> int:
         """About how much memory the result holds: its frames (the event log's strings
@@ -214,7 +225,7 @@ class RunResult:
             config=SimConfig.load(d / "config.toml"),
             summary=json.loads((d / "summary.json").read_text(encoding="utf-8")),
             status=meta["status"], sim_time_s=float(meta["sim_time_s"]),
-            _timeseries=_with_rates(pd.read_csv(d / "timeseries.csv")),
+            _timeseries=with_rates(pd.read_csv(d / "timeseries.csv")),
             _node_timeseries=pd.read_csv(d / "node_timeseries.csv", dtype={"name": str}),
             _nodes=pd.read_csv(d / "nodes.csv", dtype={"node": str}),
             _events=events,
@@ -249,7 +260,7 @@ class _NodeFrameBuilder:
         return pd.DataFrame(self._snaps.node_columns(self._n), columns=list(NODE_COLUMNS), copy=False)
 
 
-def _with_rates(ts: pd.DataFrame) -> pd.DataFrame:
+def with_rates(ts: pd.DataFrame) -> pd.DataFrame:
     """A saved timeseries with the rates of :data:`TIMESERIES_COLUMNS` it lacks (a run
     saved before they were columns) made from its counts."""
     missing = [c for c in WINDOW_RATES if c not in ts]
