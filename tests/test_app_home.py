@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import cachesim
 from cachesim.ui import live as live_ui
+from cachesim.ui import nav
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -62,3 +63,18 @@ def test_run_button_starts_a_live_run_of_the_scenario():
     live = at.session_state["cachesim.live"]
     assert live.config == cachesim.load_scenario("hot_key")
     assert live.now > 0
+
+
+def test_every_page_is_linked_from_the_app_and_a_broken_link_raises():
+    at = home()
+    labels = [e.proto.label for e in at.sidebar.get("page_link")]
+    assert labels == ["Home", "Configure", "Live run", "Analysis", "Analyst", "Sweep", "Workload"]  # none hidden
+    assert all(nav.exists(p) for p in nav.PAGES)
+    with pytest.raises(FileNotFoundError, match="not a page"):
+        nav.page_link("pages/9_Nowhere.py", label="nowhere")
+
+
+def test_a_page_run_on_its_own_draws_no_links_to_pages_it_cannot_reach():
+    at = AppTest.from_file(str(ROOT / nav.ANALYSIS), default_timeout=60)
+    at.run()
+    assert not at.exception and not at.sidebar.get("page_link")

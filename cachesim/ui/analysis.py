@@ -235,14 +235,12 @@ def _events(run_id: str, res: RunResult) -> None:
     if notable.empty:
         return
     st.markdown("**Investigate an event with the analyst**")
-    available = nav.exists(nav.ANALYST)
     for i, ev in enumerate(notable.itertuples(index=False)):
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         c1.markdown(f"`{ev.t:7.2f} s` **{plain(ev.kind)}** {plain(ev.message, None)}")
         c2.button("Investigate", key=f"analysis.investigate.{i}", icon=":material/psychology:", width="stretch",
                   on_click=_investigate, args=(run_id, investigate_question(ev.t, ev.kind, ev.target, ev.message)),
-                  disabled=not available, help="Ask the analyst about this event." if available
-                  else "The analyst page is not available in this build.")
+                  help="Ask the analyst about this event.")
 
 
 def _nodes(run_id: str, res: RunResult) -> None:
