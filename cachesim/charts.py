@@ -540,7 +540,7 @@ def zoom_overview_data(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> 
 def zoom_overview_chart(d: Frames, *, param: str = "zoom", height: int = 60) -> alt.LayerChart:
     """A slim strip of the whole run (hit ratio, and the failure ratio in red) that
     carries the interval selection ``param`` on x: drag on it to pick a time range that
-    the charts below follow (``cachesim.ui.vega.zoom_concat``); double-click resets.
+    the charts below follow (:func:`zoom_chart`); double-click resets.
     ``d``: :func:`zoom_overview_data`."""
     brush = alt.selection_interval(name=param, encodings=["x"])
     hit, fail, rules = d["hit"], d["fail"], d["rules"]
@@ -555,6 +555,52 @@ def zoom_overview_chart(d: Frames, *, param: str = "zoom", height: int = 60) -> 
         layers.append(alt.Chart(rules).mark_rule(color="#475569", strokeWidth=1, opacity=0.6).encode(x=x))
     return alt.LayerChart(layer=layers, height=height, autosize=FIT_X,
                           title=alt.Title("Whole run: hit ratio (blue), failure ratio (red)", fontSize=11))
+
+
+#: The interval selection the Analysis charts share (drag on the strip; double-click resets).
+ZOOM = "zoom"
+
+
+def zoom_chart(ts: pd.DataFrame, node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *,
+               theory: float | None = None, theory_label: str = "analytic", param: str = ZOOM) -> alt.VConcatChart:
+    """The whole-run time series stacked: a strip of the run to drag a time range on
+    (:func:`zoom_overview_chart`), then hit ratio, latency (with the failure ratio), load
+    and per-node load, whose x scales all take their domain from the dragged range
+    (double-click shows the whole run again)."""
+    overview = zoom_overview_chart(zoom_overview_data(ts, events), param=param)
+    views = [hit_ratio_chart(ts, events, theory=theory, theory_label=theory_label), latency_chart(ts, events),
+             load_chart(ts, events), node_load_chart(node_ts, events)]
+    for chart in (overview, *views):
+        chart.autosize = alt.Undefined  # a stacked chart sizes as a whole (Streamlit fits it to the page)
+        for unit in chart.layer:
+            _inner_y_axis(unit)
+    for chart in views:
+        for unit in chart.layer:
+            _follow(unit, param)
+    return alt.vconcat(overview, *views).resolve_scale(x="independent", y="independent", color="independent")
+
+
+def _follow(unit: alt.Chart, param: str) -> None:
+    """Bind a unit's x scale to the selection ``param`` and clip its marks to the plot."""
+    x = unit["encoding"]["x"]
+    if isinstance(x, alt.X):
+        x["scale"] = alt.Scale(domain=alt.ParameterExtent(param=param, encoding="x"))
+    mark = unit["mark"]
+    unit["mark"] = alt.MarkDef(**({"type": mark} if isinstance(mark, str) else mark.to_dict()), clip=True)
+
+
+def _inner_y_axis(unit: alt.Chart) -> None:
+    """Draw a unit's y axis labels inside the plot and reserve no room for the axis:
+    Streamlit gives each view of a stacked chart the container's width for its plot, so
+    anything outside the plot would push it past the container's edge."""
+    y = unit["encoding"]["y"]
+    if not isinstance(y, alt.Y) or y["axis"] is None:
+        return
+    axis = {} if y["axis"] is alt.Undefined else y["axis"].to_dict()
+    right = axis.get("orient") == "right"
+    axis |= {"labelAlign": "right" if right else "left", "labelPadding": -4, "tickSize": 0, "domain": False,
+             "minExtent": 0, "maxExtent": 0, "title": None, "labelBaseline": "bottom", "labelOpacity": 0.8}
+    y["axis"] = alt.Axis(**axis)
 
 
 def chaos_timeline_chart(spans: pd.DataFrame, duration_s: float, *, height: int | None = None) -> alt.Chart:
