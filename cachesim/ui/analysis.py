@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from .. import charts
+from .. import charts, derived
 from ..archive import ArchiveError, run_from_zip, run_to_zip
 from ..config import SimConfig
 from ..narration import narrate_events
@@ -232,7 +232,7 @@ def _events(run_id: str, res: RunResult) -> None:
 
 def _nodes(run_id: str, res: RunResult) -> None:
     nodes = res.nodes()
-    nodes["fill"] = nodes["occupancy"] / nodes["capacity"]
+    nodes["fill"] = derived.node_fill(nodes)
     st.dataframe(nodes, hide_index=True, width="stretch", column_config={
         "hit_ratio": st.column_config.NumberColumn("hit ratio", format="percent"),
         "fill": st.column_config.ProgressColumn("occupancy", min_value=0.0, max_value=1.0, format="percent"),
