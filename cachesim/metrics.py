@@ -99,6 +99,14 @@ class EventLog:
     def dropped(self) -> int:
         return self.total - len(self._events)
 
+    def at(self, seq: int) -> Event:
+        """The event with sequence number ``seq``; IndexError when it is not kept. Fast for
+        the newest and the oldest events (a deque is indexed from its nearer end)."""
+        i = seq - self.dropped
+        if not 0 <= i < len(self._events):
+            raise IndexError(seq)
+        return self._events[i]
+
     def between(self, start: int, end: int) -> list[Event]:
         """Events with sequence numbers in [start, end) (those still kept)."""
         first = self.total - len(self._events)

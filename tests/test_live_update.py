@@ -14,6 +14,7 @@ import pytest
 import cachesim
 from cachesim import charts
 from cachesim.metrics import N_BUCKETS, NODE_COLUMNS, TIMESERIES_COLUMNS, quantiles_from_counts
+from cachesim.narration import narrate_events
 from cachesim.ui import vega
 from cachesim.ui.live import CHARTS, DISPLAY_POINTS, HEATMAP_CELLS, _log, build_update
 from cachesim.ui.runner import KPI_NAMES, LiveRun
@@ -148,6 +149,32 @@ def test_events_and_markers_are_kept_as_they_arrive(full):
     assert list(marks["kind"]) == list(want["kind"]) and {"kill", "restart"} <= set(marks["kind"])
     np.testing.assert_array_equal(marks["t"], want["t"].to_numpy())
     assert live.event_kinds() == set(events["kind"])
+
+
+def test_the_live_run_keeps_one_bounded_event_log_and_one_status():
+    """The live page reads the simulation's own event log (bounded) and status: no second list."""
+    cfg = cachesim.load_scenario("baseline").with_overrides(
+        {"duration_s": 10, "chaos.random_slow_per_min": 600, "chaos.random_slow_duration_s": 0.05})
+    live = LiveRun(cfg, window=SMALL_WINDOW, max_events=50)
+    assert live.status == "running" and live.sim.status == "ready"  # before the first snapshot
+    for _ in steps(live):
+        assert live.status == live.sim.status
+        assert len(live.events_frame()) <= 50 and len(live.recent_events(1000)) <= 50
+    full = cachesim.Simulation(cfg).run().events()  # the same run, every event kept
+    total = live.sim.events.total
+    assert total == len(full) > 100 and live.event_end == total
+    kept = live.events_frame()
+    pd.testing.assert_frame_equal(kept, full.iloc[total - 50:].reset_index(drop=True))
+    assert live.event_at(live.event_start - 1) is None and live.event_at(total) is None
+    told = live.recent_events(3)
+    assert [e.t for e, _ in told] == list(full["t"].iloc[-3:])
+    assert [text for _, text in told] == [narrate_events(full.itertuples(), cfg)[i] for i in range(total - 3, total)]
+    assert "run finished" in _log(live).split("  \n")[1]  # newest first, after the "run finished" line
+    live = LiveRun(cfg, window=SMALL_WINDOW)
+    live.stop()
+    assert (live.status, live.sim.status, live.advance(0.05)) == ("stopped", "stopped", 0)
+    live.resume()
+    assert live.status == "running" and live.advance(0.05) > 0
 
 
 @pytest.mark.parametrize("window", [SMALL_WINDOW, 600], ids=["sliding", "fixed-axis"])

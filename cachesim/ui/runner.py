@@ -89,14 +89,15 @@ class LiveRun:
     """A Simulation with its chart buffers, status and pacing."""
 
     def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None,
-                 trace=None, pause_at_events: bool = False, baseline: tuple[str, RunResult] | None = None) -> None:
+                 trace=None, pause_at_events: bool = False, baseline: tuple[str, RunResult] | None = None,
+                 max_events: int = 10_000) -> None:
         from ..charts import DEFAULT_WINDOW, MARKER_KINDS  # altair loads with the live page, not the home page
 
         if window is None:
             window = DEFAULT_WINDOW
-        self._marker_kinds = list(MARKER_KINDS)
+        self._marker_kinds = frozenset(MARKER_KINDS)
         self.config = config
-        self.sim = Simulation(config, trace=trace)
+        self.sim = Simulation(config, trace=trace, max_events=max_events)
         self.window = window
         # ring buffers (see the module docstring): [column, slot] and [column, slot, node]
         self._ts = np.empty((len(SNAPSHOT_COLUMNS), 2 * window))
@@ -272,14 +273,14 @@ class LiveRun:
     @property
     def event_start(self) -> int:
         """The sequence number of the oldest event still kept (the log is bounded)."""
-        return max(0, self.event_end - len(self.sim.events))
+        return min(self.sim.events.dropped, self.event_end)
 
     def event_at(self, seq: int | None) -> tuple[Event, str] | None:
         """The event with sequence number ``seq`` and its narration (its message when
         it has none), or None when it is not kept (or not ingested yet, or ``seq`` is None)."""
         if seq is None or not self.event_start <= seq < self.event_end:
             return None
-        (event,) = self.sim.events.between(seq, seq + 1)
+        event = self.sim.events.at(seq)
         k = seq - (self.event_end - len(self._narrations))
         return event, (self._narrations[k] if k >= 0 else event.message)
 
