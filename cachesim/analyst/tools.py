@@ -28,7 +28,7 @@ MAX_EVENTS = 25
 MAX_BUCKETS = 40
 MESSAGE_CHARS = 200
 #: Metrics that get_metrics serves: ratios/latencies as min/mean/max, counts as sums.
-LEVEL_METRICS = ("hit_ratio", "failure_ratio", "throughput_rps", "latency_mean_ms", "latency_p50_ms",
+LEVEL_METRICS = ("hit_ratio", "failure_ratio", "throughput_rps", "db_load_rps", "latency_mean_ms", "latency_p50_ms",
                  "latency_p95_ms", "latency_p99_ms", "in_flight", "nodes_up")
 COUNT_METRICS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
                  "stale_reads", "db_reads", "db_writes", "invalidations_sent", "invalidations_lost",
