@@ -2,8 +2,12 @@
 
 Each chart is two steps: ``*_data(...)`` prepares the frames a chart draws (long
 format, events as rules); a layout (``LAYOUTS[name]``) turns them into an Altair chart.
-``*_chart(...)`` does both; ``cachesim.ui.vega`` builds a spec once per structure and
-then only swaps the frames, for pages that redraw several times a second.
+``*_chart(...)`` does both, for ``st.altair_chart``; ``cachesim.ui.vega`` builds a spec
+once per structure and then only swaps the frames, for the live page, which redraws
+several times a second.
+
+The charts draw what results provide (the rates are timeseries columns, made by
+:mod:`cachesim.derived`); they compute no metric themselves.
 
 The data work itself is done on numpy columns (``*_columns(...)``: a mapping of column
 name to array in, ``Columns`` out); a DataFrame is a mapping of columns too, so the
