@@ -15,7 +15,7 @@ charts leave it out) and None in a summary or an answer (JSON has no NaN):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,19 @@ def ratios(a: Any, b: Any) -> np.ndarray:
     return np.divide(a, b, out=np.full(np.broadcast(a, b).shape, np.nan), where=b > 0)
 
 
+def _rates(c: Callable[[str], Any], div: Callable[[Any, Any], Any]) -> dict[str, Any]:
+    """The formulas of :data:`WINDOW_RATES`, over ``c(name)`` (columns or scalars) with ``div``."""
+    interval = c("interval_s")
+    return {
+        "hit_ratio": div(c("hits"), c("hits") + c("misses")),
+        "byte_hit_ratio": div(c("hit_bytes"), c("hit_bytes") + c("miss_bytes")),
+        "failure_ratio": div(c("failed"), c("completed") + c("failed")),
+        "throughput_rps": div(c("completed"), interval),
+        "db_load_rps": div(c("db_reads") + c("db_writes"), interval),
+        "failures_rps": div(c("failed"), interval),
+    }
+
+
 def window_rates(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """:data:`WINDOW_RATES` of each snapshot window from its counts (``cols``: a
     DataFrame or a mapping of arrays with interval_s, hits, misses, hit_bytes,
@@ -74,18 +87,17 @@ def window_rates(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
       only: read the two side by side);
     - throughput_rps = completed per second; db_load_rps = (db_reads + db_writes) per
       second; failures_rps = failed per second."""
-    def c(name: str) -> np.ndarray:
-        return np.asarray(cols[name], dtype=float)
+    return _rates(lambda name: np.asarray(cols[name], dtype=float), ratios)
 
-    interval = c("interval_s")
-    return {
-        "hit_ratio": ratios(c("hits"), c("hits") + c("misses")),
-        "byte_hit_ratio": ratios(c("hit_bytes"), c("hit_bytes") + c("miss_bytes")),
-        "failure_ratio": ratios(c("failed"), c("completed") + c("failed")),
-        "throughput_rps": ratios(c("completed"), interval),
-        "db_load_rps": ratios(c("db_reads") + c("db_writes"), interval),
-        "failures_rps": ratios(c("failed"), interval),
-    }
+
+def window_row_rates(row: Mapping[str, float]) -> dict[str, float]:
+    """:func:`window_rates` of one window (``row``: the same counts as numbers), NaN where
+    undefined: what the observer puts in each Snapshot."""
+    return _rates(row.__getitem__, _nan_ratio)
+
+
+def _nan_ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
 
 
 def span_rates(cols: Mapping[str, Any]) -> dict[str, float | None]:

@@ -15,7 +15,7 @@ from itertools import islice
 
 import numpy as np
 
-from .derived import WINDOW_RATES, window_rates
+from .derived import WINDOW_RATES, window_rates, window_row_rates
 
 #: Bucket growth factor. Reporting the bucket's geometric-harmonic midpoint keeps the
 #: relative error of any quantile at most (G - 1) / (G + 1) < 1%.
@@ -333,8 +333,7 @@ class SnapshotLog:
         row |= {c: float(self._float[k, i]) for k, c in enumerate(_STORED_FLOAT)}
         t, prev = row["t"], float(self._float[0, i - 1]) if i else 0.0
         row["interval_s"] = round(t - prev, 9)
-        row |= {c: float(v[0]) for c, v in window_rates({c: [v] for c, v in row.items()}).items()
-                if c in Snapshot.__dataclass_fields__}
+        row |= {c: v for c, v in window_row_rates(row).items() if c in Snapshot.__dataclass_fields__}
         start = int(self._int[-1, i - 1]) if i else 0
         events = tuple(self._events.between(start, int(self._int[-1, i])))
         return Snapshot(**row, nodes=NodeTable(self._names, self._capacity, self._nodes[i].copy()), events=events)
