@@ -22,7 +22,7 @@ from .config import SimConfig, check_nesting
 from .events import complete as complete_events
 from .hotkeys import FILES as HOT_FILES
 from .hotkeys import load_frames, save_frames
-from .results import RunResult
+from .results import RunResult, with_rates
 
 FILES = (
     "config.toml",
@@ -186,7 +186,7 @@ def _parse(raw: dict[str, bytes], name: str) -> RunResult:
         summary=summary,
         status=status,
         sim_time_s=sim_time_s,
-        _timeseries=_csv(raw, "timeseries.csv", name),
+        _timeseries=with_rates(_csv(raw, "timeseries.csv", name)),
         _node_timeseries=_csv(raw, "node_timeseries.csv", name, dtype={"name": str}),
         _nodes=_csv(raw, "nodes.csv", name, dtype={"node": str}),
         _events=events,

@@ -168,8 +168,15 @@ class Simulation:
         call from another thread."""
         self._stop_requested = True
         self.env.interrupt()
-        if self.status == "running":
+        if self.status in ("ready", "running"):
             self.status = "stopped"
+
+    def resume(self) -> None:
+        """Undo :meth:`stop` before the next :meth:`stream` (which resumes exactly): the
+        run reads as running again (a finished run stays finished)."""
+        if self.status == "stopped":
+            self._stop_requested = False
+            self.status = "running"
 
     def run(self) -> RunResult:
         """Run to the end (or to the next stop) and return the result."""

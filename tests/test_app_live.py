@@ -15,7 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
+
+from cachesim.ui import live as live_ui
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = str(ROOT / "pages" / "2_Live_Run.py")
@@ -23,6 +26,12 @@ APP = str(ROOT / "app.py")
 SHORT = {"scenario": "node_failure", "duration_s": "12", "workload.rate_rps": "800"}
 #: A run long enough that it is still going when a test clicks (at 1 x real time: 60 wall s).
 LONG = {"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "800"}
+
+
+@pytest.fixture(autouse=True)
+def one_refresh_per_script_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live panel refreshes once per script run: the test drives the page."""
+    monkeypatch.setattr(live_ui, "BATCH_S", 0.0)
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float = 60.0, what: str = "the condition") -> None:
@@ -41,7 +50,6 @@ def unescape(text: str) -> str:
 def live_page(params: dict[str, str] | None = None, *, speed: float | None = None) -> AppTest:
     at = AppTest.from_file(LIVE, default_timeout=90)
     at.query_params.update(params or SHORT)
-    at.session_state["live.max_loop_s"] = 0.0  # one refresh per script run: the test drives the page
     if speed is not None:
         at.session_state["live.speed_pref"] = speed
     at.run()
@@ -162,7 +170,7 @@ def test_a_browser_behind_on_its_messages_gets_no_more_redraws(monkeypatch):
     at = live_page(LONG, speed=1.0)
     live, worker = start(at)
     wait_for(lambda: live.now >= 0.3, what="the run moving")
-    at.session_state["live.max_loop_s"] = 0.6  # a batch of refreshes per script run, as in the browser
+    monkeypatch.setattr(live_mod, "BATCH_S", 0.6)  # a batch of refreshes per script run, as in the browser
     monkeypatch.setattr(live_mod, "send_backlog", lambda: live_mod.BACKLOG_MAX + 1)
     monkeypatch.setattr(live_mod, "BROWSER_WAIT_S", 0.3)  # how long a batch waits for the browser first
     before, began = len(live.refreshes), time.perf_counter()
@@ -181,7 +189,6 @@ def test_a_browser_behind_on_its_messages_gets_no_more_redraws(monkeypatch):
 def test_the_run_goes_on_while_the_visitor_reads_another_page():
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params.update(LONG)
-    at.session_state["live.max_loop_s"] = 0.0
     at.session_state["live.speed_pref"] = 1.0
     at.run()
     at.sidebar.button(key="sidebar.run").click().run()

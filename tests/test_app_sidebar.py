@@ -6,12 +6,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import cachesim
+from cachesim.ui import live as live_ui
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def one_refresh_per_script_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live panel refreshes once per script run: the test drives the page."""
+    monkeypatch.setattr(live_ui, "BATCH_S", 0.0)
 
 
 def app() -> AppTest:
@@ -127,7 +135,6 @@ def test_values_survive_page_changes():
 
 def test_run_button_starts_a_live_run_and_opens_the_live_page():
     at = app()
-    at.session_state["live.max_loop_s"] = 0.0
     at.sidebar.number_input(key="sb:duration_s").set_value(8.0).run()
     at.sidebar.button(key="sidebar.run").click().run()
     assert not at.exception

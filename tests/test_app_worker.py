@@ -10,15 +10,23 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from cachesim.config import SimConfig
+from cachesim.ui import live as live_ui
 from cachesim.ui.runner import LiveRun
 from cachesim.ui.worker import RunSlots, RunWorker, log_error
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = str(ROOT / "pages" / "2_Live_Run.py")
 LONG = {"scenario": "node_failure", "duration_s": "60", "workload.rate_rps": "800"}
+
+
+@pytest.fixture(autouse=True)
+def one_refresh_per_script_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live panel refreshes once per script run: the test drives the page."""
+    monkeypatch.setattr(live_ui, "BATCH_S", 0.0)
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float = 60.0, what: str = "the condition") -> None:
@@ -83,7 +91,6 @@ def test_a_blip_shorter_than_the_grace_period_does_not_stop_the_run():
 def test_a_real_streamlit_session_that_goes_away_stops_its_run():
     at = AppTest.from_file(LIVE, default_timeout=90)
     at.query_params.update(LONG)
-    at.session_state["live.max_loop_s"] = 0.0
     at.session_state["live.speed_pref"] = 1.0
     at.run()
     at.sidebar.button(key="sidebar.run").click().run()

@@ -217,7 +217,12 @@ def database(run: RunResult) -> Finding | None:
 
 
 def compute_findings(run: RunResult) -> list[Finding]:
-    """All findings for a run, the most important first."""
+    """All findings for a run, the most important first: computed once per run and
+    kept with it (:meth:`RunResult.cached`), however many pages and answers ask."""
+    return list(run.cached("analyst.findings", lambda: _compute_findings(run)))
+
+
+def _compute_findings(run: RunResult) -> list[Finding]:
     incs = incidents(run)
     out: list[Finding | None] = [overview(run)]
     out += [Finding("incident", i.describe(), i.t, i.end,

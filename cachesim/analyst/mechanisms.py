@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import derived
 from ..events import EventKind as K
 from ..results import RunResult
 from .findings import Finding
@@ -63,7 +64,7 @@ def recovery_time(nt: pd.DataFrame, names: list[str], t_fault: float, t_from: fl
     within ``RECOVERY_TOL`` of the mean over ``BEFORE_S`` before ``t_fault``."""
     sub = nt[nt["name"].isin(names)]
     g = sub.groupby("t", sort=True)[["hits", "misses"]].sum()
-    hr = g["hits"] / (g["hits"] + g["misses"]).where(lambda s: s > 0)
+    hr = pd.Series(derived.ratios(g["hits"], g["hits"] + g["misses"]), index=g.index)
     before = hr[(hr.index > t_fault - BEFORE_S + 1e-9) & (hr.index <= t_fault + 1e-9)].dropna()
     after = hr[(hr.index > t_from + 1e-9) & (hr.index <= t_end + 1e-9)].dropna()
     if not len(before) or not len(after):

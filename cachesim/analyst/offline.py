@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .. import derived
 from ..events import NETWORK_ACTIONS, VERBS
 from .findings import Finding, compute_findings
 from .guard import literal
@@ -129,7 +130,7 @@ class OfflineAnalyst:
                          f"{low:.2f} to {high:.2f}, {failed} requests failed"
                          + (f" and the worst window p99 was {p99:.0f} ms." if p99 else "."))
         if not near:
-            lines += self._load(sum(b["db_reads"] for b in m["buckets"]) / (t1 - t0))
+            lines += self._load(derived.per_second(sum(b["db_reads"] for b in m["buckets"]), t1 - t0) or 0.0)
             lines += [f.text for f in self._topic("anomaly")]
         return lines
 

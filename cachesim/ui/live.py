@@ -28,7 +28,7 @@ from typing import Any
 
 import streamlit as st
 
-from .. import charts
+from .. import charts, derived
 from ..events import CHAOS_ACTIONS, LABELS
 from ..events import EventKind as K
 from . import config_state as cs
@@ -38,7 +38,8 @@ from .runner import SPEEDS, LiveRun, speed_meaning
 from .sidebar import live_status_text, start_run
 from .text import plain
 
-#: Seconds of refreshes in one script run (see _live_panel).
+#: Seconds of refreshes in one script run (see _live_panel); tests set it to 0 (one refresh
+#: per script run) with monkeypatch.
 BATCH_S = 1.0
 SPEED_PREF = "live.speed_pref"
 HEADER = "live.header_status"
@@ -66,7 +67,7 @@ KIND_STYLE = {k: f":{c}[{f'**{LABELS[k]}**' if k in _BOLD else LABELS[k]}]" for 
 
 #: The timeseries columns the line charts draw (the only ones downsampled per refresh).
 LINE_COLUMNS = ("t", "hit_ratio", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps",
-                "interval_s", "db_reads", "db_writes", "failed", "failure_ratio")
+                "db_load_rps", "failures_rps", "failure_ratio")
 #: The charts of a refresh, in :attr:`Update.specs` order (four in the grid, then occupancy).
 CHARTS = ("hit_ratio", "latency", "load", "node_load", "node_occupancy")
 
@@ -158,7 +159,8 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
     """The KPI metrics (``k``: LiveRun.kpis(), ``n`` nodes), one per (placeholder) column."""
     spec = [
         ("Hit ratio", "hit_ratio", fmt.pct, "pct", "normal", "Hits / lookups over the last simulated second."),
-        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse", "Mean of the windows' p99 over the last second."),
+        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse",
+         "99th percentile of the latencies of the requests completed in the last simulated second."),
         ("Throughput", "throughput_rps", fmt.rate, "rate", "normal", "Requests completed per simulated second."),
         ("DB load", "db_load_rps", fmt.rate, "rate", "inverse", "Database reads + writes per simulated second."),
         ("Stale reads", "stale_reads", lambda v: fmt.count(v) + "/s", "count", "inverse",
@@ -175,10 +177,7 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
 
 def _log(live: LiveRun) -> str:
     lines = []
-    first = max(0, len(live.events) - LOG_LINES)
-    for i in range(len(live.events) - 1, first - 1, -1):  # newest first; narrated events in their words
-        e = live.events[i]
-        text = live.narrations[i] if i < len(live.narrations) else e.message
+    for e, text in reversed(live.recent_events(LOG_LINES)):  # newest first; narrated events in their words
         lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, plain(e.kind))} {plain(text, None)}")
     if live.status == "finished":
         lines.insert(0, f"`{live.now:7.2f} s` :green[**run finished**]")
@@ -215,7 +214,7 @@ def build_update(live: LiveRun, times: dict[str, float] | None = None) -> Update
     shown = charts.downsample_columns(ts, DISPLAY_POINTS, columns=LINE_COLUMNS)
     domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
     span = domain or (float(ts["t"][0]), float(ts["t"][-1]))
-    rules = vega.table(charts.marker_columns(live.marker_columns() if live.events else None, span))
+    rules = vega.table(charts.marker_columns(live.marker_columns() if live.event_end else None, span))
     latest = {c: v[-len(live.node_names):] for c, v in nodes.items()} if live.node_names else nodes
 
     base = live.baseline_columns()
@@ -345,7 +344,7 @@ def _refresh_batch() -> None:
     if live.active:
         _wait_for_browser(BROWSER_WAIT_S)  # before anything is sent: a batch starts with ~60 messages
     slots = _layout()
-    batch = st.session_state.get("live.max_loop_s", BATCH_S)  # tests: seconds of refreshes per run
+    batch = BATCH_S
     started = time.perf_counter()
     lock = control.lock_of(live)
     with lock:
@@ -497,8 +496,8 @@ def render_live_page() -> None:
         st.success(f"Finished: {plain(live.run_id)} is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
         _change_one_thing(live)
-    elif live.status == "stopped" and live.paused_for is not None:
-        ev = live.events[live.paused_for]
+    elif live.status == "stopped" and (paused := live.event_at(live.paused_for)) is not None:
+        ev = paused[0]
         st.warning(f"Paused at the {plain(ev.kind)} at t = {ev.t:.2f} s (the narration below says what it does). "
                    "Resume continues; turn off “Pause at each event” to run through.", icon=":material/pause_circle:")
     elif live.status == "stopped":
@@ -580,8 +579,8 @@ def render_live_page_baseline_note(live: LiveRun) -> None:
     if live.baseline is None:
         return
     base_id, base = live.baseline
-    changed = [k for k, v in live.config.flat().items() if base.config.flat().get(k) != v]
-    what = ", ".join(f"{k}: {base.config.flat().get(k)} → {live.config.flat().get(k)}" for k in changed) or "nothing"
+    diff = derived.config_diff({"before": base.config.flat(), "after": live.config.flat()})
+    what = ", ".join(f"{k}: {before} → {after}" for k, (before, after) in diff) or "nothing"
     st.caption(f"Changed one thing from {plain(base_id)} ({plain(what, 300)}); dashed gray lines are "
                f"{plain(base_id)}.")
 
