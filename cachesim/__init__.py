@@ -18,19 +18,22 @@ from .config import (
     scenario_description,
 )
 from .engine import Simulation, simulate
-from .metrics import Event, NodeSnapshot, NodeTable, Snapshot
+from .events import Event, EventKind, TargetKind
+from .metrics import NodeSnapshot, NodeTable, Snapshot
 from .results import RunResult
 from .sweeps import sweep
 
 __all__ = [
     "ConfigError",
     "Event",
+    "EventKind",
     "NodeSnapshot",
     "NodeTable",
     "RunResult",
     "SimConfig",
     "Simulation",
     "Snapshot",
+    "TargetKind",
     "format_validation_error",
     "list_scenarios",
     "load_scenario",

@@ -19,9 +19,10 @@ from typing import Any
 import pandas as pd
 
 from .config import SimConfig, check_nesting
+from .events import complete as complete_events
 from .hotkeys import FILES as HOT_FILES
 from .hotkeys import load_frames, save_frames
-from .results import RunResult
+from .results import RunResult, with_rates
 
 FILES = (
     "config.toml",
@@ -173,18 +174,19 @@ def _parse(raw: dict[str, bytes], name: str) -> RunResult:
         "events.csv",
         name,
         keep_default_na=False,
-        dtype={"kind": str, "source": str, "target": str, "message": str},
+        dtype={"kind": str, "source": str, "target": str, "message": str, "target_kind": str},
     )
     try:
         events["t"] = events["t"].astype(float)
-    except (KeyError, ValueError):
+        events = complete_events(events)  # an archive made before target_kind and ends_at existed
+    except (KeyError, ValueError, TypeError):
         raise ArchiveError(f"{name}: events.csv has no numeric t column") from None
     result = RunResult(
         config=config,
         summary=summary,
         status=status,
         sim_time_s=sim_time_s,
-        _timeseries=_csv(raw, "timeseries.csv", name),
+        _timeseries=with_rates(_csv(raw, "timeseries.csv", name)),
         _node_timeseries=_csv(raw, "node_timeseries.csv", name, dtype={"name": str}),
         _nodes=_csv(raw, "nodes.csv", name, dtype={"node": str}),
         _events=events,

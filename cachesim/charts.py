@@ -2,8 +2,12 @@
 
 Each chart is two steps: ``*_data(...)`` prepares the frames a chart draws (long
 format, events as rules); a layout (``LAYOUTS[name]``) turns them into an Altair chart.
-``*_chart(...)`` does both; ``cachesim.ui.vega`` builds a spec once per structure and
-then only swaps the frames, for pages that redraw several times a second.
+``*_chart(...)`` does both, for ``st.altair_chart``; ``cachesim.ui.vega`` builds a spec
+once per structure and then only swaps the frames, for the live page, which redraws
+several times a second.
+
+The charts draw what results provide (the rates are timeseries columns, made by
+:mod:`cachesim.derived`); they compute no metric themselves.
 
 The data work itself is done on numpy columns (``*_columns(...)``: a mapping of column
 name to array in, ``Columns`` out); a DataFrame is a mapping of columns too, so the
@@ -21,15 +25,21 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-#: Chaos actions: drawn as solid rules.
-CHAOS_KINDS = ("kill", "restart", "slow", "heal", "partition", "loss")
-#: What the system noticed: drawn as dashed rules.
-DETECTION_KINDS = ("node_down_detected", "node_up_detected", "anomaly", "recovered")
-MARKER_KINDS = CHAOS_KINDS + DETECTION_KINDS
+from . import derived
+from .events import CHAOS_ACTIONS, NOTICED_KINDS
+from .events import MARKER_KINDS as _MARKER_KINDS
+from .events import EventKind as K
+
+#: Chaos actions: drawn as solid rules (the kinds are cachesim.events', as plain strings).
+CHAOS_KINDS: tuple[str, ...] = tuple(k.value for k in CHAOS_ACTIONS)
+#: What the system noticed (the balancer's verdicts, the observer's alerts): dashed rules.
+DETECTION_KINDS: tuple[str, ...] = tuple(k.value for k in NOTICED_KINDS)
+MARKER_KINDS: tuple[str, ...] = tuple(k.value for k in _MARKER_KINDS)
+#: A colour for every marker kind (tests/test_events.py checks that none is missing).
 KIND_COLORS = {
-    "kill": "#dc2626", "restart": "#16a34a", "slow": "#f59e0b", "heal": "#0d9488",
-    "partition": "#7c3aed", "loss": "#db2777", "node_down_detected": "#991b1b",
-    "node_up_detected": "#166534", "anomaly": "#ea580c", "recovered": "#0e7490",
+    K.KILL: "#dc2626", K.RESTART: "#16a34a", K.SLOW: "#f59e0b", K.HEAL: "#0d9488",
+    K.PARTITION: "#7c3aed", K.LOSS: "#db2777", K.NODE_DOWN_DETECTED: "#991b1b",
+    K.NODE_UP_DETECTED: "#166534", K.ANOMALY: "#ea580c", K.RECOVERED: "#0e7490",
 }
 STATE_COLORS = {"up": "#2563eb", "slow": "#f59e0b", "partitioned": "#7c3aed",
                 "unrouted": "#94a3b8", "down": "#dc2626"}
@@ -91,24 +101,9 @@ def downsample_columns(ts: ColumnsLike, max_points: int = 1500, *, columns: Sequ
     return out
 
 
-#: Node states by code, in order of precedence (a down node is down, whatever else holds).
-_STATES = np.array(["down", "partitioned", "unrouted", "slow", "up"], dtype=object)
-_SERVING = 3  # codes from here on: slow, up
-
-
-def _state_codes(nodes: ColumnsLike) -> np.ndarray:
-    code = np.full(len(nodes["up"]), len(_STATES) - 1, dtype=np.intp)
-    code[np.asarray(nodes["slow_factor"], dtype=float) > 1] = 3
-    code[~np.asarray(nodes["routed"], dtype=bool)] = 2
-    code[np.asarray(nodes["partitioned"], dtype=bool)] = 1
-    code[~np.asarray(nodes["up"], dtype=bool)] = 0
-    return code
-
-
 def node_state(nodes: ColumnsLike) -> np.ndarray:
-    """Each node row's state: down, partitioned, unrouted, slow or up (the first that
-    holds, in that order)."""
-    return _STATES[_state_codes(nodes)]
+    """Each node row's state (:func:`cachesim.derived.node_state`)."""
+    return derived.node_state(nodes)
 
 
 def _frame(cols: Columns) -> pd.DataFrame:
@@ -266,12 +261,7 @@ def failure_columns(ts: ColumnsLike) -> Columns:
     """The failure ratio per window (failed / (completed + failed)), where defined:
     drawn beside every latency chart, as latencies count completed requests only."""
     t = np.asarray(ts["t"], dtype=float)
-    if "failure_ratio" in ts:
-        v = np.asarray(ts["failure_ratio"], dtype=float)
-    else:
-        failed, completed = np.asarray(ts["failed"], dtype=float), np.asarray(ts["completed"], dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            v = np.where(failed + completed > 0, failed / (failed + completed), np.nan)
+    v = np.asarray(ts["failure_ratio"], dtype=float)
     keep = np.isfinite(v)
     return {"t": t[keep], "failure_ratio": v[keep]}
 
@@ -313,13 +303,14 @@ def _latency(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = T
     return chart
 
 
+#: The load chart's lines: series name -> timeseries column.
+LOAD_SERIES = {"throughput": "throughput_rps", "DB load": "db_load_rps", "failures": "failures_rps"}
+
+
 def load_columns(ts: ColumnsLike) -> Columns:
     """Long columns (t, series, rps): throughput, DB load (reads + writes) and failures
     per simulated second."""
-    per_s = np.asarray(ts["interval_s"], dtype=float)
-    series = {"throughput": np.asarray(ts["throughput_rps"], dtype=float),
-              "DB load": (np.asarray(ts["db_reads"], dtype=float) + np.asarray(ts["db_writes"], dtype=float)) / per_s,
-              "failures": np.asarray(ts["failed"], dtype=float) / per_s}
+    series = {name: np.asarray(ts[col], dtype=float) for name, col in LOAD_SERIES.items()}
     return _long(ts, series, "rps")
 
 
@@ -358,11 +349,13 @@ def node_load_columns(node_ts: ColumnsLike, max_marks: int = 6000) -> tuple[Colu
         rows = np.flatnonzero(np.isin(t, times[::step]))
     interval = float(times[1] - times[0]) if len(times) > 1 else 1.0
     t = t[rows]
-    code = _state_codes({c: np.asarray(node_ts[c])[rows] for c in ("up", "partitioned", "routed", "slow_factor")})
-    cells = {"t": t, "t0": t - interval * step, "name": names[rows], "state": _STATES[code],
-             "rps": np.asarray(node_ts["requests"])[rows] / interval,
-             "fill": np.asarray(node_ts["occupancy"])[rows] / np.asarray(node_ts["capacity"])[rows]}
-    serving = code >= _SERVING
+    picked = {c: np.asarray(node_ts[c])[rows] for c in ("up", "partitioned", "routed", "slow_factor", "occupancy",
+                                                         "capacity")}
+    code = derived.node_state_codes(picked)
+    cells = {"t": t, "t0": t - interval * step, "name": names[rows], "state": derived.NODE_STATES[code],
+             "rps": derived.ratios(np.asarray(node_ts["requests"])[rows], interval),
+             "fill": derived.node_fill(picked)}
+    serving = code >= derived.SERVING
     on, off = np.flatnonzero(serving), np.flatnonzero(~serving)
     return {c: v[on] for c, v in cells.items()}, {c: v[off] for c, v in cells.items()}
 
@@ -397,9 +390,9 @@ def _node_load(d: Frames, domain: Domain, height: int | None = None, tooltips: b
 
 def node_occupancy_columns(latest: ColumnsLike) -> Columns:
     """The occupancy bars' columns (name, state, occupancy, capacity, fill)."""
-    occupancy, capacity = np.asarray(latest["occupancy"]), np.asarray(latest["capacity"])
-    return {"name": np.asarray(latest["name"], dtype=object), "state": node_state(latest),
-            "occupancy": occupancy, "capacity": capacity, "fill": occupancy / capacity}
+    return {"name": np.asarray(latest["name"], dtype=object), "state": derived.node_state(latest),
+            "occupancy": np.asarray(latest["occupancy"]), "capacity": np.asarray(latest["capacity"]),
+            "fill": derived.node_fill(latest)}
 
 
 def node_occupancy_data(latest: pd.DataFrame) -> Frames:
@@ -524,12 +517,7 @@ def compare_frame(frames: Mapping[str, pd.DataFrame], metric: str, max_points: i
     parts = []
     for run, ts in frames.items():
         ts = downsample(ts, max_points)
-        if metric == "db_load_rps":
-            value = (ts["db_reads"] + ts["db_writes"]) / ts["interval_s"]
-        elif metric == "failure_ratio" and metric not in ts:
-            value = ts["failed"] / (ts["failed"] + ts["completed"]).where(lambda x: x > 0)
-        else:
-            value = ts[metric]
+        value = ts[metric]
         parts.append(pd.DataFrame({"t": ts["t"].to_numpy(), "run": run, "value": value.to_numpy(float)}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"t": [], "run": [], "value": []})
 
@@ -560,7 +548,7 @@ def zoom_overview_data(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> 
 def zoom_overview_chart(d: Frames, *, param: str = "zoom", height: int = 60) -> alt.LayerChart:
     """A slim strip of the whole run (hit ratio, and the failure ratio in red) that
     carries the interval selection ``param`` on x: drag on it to pick a time range that
-    the charts below follow (``cachesim.ui.vega.zoom_concat``); double-click resets.
+    the charts below follow (:func:`zoom_chart`); double-click resets.
     ``d``: :func:`zoom_overview_data`."""
     brush = alt.selection_interval(name=param, encodings=["x"])
     hit, fail, rules = d["hit"], d["fail"], d["rules"]
@@ -575,6 +563,52 @@ def zoom_overview_chart(d: Frames, *, param: str = "zoom", height: int = 60) -> 
         layers.append(alt.Chart(rules).mark_rule(color="#475569", strokeWidth=1, opacity=0.6).encode(x=x))
     return alt.LayerChart(layer=layers, height=height, autosize=FIT_X,
                           title=alt.Title("Whole run: hit ratio (blue), failure ratio (red)", fontSize=11))
+
+
+#: The interval selection the Analysis charts share (drag on the strip; double-click resets).
+ZOOM = "zoom"
+
+
+def zoom_chart(ts: pd.DataFrame, node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *,
+               theory: float | None = None, theory_label: str = "analytic", param: str = ZOOM) -> alt.VConcatChart:
+    """The whole-run time series stacked: a strip of the run to drag a time range on
+    (:func:`zoom_overview_chart`), then hit ratio, latency (with the failure ratio), load
+    and per-node load, whose x scales all take their domain from the dragged range
+    (double-click shows the whole run again)."""
+    overview = zoom_overview_chart(zoom_overview_data(ts, events), param=param)
+    views = [hit_ratio_chart(ts, events, theory=theory, theory_label=theory_label), latency_chart(ts, events),
+             load_chart(ts, events), node_load_chart(node_ts, events)]
+    for chart in (overview, *views):
+        chart.autosize = alt.Undefined  # a stacked chart sizes as a whole (Streamlit fits it to the page)
+        for unit in chart.layer:
+            _inner_y_axis(unit)
+    for chart in views:
+        for unit in chart.layer:
+            _follow(unit, param)
+    return alt.vconcat(overview, *views).resolve_scale(x="independent", y="independent", color="independent")
+
+
+def _follow(unit: alt.Chart, param: str) -> None:
+    """Bind a unit's x scale to the selection ``param`` and clip its marks to the plot."""
+    x = unit["encoding"]["x"]
+    if isinstance(x, alt.X):
+        x["scale"] = alt.Scale(domain=alt.ParameterExtent(param=param, encoding="x"))
+    mark = unit["mark"]
+    unit["mark"] = alt.MarkDef(**({"type": mark} if isinstance(mark, str) else mark.to_dict()), clip=True)
+
+
+def _inner_y_axis(unit: alt.Chart) -> None:
+    """Draw a unit's y axis labels inside the plot and reserve no room for the axis:
+    Streamlit gives each view of a stacked chart the container's width for its plot, so
+    anything outside the plot would push it past the container's edge."""
+    y = unit["encoding"]["y"]
+    if not isinstance(y, alt.Y) or y["axis"] is None:
+        return
+    axis = {} if y["axis"] is alt.Undefined else y["axis"].to_dict()
+    right = axis.get("orient") == "right"
+    axis |= {"labelAlign": "right" if right else "left", "labelPadding": -4, "tickSize": 0, "domain": False,
+             "minExtent": 0, "maxExtent": 0, "title": None, "labelBaseline": "bottom", "labelOpacity": 0.8}
+    y["axis"] = alt.Axis(**axis)
 
 
 def chaos_timeline_chart(spans: pd.DataFrame, duration_s: float, *, height: int | None = None) -> alt.Chart:

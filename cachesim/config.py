@@ -17,14 +17,21 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cachesim.policies import ONLINE_EVICTION_NAMES
+from cachesim import events
+from cachesim.policies import ONLINE_EVICTION_NAMES, online_eviction_names, routing_names
 
-#: From the eviction-policy registry (all but the replay-only Belady).
+#: From the eviction-policy registry (all but the replay-only Belady), as built in;
+#: validation asks the registry itself (:func:`allowed_values`), so a policy registered
+#: later is allowed too.
 EVICTION_NAMES = ONLINE_EVICTION_NAMES
-ROUTING_NAMES = ("round_robin", "random", "least_outstanding", "consistent_hash")
-CHAOS_ACTIONS = ("kill", "restart", "slow", "heal", "partition", "loss")
+#: From the routing registry (cachesim.policies.routing.ROUTING_POLICIES), as built in.
+ROUTING_NAMES = routing_names()
+#: The chaos actions a schedule may use: the chaos group of cachesim.events.EventKind.
+CHAOS_ACTIONS: tuple[str, ...] = tuple(k.value for k in events.CHAOS_ACTIONS)
 #: A partition may isolate the database as well as cache nodes.
-DATABASE_ENDPOINT = "database"
+DATABASE_ENDPOINT = events.DATABASE
+#: Fields whose allowed values are a policy registry's names, read when validating.
+REGISTRY_FIELDS = {"cluster.eviction": online_eviction_names, "cluster.routing": routing_names}
 #: Floors on time intervals, so simulated time always advances (a 1e-300 s probe
 #: period or fault would schedule events at the same instant for ever).
 MIN_INTERVAL_S = 0.001
@@ -81,8 +88,8 @@ class ClusterConfig(_Section):
     capacity: int = Field(1000, ge=0, le=50_000_000, description="Items per node; 0 means no cache (every read goes to the database).")
     capacity_bytes: int = Field(0, ge=0, le=2**50, description="Bytes per node, instead of capacity (then set capacity to 0); 0 means items count (capacity).")
     eviction: str = Field("lru", description=f"Eviction policy: {' | '.join(EVICTION_NAMES)}.")
-    routing: Literal["round_robin", "random", "least_outstanding", "consistent_hash"] = Field(
-        "consistent_hash", description="How the load balancer picks a node.")
+    routing: str = Field("consistent_hash",
+                         description=f"How the load balancer picks a node: {' | '.join(ROUTING_NAMES)}.")
     virtual_nodes: int = Field(100, ge=1, le=2000, description="Points per node on the consistent-hash ring.")
     service_time_ms: float = Field(0.5, ge=0, le=10_000, description="Mean time a node spends on one request.")
     service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
@@ -115,10 +122,24 @@ class ClusterConfig(_Section):
     @field_validator("eviction")
     @classmethod
     def _eviction_known(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in EVICTION_NAMES:
-            raise ValueError(f"unknown eviction policy {v!r}; allowed: {', '.join(EVICTION_NAMES)}")
-        return v
+        return _registered("eviction policy", v, allowed_values("cluster.eviction"))
+
+    @field_validator("routing")
+    @classmethod
+    def _routing_known(cls, v: str) -> str:
+        return _registered("routing policy", v, allowed_values("cluster.routing"))
+
+
+def allowed_values(key: str) -> tuple[str, ...]:
+    """The names a registry-backed field (:data:`REGISTRY_FIELDS`) accepts now."""
+    return REGISTRY_FIELDS[key]()
+
+
+def _registered(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    v = value.strip().lower()
+    if v not in allowed:
+        raise ValueError(f"unknown {what} {v!r}; allowed: {', '.join(allowed)}")
+    return v
 
 
 class DatabaseConfig(_Section):
@@ -150,7 +171,7 @@ class ClientConfig(_Section):
 
 class ChaosEvent(_Section):
     at_s: float = Field(ge=0, description="When, in simulated seconds.")
-    action: Literal["kill", "restart", "slow", "heal", "partition", "loss"]
+    action: Literal[CHAOS_ACTIONS]  # type: ignore[valid-type]  # the chaos kinds of cachesim.events
     target: str = Field("", description="A node (node-3), several (node-1,node-2), 'database' (partition), or empty (heal all / loss).")
     duration_s: float | None = Field(None, ge=MIN_INTERVAL_S, description="Undo the action after this long; empty means until a later event.")
     factor: float = Field(10.0, ge=1, le=1000, description="slow: service-time multiplier.")
@@ -212,12 +233,12 @@ class SimConfig(_Section):
         for i, ev in enumerate(self.chaos.events):
             where = f"chaos.events.{i}.target"
             targets = ev.targets()
-            needs_target = ev.action in ("kill", "restart", "slow", "partition")
+            needs_target = ev.action in events.NEEDS_TARGET
             if needs_target and not targets:
                 raise ValueError(f"{where}: action {ev.action!r} needs a target (node-1 .. node-{self.cluster.nodes})")
-            allowed = names | ({DATABASE_ENDPOINT} if ev.action in ("partition", "heal") else set())
+            allowed = names | ({DATABASE_ENDPOINT} if ev.action in events.DATABASE_ACTIONS else set())
             for t in targets:
-                if t not in allowed and not (ev.action == "loss"):
+                if t not in allowed and ev.action not in events.NETWORK_ACTIONS:
                     raise ValueError(f"{where}: {t!r} is not a node of this cluster (node-1 .. node-{self.cluster.nodes})")
         return self
 

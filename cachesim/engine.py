@@ -29,6 +29,7 @@ from .agents.network import Network
 from .agents.observer import Observer
 from .config import SimConfig
 from .environment import SimEnvironment
+from .events import EventKind
 from .hotkeys import Recorder, empty_summary, home_router
 from .metrics import NODE_DTYPE, EventLog, NodeTable, Snapshot, SnapshotLog
 from .results import RunRecord, RunResult
@@ -120,7 +121,7 @@ class Simulation:
         self._node_prev = np.zeros((3, len(names)), dtype=np.int64)
         #: the database's queue length and busy slots at each snapshot (t, queue, busy)
         self._db_samples: list[tuple[float, int, int]] = []
-        self.events.add(0.0, "run_started", "engine",
+        self.events.add(0.0, EventKind.RUN_STARTED, "engine",
                         f"run started: {cfg.cluster.nodes} nodes, {cfg.cluster.eviction}, "
                         f"{cfg.cluster.routing}, {w.rate_rps:g} req/s for {cfg.duration_s:g} s")
 
@@ -167,8 +168,15 @@ class Simulation:
         call from another thread."""
         self._stop_requested = True
         self.env.interrupt()
-        if self.status == "running":
+        if self.status in ("ready", "running"):
             self.status = "stopped"
+
+    def resume(self) -> None:
+        """Undo :meth:`stop` before the next :meth:`stream` (which resumes exactly): the
+        run reads as running again (a finished run stays finished)."""
+        if self.status == "stopped":
+            self._stop_requested = False
+            self.status = "running"
 
     def run(self) -> RunResult:
         """Run to the end (or to the next stop) and return the result."""
@@ -211,7 +219,7 @@ class Simulation:
 
     def _snapshot(self, t: float) -> Snapshot:
         if len(self.snapshots) + 1 == self.n_snapshots:  # logged first, so the last snapshot carries it
-            self.events.add(t, "run_finished", "engine", f"run finished at t={t:g} s")
+            self.events.add(t, EventKind.RUN_FINISHED, "engine", f"run finished at t={t:g} s")
         nodes = self._node_table()  # first: catching up answers requests
         if self.obs.hot is not None:
             self.obs.hot.snapshot(t, self.balancer.believed_up)

@@ -1,7 +1,9 @@
-"""Measurement primitives: the streaming latency histogram, snapshots, the event log.
+"""Measurement primitives: the latency buckets, snapshots, the event log.
 
 Memory is bounded by the number of snapshots, never by the number of requests: the
-latency distribution lives in fixed log-spaced buckets, events in a bounded deque.
+latency distribution lives in fixed log-spaced buckets (counted by the observer, which
+inlines :func:`bucket_of` on its hot path; :func:`quantiles_from_counts` reads them),
+events in a bounded deque.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
+
+from .derived import WINDOW_RATES, window_rates, window_row_rates
+from .events import Event, EventKind, TargetKind
 
 #: Bucket growth factor. Reporting the bucket's geometric-harmonic midpoint keeps the
 #: relative error of any quantile at most (G - 1) / (G + 1) < 1%.
@@ -33,7 +38,8 @@ INV_LOG2_G = 1.0 / math.log2(GROWTH)
 
 
 def bucket_of(latency_ms: float) -> int:
-    """The bucket index of a latency (the observer's hot path inlines this)."""
+    """The bucket index of a latency: the definition the observer's hot path inlines
+    (``Observer.completed_request``; a test holds the two equal)."""
     if latency_ms <= MIN_MS:
         return 0
     i = math.floor((math.log2(latency_ms) - LOG2_MIN) * INV_LOG2_G) + 1
@@ -61,43 +67,6 @@ def quantiles_from_counts(counts: np.ndarray, qs: tuple[float, ...]) -> list[flo
     return out
 
 
-class LatencyHistogram:
-    """Log-bucketed latency counts with an exact sum; O(1) memory in the request count."""
-
-    __slots__ = ("counts", "total", "sum_ms", "max_ms")
-
-    def __init__(self) -> None:
-        self.counts = [0] * N_BUCKETS
-        self.total = 0
-        self.sum_ms = 0.0
-        self.max_ms = 0.0
-
-    def add(self, latency_ms: float) -> None:
-        self.counts[bucket_of(latency_ms)] += 1
-        self.total += 1
-        self.sum_ms += latency_ms
-        if latency_ms > self.max_ms:
-            self.max_ms = latency_ms
-
-    def array(self) -> np.ndarray:
-        return np.asarray(self.counts, dtype=np.int64)
-
-    def mean(self) -> float:
-        return self.sum_ms / self.total if self.total else math.nan
-
-    def quantiles(self, qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> list[float]:
-        return quantiles_from_counts(self.array(), qs)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened: a chaos action, a detection, an anomaly."""
-
-    t: float
-    kind: str
-    source: str
-    message: str
-    target: str = ""
 
 
 class EventLog:
@@ -107,15 +76,31 @@ class EventLog:
         self._events: deque[Event] = deque(maxlen=maxlen)
         self.total = 0
 
-    def add(self, t: float, kind: str, source: str, message: str, target: str = "") -> Event:
-        ev = Event(round(t, 9), kind, source, message, target)
+    def add(self, t: float, kind: str, source: str, message: str, target: str = "", *,
+            target_kind: TargetKind | None = None, ends_at: float | None = None) -> Event:
+        """Log an event (``target_kind``, unless given, is what ``target`` names for ``kind``)."""
+        ev = Event(round(t, 9), EventKind(kind), source, message, target, target_kind or TargetKind.NONE,
+                   None if ends_at is None else round(ends_at, 9))
         self._events.append(ev)
         self.total += 1
         return ev
 
     @property
+    def maxlen(self) -> int:
+        """How many events are kept at most."""
+        return self._events.maxlen or 0
+
+    @property
     def dropped(self) -> int:
         return self.total - len(self._events)
+
+    def at(self, seq: int) -> Event:
+        """The event with sequence number ``seq``; IndexError when it is not kept. Fast for
+        the newest and the oldest events (a deque is indexed from its nearer end)."""
+        i = seq - self.dropped
+        if not 0 <= i < len(self._events):
+            raise IndexError(seq)
+        return self._events[i]
 
     def between(self, start: int, end: int) -> list[Event]:
         """Events with sequence numbers in [start, end) (those still kept)."""
@@ -262,6 +247,9 @@ SNAPSHOT_COLUMNS = tuple(
     name for name in Snapshot.__dataclass_fields__ if name not in ("nodes", "events")
 ) + ("nodes_up",)
 NODE_COLUMNS = ("t",) + tuple(NodeSnapshot.__dataclass_fields__)
+#: A run's timeseries: the snapshot's columns, then the rates derived from its counts
+#: that a Snapshot does not carry (see :func:`cachesim.derived.window_rates`).
+TIMESERIES_COLUMNS = SNAPSHOT_COLUMNS + tuple(c for c in WINDOW_RATES if c not in SNAPSHOT_COLUMNS)
 
 #: The columns a :class:`SnapshotLog` stores; the rest of a Snapshot is derived from them.
 _STORED_INT = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses", "stale_reads",
@@ -312,23 +300,13 @@ class SnapshotLog:
         self._n = n + 1
 
     def columns(self, n: int | None = None) -> dict[str, np.ndarray]:
-        """Every :data:`SNAPSHOT_COLUMNS` column of the first ``n`` snapshots (all)."""
+        """Every :data:`TIMESERIES_COLUMNS` column of the first ``n`` snapshots (all)."""
         n = self._n if n is None else n
         cols = {c: self._int[i, :n] for i, c in enumerate(_STORED_INT[:-1])}
         cols |= {c: self._float[i, :n] for i, c in enumerate(_STORED_FLOAT)}
-        t = cols["t"]
-        interval = np.diff(t, prepend=0.0).round(9)
-        cols["interval_s"] = interval
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lookups = cols["hits"] + cols["misses"]
-            cols["hit_ratio"] = np.where(lookups > 0, cols["hits"] / np.maximum(lookups, 1), np.nan)
-            looked_up = cols["hit_bytes"] + cols["miss_bytes"]
-            cols["byte_hit_ratio"] = np.where(looked_up > 0, cols["hit_bytes"] / np.maximum(looked_up, 1), np.nan)
-            ended = cols["completed"] + cols["failed"]
-            cols["failure_ratio"] = np.where(ended > 0, cols["failed"] / np.maximum(ended, 1), np.nan)
-            cols["throughput_rps"] = np.where(interval > 0, cols["completed"] / np.where(interval > 0, interval, 1),
-                                              np.nan)
-        return {c: cols[c] for c in SNAPSHOT_COLUMNS}
+        cols["interval_s"] = np.diff(cols["t"], prepend=0.0).round(9)
+        cols |= window_rates(cols)
+        return {c: cols[c] for c in TIMESERIES_COLUMNS}
 
     def node_columns(self, n: int | None = None) -> dict[str, np.ndarray]:
         """:data:`NODE_COLUMNS`, one row per (snapshot, node), of the first ``n`` snapshots."""
@@ -349,13 +327,8 @@ class SnapshotLog:
         row: dict = {c: int(self._int[k, i]) for k, c in enumerate(_STORED_INT[:-2])}
         row |= {c: float(self._float[k, i]) for k, c in enumerate(_STORED_FLOAT)}
         t, prev = row["t"], float(self._float[0, i - 1]) if i else 0.0
-        row["interval_s"] = interval = round(t - prev, 9)
-        lookups, ended = row["hits"] + row["misses"], row["completed"] + row["failed"]
-        row["hit_ratio"] = row["hits"] / lookups if lookups else math.nan
-        looked_up = row["hit_bytes"] + row["miss_bytes"]
-        row["byte_hit_ratio"] = row["hit_bytes"] / looked_up if looked_up else math.nan
-        row["failure_ratio"] = row["failed"] / ended if ended else math.nan
-        row["throughput_rps"] = row["completed"] / interval if interval > 0 else math.nan
+        row["interval_s"] = round(t - prev, 9)
+        row |= {c: v for c, v in window_row_rates(row).items() if c in Snapshot.__dataclass_fields__}
         start = int(self._int[-1, i - 1]) if i else 0
         events = tuple(self._events.between(start, int(self._int[-1, i])))
         return Snapshot(**row, nodes=NodeTable(self._names, self._capacity, self._nodes[i].copy()), events=events)

@@ -21,12 +21,23 @@ from functools import lru_cache
 from typing import Any
 
 from .config import ChaosEvent, SimConfig
+from .events import (
+    CHAOS_ACTIONS,
+    DATABASE,
+    MARKER_KINDS,
+    NOTICED_KINDS,
+    TargetKind,
+    endpoints,
+    fields_of,
+    target_kind_of,
+)
+from .events import EventKind as K
 from .policies.routing import hash64
 
 #: Event kinds that get a narration (chaos actions, then what the system noticed).
-CHAOS_KINDS = ("kill", "restart", "slow", "heal", "partition", "loss")
-DETECTION_KINDS = ("node_down_detected", "node_up_detected", "anomaly", "recovered")
-NARRATED_KINDS = CHAOS_KINDS + DETECTION_KINDS
+CHAOS_KINDS = CHAOS_ACTIONS
+DETECTION_KINDS = NOTICED_KINDS
+NARRATED_KINDS = MARKER_KINDS
 #: Heirs named in a sentence; more are summed up as "and N more".
 MAX_HEIRS = 3
 
@@ -129,25 +140,28 @@ def _moves(cfg: SimConfig, target: str, down: Iterable[str]) -> str:
 
 
 def narrate(kind: str, target: str, t: float, cfg: SimConfig, *, message: str = "",
-            down: Iterable[str] = ()) -> str:
+            down: Iterable[str] = (), target_kind: str | None = None) -> str:
     """What an event of ``kind`` on ``target`` at ``t`` means and what it will do next.
     ``down``: nodes already out at that time (they inherit nothing). ``message``: the
-    event's own line, used for the observer's anomalies (which carry the numbers)."""
-    who = target or "the network"
+    event's own line, used for the observer's anomalies (which carry the numbers).
+    ``target_kind`` (cachesim.events.TargetKind): what ``target`` names; derived from
+    kind and target when not given."""
+    scope = target_kind_of(kind, target) if target_kind is None else TargetKind(target_kind)
+    who = target if scope == TargetKind.ENDPOINTS else "the network"
     at = f"t={t:.1f} s"
     down = [d for d in down if d != target]
-    if kind == "kill":
+    if kind == K.KILL:
         ev = scheduled(cfg, kind, target, t)
         back = f" It restarts at t={t + ev.duration_s:.1f} s, empty." if ev and ev.duration_s else ""
         return (f"{who} killed at {at}; its cache is lost. Until {_detect_phrase(cfg)} notice, its requests "
                 f"{_timeout_phrase(cfg)}; then {_moves(cfg, target, down)}.{back}")
-    if kind == "restart":
+    if kind == K.RESTART:
         hs = heirs(cfg, target, down)
         source = f" from {_heir_phrase(hs)}" if hs else ""
         return (f"{who} restarted at {at}, with an empty cache. Once {_detect_phrase(cfg)} see it healthy, "
                 f"its keys move back to it{source}; it misses on all of them at first, so the hit ratio dips "
                 "while it warms up.")
-    if kind == "slow":
+    if kind == K.SLOW:
         ev = scheduled(cfg, kind, target, t)
         factor = ev.factor if ev else cfg.chaos.random_slow_factor
         until = f" until t={t + ev.duration_s:.1f} s" if ev and ev.duration_s else (
@@ -156,10 +170,10 @@ def narrate(kind: str, target: str, t: float, cfg: SimConfig, *, message: str = 
         return (f"{who} slowed {factor:g}× at {at}{until}: each request takes {service * factor:g} ms instead of "
                 f"{service:g} ms, so its queue grows and tail latency rises; requests that wait past "
                 f"{cfg.client.timeout_ms:g} ms fail. The balancer still routes to it (it answers health checks).")
-    if kind == "partition":
+    if kind == K.PARTITION:
         ev = scheduled(cfg, kind, target, t)
         until = f" until t={t + ev.duration_s:.1f} s" if ev and ev.duration_s else ""
-        if target == "database":
+        if target == DATABASE:
             return (f"The database is cut off at {at}{until}: misses and writes cannot reach it, so they "
                     f"{_timeout_phrase(cfg)} and fail; hits are still served from the caches. When it heals, "
                     "misses are answered again.")
@@ -167,30 +181,34 @@ def narrate(kind: str, target: str, t: float, cfg: SimConfig, *, message: str = 
                 f"{_timeout_phrase(cfg)}. Once {_detect_phrase(cfg)} mark it down, {_moves(cfg, target, down)}. "
                 "It keeps its cache, so after the heal it serves its keys again (stale if they were written "
                 "meanwhile).")
-    if kind == "heal":
-        if target == "database":
+    if kind == K.HEAL:
+        if target == DATABASE:
             return f"The database is reachable again at {at}: misses and writes are answered again."
-        if not target:
-            return f"Every fault healed at {at}: nodes serve at full speed and the network loses nothing again."
+        if scope == TargetKind.ALL:
+            return (f"Every partition and slowdown healed at {at}: nodes serve at full speed and reach each other "
+                    "and the database again.")
+        if scope == TargetKind.NETWORK:
+            return (f"Network loss back to {cfg.network.loss_rate:.0%} at {at}: requests stop timing out on lost "
+                    "messages, so latency and failures fall back.")
         return (f"{who} healed at {at}: it serves at full speed again; if it was marked down, the balancer "
                 "routes to it once a health check sees it.")
-    if kind == "loss":
+    if kind == K.LOSS:
         ev = scheduled(cfg, kind, target, t)
         rate = ev.loss_rate if ev else cfg.network.loss_rate
         until = f" until t={t + ev.duration_s:.1f} s" if ev and ev.duration_s else ""
         return (f"Network loss set to {rate:.0%} at {at}{until}: a lost message means its request has to "
                 f"{_timeout_phrase(cfg)}, so latency rises and some requests fail.")
-    if kind == "node_down_detected":
+    if kind == K.NODE_DOWN_DETECTED:
         return (f"The balancer marked {who} down at {at} and stops routing to it; "
                 f"{_moves(cfg, target, down)}.")
-    if kind == "node_up_detected":
+    if kind == K.NODE_UP_DETECTED:
         return (f"The balancer sees {who} healthy at {at} and routes to it again; its keys come back to it, "
                 "and it misses on those it no longer holds until it warms up.")
-    if kind == "anomaly":
+    if kind == K.ANOMALY:
         what = message.rstrip(".") if message else "the hit ratio fell"
         return (f"Incident detected at {at}: {what}. More requests go to the database until the caches "
                 "hold the keys again.")
-    if kind == "recovered":
+    if kind == K.RECOVERED:
         what = message.rstrip(".") if message else "the hit ratio is back"
         return f"Recovered at {at}: {what}."
     return message
@@ -199,7 +217,9 @@ def narrate(kind: str, target: str, t: float, cfg: SimConfig, *, message: str = 
 def narrate_event(ev: Any, cfg: SimConfig, down: Iterable[str] = ()) -> str:
     """:func:`narrate` for an event record (``cachesim.metrics.Event`` or a row with
     t, kind, target, message)."""
-    return narrate(str(ev.kind), str(ev.target or ""), float(ev.t), cfg, message=str(ev.message or ""), down=down)
+    kind, target, target_kind = fields_of(ev)
+    return narrate(kind, target, float(ev.t), cfg, message=str(ev.message or ""), down=down,
+                   target_kind=target_kind)
 
 
 def narrate_events(events: Iterable[Any], cfg: SimConfig, down: list[str] | None = None) -> list[str]:
@@ -210,12 +230,13 @@ def narrate_events(events: Iterable[Any], cfg: SimConfig, down: list[str] | None
     down = [] if down is None else down
     out = []
     for ev in events:
-        kind, target = str(ev.kind), str(ev.target or "")
+        kind, target, target_kind = fields_of(ev)
         out.append(narrate_event(ev, cfg, down) if kind in NARRATED_KINDS else str(ev.message))
-        if kind in ("kill", "partition") and target and target != "database":
-            down.append(target)
-        elif kind in ("restart", "heal") and target in down:
-            down.remove(target)
-        elif kind == "heal" and not target:
-            down.clear()
+        names = [n for n in endpoints(target, target_kind) if n != DATABASE]
+        if kind in (K.KILL, K.PARTITION):
+            down.extend(n for n in names if n not in down)
+        elif kind in (K.RESTART, K.HEAL):
+            if target_kind == TargetKind.ALL:
+                down.clear()
+            down[:] = [d for d in down if d not in names]
     return out

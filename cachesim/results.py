@@ -8,23 +8,26 @@ the latency histogram; ``save(dir)`` writes them as TOML/JSON/CSV and
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from . import events as event_vocabulary
 from .config import SimConfig
+from .derived import WINDOW_RATES, window_rates
+from .derived import num as _num
+from .derived import ratio as _ratio
 from .hotkeys import FILES as HOT_FILES
 from .hotkeys import HOT_KEY_COLUMNS, MOVED_COLUMNS, HotKeySummary, home_router, load_frames, save_frames
 from .metrics import (
     BUCKET_VALUES,
     GROWTH,
     NODE_COLUMNS,
-    SNAPSHOT_COLUMNS,
+    TIMESERIES_COLUMNS,
     Event,
     SnapshotLog,
     bucket_edges,
@@ -34,11 +37,13 @@ from .metrics import (
 if TYPE_CHECKING:
     from .engine import Simulation
 
+T = TypeVar("T")
+
 #: The summary keys DESIGN.md promises (more may follow them).
 SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", "hit_ratio",
                 "stale_reads", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
                 "latency_p99_ms", "throughput_rps", "db_reads", "db_writes")
-EVENT_COLUMNS = ("t", "kind", "source", "target", "message")
+EVENT_COLUMNS = event_vocabulary.COLUMNS  # t, kind, source, target, message, target_kind, ends_at
 DB_COLUMNS = ("t", "queue_len", "busy")
 NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
                       "hit_ratio", "dropped", "rejected", "evictions", "invalidated", "occupancy",
@@ -69,15 +74,6 @@ class RunRecord:
     convergence: dict | None = None  # Convergence.report(): the measured writes' convergence
 
 
-def _num(x: float) -> float | None:
-    """NaN (undefined, e.g. a hit ratio with no lookups) becomes None."""
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b else None
-
-
 @dataclass
 class RunResult:
     """``_node_timeseries`` may be a callable that builds the frame: the per-node rows of
@@ -95,6 +91,15 @@ class RunResult:
     _latency: pd.DataFrame
     _hot: HotKeySummary | None = None
     _db: pd.DataFrame | None = None
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def cached(self, name: str, build: Callable[[], T]) -> T:
+        """A value derived from this result (the analyst's findings, its size), built on
+        first use and kept with the result: a result does not change once made (a run
+        that goes on gives a new one)."""
+        if name not in self._memo:
+            self._memo[name] = build()
+        return self._memo[name]
 
     def nbytes(self) -> int:
         """About how much memory the result holds: its frames (the event log's strings
@@ -132,7 +137,8 @@ class RunResult:
         return self._nodes.copy()
 
     def events(self) -> pd.DataFrame:
-        """The event log: t, kind, source, target, message."""
+        """The event log: t, kind, source, target, message, target_kind, ends_at (see
+        :mod:`cachesim.events`)."""
         return self._events.copy()
 
     def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
@@ -179,8 +185,7 @@ class RunResult:
             [(name, up, routed, slow, req, hits, misses, _ratio(hits, hits + misses), *rest)
              for name, up, routed, slow, req, hits, misses, *rest in rec.node_totals],
             columns=list(NODE_TABLE_COLUMNS))
-        events = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in rec.events],
-                              columns=list(EVENT_COLUMNS))
+        events = event_vocabulary.frame(rec.events)
         return cls(config=rec.config, summary=_summary(rec), status=rec.status, sim_time_s=rec.sim_time_s,
                    _timeseries=ts, _node_timeseries=node_ts, _nodes=nodes, _events=events,
                    _latency=_latency_frame(rec.m_counts), _hot=rec.hot_keys,
@@ -215,13 +220,15 @@ class RunResult:
             raise FileNotFoundError(f"{d} holds no saved run (summary.json is missing)")
         meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
         events = pd.read_csv(d / "events.csv", keep_default_na=False,
-                             dtype={"kind": str, "source": str, "target": str, "message": str})
+                             dtype={"kind": str, "source": str, "target": str, "message": str,
+                                    "target_kind": str})
         events["t"] = events["t"].astype(float)
+        events = event_vocabulary.complete(events)  # saved before target_kind and ends_at existed
         return cls(
             config=SimConfig.load(d / "config.toml"),
             summary=json.loads((d / "summary.json").read_text(encoding="utf-8")),
             status=meta["status"], sim_time_s=float(meta["sim_time_s"]),
-            _timeseries=pd.read_csv(d / "timeseries.csv"),
+            _timeseries=with_rates(pd.read_csv(d / "timeseries.csv")),
             _node_timeseries=pd.read_csv(d / "node_timeseries.csv", dtype={"name": str}),
             _nodes=pd.read_csv(d / "nodes.csv", dtype={"node": str}),
             _events=events,
@@ -236,8 +243,8 @@ def _snapshot_frames(snaps: SnapshotLog) -> tuple[pd.DataFrame, Callable[[], pd.
     to pandas without a copy where they can be."""
     n = len(snaps)  # once: the run may append meanwhile
     if not n:
-        return (pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), lambda: pd.DataFrame(columns=list(NODE_COLUMNS)))
-    ts = pd.DataFrame(snaps.columns(n), columns=list(SNAPSHOT_COLUMNS), copy=False)
+        return (pd.DataFrame(columns=list(TIMESERIES_COLUMNS)), lambda: pd.DataFrame(columns=list(NODE_COLUMNS)))
+    ts = pd.DataFrame(snaps.columns(n), columns=list(TIMESERIES_COLUMNS), copy=False)
     return ts, _NodeFrameBuilder(snaps, n)
 
 
@@ -254,6 +261,17 @@ class _NodeFrameBuilder:
 
     def __call__(self) -> pd.DataFrame:
         return pd.DataFrame(self._snaps.node_columns(self._n), columns=list(NODE_COLUMNS), copy=False)
+
+
+def with_rates(ts: pd.DataFrame) -> pd.DataFrame:
+    """A saved timeseries with the rates of :data:`TIMESERIES_COLUMNS` it lacks (a run
+    saved before they were columns) made from its counts."""
+    missing = [c for c in WINDOW_RATES if c not in ts]
+    if not missing or not {"interval_s", "hits", "misses", "completed", "failed"} <= set(ts):
+        return ts
+    full = ts.assign(**{c: ts.get(c, 0) for c in ("hit_bytes", "miss_bytes", "db_reads", "db_writes")})
+    rates = window_rates(full)
+    return ts.assign(**{c: rates[c] for c in missing})
 
 
 def _load_hot(d: Path) -> HotKeySummary | None:

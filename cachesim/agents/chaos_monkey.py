@@ -9,6 +9,7 @@ from simpy.events import Timeout
 
 from ..config import DATABASE_ENDPOINT, ChaosEvent, SimConfig
 from ..environment import SimEnvironment
+from ..events import EventKind, Group, TargetKind
 from ..metrics import EventLog
 from ..rng import Stream
 
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
     from .cache_node import CacheNode
     from .network import Network
 
-SOURCE = "chaos"
+SOURCE = Group.CHAOS.value
+K = EventKind
 
 
 class ChaosMonkey:
@@ -42,8 +44,9 @@ class ChaosMonkey:
         ev = Timeout(self.env, max(0.0, t - self.env.now))
         ev.callbacks.append(lambda _e: fn(*args))
 
-    def _log(self, kind: str, target: str, message: str) -> None:
-        self.events.add(self.env.now, kind, SOURCE, message, target)
+    def _log(self, kind: EventKind, target: str, message: str, *, ends_at: float | None = None,
+             target_kind: TargetKind | None = None) -> None:
+        self.events.add(self.env.now, kind, SOURCE, message, target, target_kind=target_kind, ends_at=ends_at)
 
     # -- actions ------------------------------------------------------------------------
 
@@ -51,51 +54,52 @@ class ChaosMonkey:
         targets = ev.targets()
         until = f" for {ev.duration_s:g} s" if ev.duration_s else ""
         end = self.env.now + ev.duration_s if ev.duration_s else None
-        if ev.action == "kill":
+        if ev.action == K.KILL:
             for name in targets:
-                self.kill(name, until)
+                self.kill(name, until, ends_at=end)
                 if end is not None:
                     self._at(end, self.restart, name)
-        elif ev.action == "restart":
+        elif ev.action == K.RESTART:
             for name in targets:
                 self.restart(name)
-        elif ev.action == "slow":
+        elif ev.action == K.SLOW:
             for name in targets:
                 self.nodes[name].slow_factor = ev.factor
-                self._log("slow", name, f"chaos slowed {name} {ev.factor:g}x{until}")
+                self._log(K.SLOW, name, f"chaos slowed {name} {ev.factor:g}x{until}", ends_at=end)
                 if end is not None:
                     self._at(end, self._unslow, name)
-        elif ev.action == "partition":
+        elif ev.action == K.PARTITION:
             self.net.partition(targets)
-            self._log("partition", ",".join(targets),
-                      f"chaos partitioned {', '.join(targets)} from the rest of the system{until}")
+            self._log(K.PARTITION, ",".join(targets),
+                      f"chaos partitioned {', '.join(targets)} from the rest of the system{until}", ends_at=end)
             if end is not None:
                 self._at(end, self._heal, targets)
-        elif ev.action == "heal":
+        elif ev.action == K.HEAL:
             self._heal(targets or None)
-        elif ev.action == "loss":
+        elif ev.action == K.LOSS:
             self.net.loss_rate = ev.loss_rate
-            self._log("loss", "network", f"chaos set network loss to {ev.loss_rate:.0%}{until}")
+            self._log(K.LOSS, TargetKind.NETWORK.value, f"chaos set network loss to {ev.loss_rate:.0%}{until}",
+                      ends_at=end, target_kind=TargetKind.NETWORK)
             if end is not None:
                 self._at(end, self._end_loss)
 
-    def kill(self, name: str, until: str = "") -> None:
+    def kill(self, name: str, until: str = "", *, ends_at: float | None = None) -> None:
         node = self.nodes[name]
         if not node.alive:
             return
         node.kill()
-        self._log("kill", name, f"chaos killed {name}{until}; its cache contents are lost")
+        self._log(K.KILL, name, f"chaos killed {name}{until}; its cache contents are lost", ends_at=ends_at)
 
     def restart(self, name: str) -> None:
         node = self.nodes[name]
         if node.alive:
             return
         node.restart()
-        self._log("restart", name, f"chaos restarted {name}; it comes back cold (empty)")
+        self._log(K.RESTART, name, f"chaos restarted {name}; it comes back cold (empty)")
 
     def _unslow(self, name: str) -> None:
         self.nodes[name].slow_factor = 1.0
-        self._log("heal", name, f"{name} back to normal speed")
+        self._log(K.HEAL, name, f"{name} back to normal speed")
 
     def _heal(self, targets: list[str] | None) -> None:
         """End partitions and slowdowns of ``targets`` (everything when None)."""
@@ -104,12 +108,15 @@ class ChaosMonkey:
         for name in names:
             if name in self.nodes:
                 self.nodes[name].slow_factor = 1.0
-        self._log("heal", ",".join(targets) if targets else "all",
-                  f"chaos healed {', '.join(targets) if targets else 'everything'}")
+        if targets:
+            self._log(K.HEAL, ",".join(targets), f"chaos healed {', '.join(targets)}")
+        else:
+            self._log(K.HEAL, TargetKind.ALL.value, "chaos healed everything", target_kind=TargetKind.ALL)
 
     def _end_loss(self) -> None:
         self.net.loss_rate = self.net.base_loss
-        self._log("heal", "network", f"network loss back to {self.net.base_loss:.0%}")
+        self._log(K.HEAL, TargetKind.NETWORK.value, f"network loss back to {self.net.base_loss:.0%}",
+                  target_kind=TargetKind.NETWORK)
 
     # -- random faults ------------------------------------------------------------------
 
@@ -124,14 +131,16 @@ class ChaosMonkey:
     def _random_kill(self) -> None:
         name = self._pick()
         if self.nodes[name].alive:
-            self.kill(name, f" for {self.cfg.random_downtime_s:g} s (random)")
-            self._at(self.env.now + self.cfg.random_downtime_s, self.restart, name)
+            end = self.env.now + self.cfg.random_downtime_s
+            self.kill(name, f" for {self.cfg.random_downtime_s:g} s (random)", ends_at=end)
+            self._at(end, self.restart, name)
 
     def _random_slow(self) -> None:
         name = self._pick()
         node = self.nodes[name]
         if node.alive and node.slow_factor == 1.0:
             node.slow_factor = self.cfg.random_slow_factor
-            self._log("slow", name, f"chaos slowed {name} {self.cfg.random_slow_factor:g}x "
-                                    f"for {self.cfg.random_slow_duration_s:g} s (random)")
-            self._at(self.env.now + self.cfg.random_slow_duration_s, self._unslow, name)
+            end = self.env.now + self.cfg.random_slow_duration_s
+            self._log(K.SLOW, name, f"chaos slowed {name} {self.cfg.random_slow_factor:g}x "
+                                    f"for {self.cfg.random_slow_duration_s:g} s (random)", ends_at=end)
+            self._at(end, self._unslow, name)

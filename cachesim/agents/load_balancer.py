@@ -13,6 +13,7 @@ from simpy.events import Timeout
 
 from ..config import SimConfig
 from ..environment import SimEnvironment
+from ..events import EventKind
 from ..metrics import EventLog
 from ..policies.routing import make_router
 from ..rng import Stream
@@ -70,11 +71,11 @@ class LoadBalancer:
                 changed = True
                 self.detections += 1
                 if ok:
-                    self.events.add(now, "node_up_detected", "balancer",
+                    self.events.add(now, EventKind.NODE_UP_DETECTED, "balancer",
                                     f"balancer sees {node.name} healthy again; routing to it", node.name)
                 else:
                     since = f" ({now - node.down_since:.2f} s after it failed)" if node.down_since is not None else ""
-                    self.events.add(now, "node_down_detected", "balancer",
+                    self.events.add(now, EventKind.NODE_DOWN_DETECTED, "balancer",
                                     f"balancer marked {node.name} down{since}; routing around it", node.name)
         if changed and not self.keep_ring:
             self.router.set_healthy([i for i, up in enumerate(self.believed_up) if up])

@@ -12,6 +12,8 @@ from heapq import heappop, heappush
 
 import numpy as np
 
+from ..derived import window_row_rates
+from ..events import EventKind
 from ..hotkeys import Recorder
 from ..metrics import (
     INV_LOG2_G,
@@ -140,26 +142,28 @@ class Observer:
         p50, p95, p99 = quantiles_from_counts(counts, (0.5, 0.95, 0.99))
         mean = self._w_sum_ms / win["completed"] if win["completed"] else math.nan
         self.run_counts += counts
-        lookups = win["hits"] + win["misses"]
-        hit_ratio = win["hits"] / lookups if lookups else math.nan
-        looked_up_bytes = win["hit_bytes"] + win["miss_bytes"]
-        ended = win["completed"] + win["failed"]
+        rates = window_row_rates(win | {"interval_s": interval})
         new_events = tuple(self.events.since(self._event_index))
         self._event_index = self.events.total
         snap = Snapshot(
             t=round(t, 9), interval_s=interval, **win,
-            hit_ratio=hit_ratio, failure_ratio=win["failed"] / ended if ended else math.nan,
-            throughput_rps=win["completed"] / interval if interval > 0 else math.nan,
+            hit_ratio=rates["hit_ratio"], failure_ratio=rates["failure_ratio"], throughput_rps=rates["throughput_rps"],
             latency_mean_ms=mean, latency_p50_ms=p50, latency_p95_ms=p95, latency_p99_ms=p99,
             total_issued=now["issued"], total_completed=now["completed"],
             total_failed=now["failed"], in_flight=in_flight, nodes=nodes, events=new_events,
-            byte_hit_ratio=win["hit_bytes"] / looked_up_bytes if looked_up_bytes else math.nan,
+            byte_hit_ratio=rates["byte_hit_ratio"],
         )
         self._prev = now
         self._prev_t = t
         self._w_counts = [0] * N_BUCKETS
         self._w_sum_ms = 0.0
         return snap
+
+    @property
+    def events_end(self) -> int:
+        """The sequence number after the last event the latest snapshot carries (events
+        logged since, such as an anomaly found in that snapshot, go in the next one)."""
+        return self._event_index
 
     def check_anomaly(self, snap: Snapshot) -> None:
         """Log when the window hit ratio falls well below its recent average, and when
@@ -173,11 +177,11 @@ class Observer:
         drop = self._hr_ewma - hr
         if not self._anomalous and drop > 0.12:
             self._anomalous = True
-            self.events.add(snap.t, "anomaly", "observer",
+            self.events.add(snap.t, EventKind.ANOMALY, "observer",
                             f"hit ratio fell to {hr:.2f} from a recent average of {self._hr_ewma:.2f}")
         elif self._anomalous and drop < 0.05:
             self._anomalous = False
-            self.events.add(snap.t, "recovered", "observer",
+            self.events.add(snap.t, EventKind.RECOVERED, "observer",
                             f"hit ratio back to {hr:.2f}")
         if not self._anomalous:
             self._hr_ewma = 0.8 * self._hr_ewma + 0.2 * hr

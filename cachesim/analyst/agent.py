@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Tool
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from ..events import SOURCES, EventKind
 from .errors import AnalystError, describe_error
 from .findings import Finding, compute_findings
 from .prompt import system_prompt
@@ -47,11 +48,12 @@ class MetricsArgs(BaseModel):
     buckets: int = Field(20, ge=1, le=40, description="Number of time buckets (1-40).")
 
 
+_SOURCES = list(SOURCES.values())
+
+
 class EventsArgs(BaseModel):
-    kind: str | None = Field(None, description="kill, restart, slow, heal, partition, loss, "
-                                               "node_down_detected, node_up_detected, anomaly, "
-                                               "recovered, run_started, run_finished")
-    source: str | None = Field(None, description="chaos, balancer, observer or engine")
+    kind: str | None = Field(None, description=", ".join(EventKind))
+    source: str | None = Field(None, description=f"{', '.join(_SOURCES[:-1])} or {_SOURCES[-1]}")
     text: str | None = Field(None, description="Substring of the message or target, e.g. node-2")
     t_start: float | None = Field(None, description="Earliest time, simulated seconds")
     t_end: float | None = Field(None, description="Latest time, simulated seconds")

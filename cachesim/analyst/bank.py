@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import load_scenario
+from ..events import EventKind as K
 from ..results import RunResult
 
 #: Per scenario, the overrides of the bank's run (empty: the scenario as shipped).
@@ -172,9 +173,9 @@ def window_sum(r: RunResult, col: str, t0: float, t1: float) -> int:
 
 def kill_window(r: RunResult) -> tuple[str, float, float]:
     ev = r.events()
-    kill = ev[ev["kind"] == "kill"].iloc[0]
+    kill = ev[ev["kind"] == K.KILL.value].iloc[0]
     target, t0 = str(kill["target"]), float(kill["t"])
-    rs = ev[(ev["kind"] == "restart") & (ev["target"] == target) & (ev["t"] > t0)]
+    rs = ev[(ev["kind"] == K.RESTART.value) & (ev["target"] == target) & (ev["t"] > t0)]
     return target, t0, float(rs["t"].iloc[0]) if len(rs) else r.sim_time_s
 
 
@@ -199,7 +200,7 @@ def heirs_recovery_s(r: RunResult) -> float:
     """Seconds from the kill until the heirs' 5-window mean hit ratio is back within 0.03
     of its mean over the 2 s before the kill (counted from their lowest window)."""
     target, t0, t1 = kill_window(r)
-    detected = event_t(r, "node_down_detected", target, t0)
+    detected = event_t(r, K.NODE_DOWN_DETECTED, target, t0)
     nt = r.node_timeseries()
     nt = nt[nt["name"].isin(heirs(r))].groupby("t")[["hits", "misses"]].sum()
     hr = nt["hits"] / (nt["hits"] + nt["misses"])
@@ -275,7 +276,7 @@ CASES: list[Case] = [
     Case("node_failure", "Why did the hit ratio drop?", NODE_LOSS),
     Case("node_failure", "What happened at t=10?", all_of(
         word("node-2"), word("killed"),
-        num(lambda r, c: event_t(r, "node_down_detected", "node-2", 10.0), "detection", 0, 0.006))),
+        num(lambda r, c: event_t(r, K.NODE_DOWN_DETECTED, "node-2", 10.0), "detection", 0, 0.006))),
     Case("node_failure", "Which nodes inherited node-2's keys?",
          word(lambda r, c: heirs(r), "heir")),
     Case("node_failure", "How long did the hit ratio take to recover after node-2 was killed?",

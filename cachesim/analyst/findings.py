@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..events import EventKind as K
+from ..events import Group, kinds
 from ..results import RunResult
 from .incidents import Incident, incidents
 
@@ -84,7 +86,7 @@ def _inside(t: float, incs: list[Incident]) -> bool:
 def unexplained_anomalies(run: RunResult, incs: list[Incident]) -> Finding | None:
     """Observer anomalies that no chaos fault explains (load, stampedes, contention)."""
     ev = run.events()
-    an = ev[(ev["kind"] == "anomaly") & (ev["source"] == "observer")]
+    an = ev[(ev["kind"] == K.ANOMALY.value) & (ev["source"] == K.ANOMALY.source)]
     lone = an[[not _inside(float(t), incs) for t in an["t"]]]
     if not len(lone):
         return None
@@ -215,7 +217,12 @@ def database(run: RunResult) -> Finding | None:
 
 
 def compute_findings(run: RunResult) -> list[Finding]:
-    """All findings for a run, the most important first."""
+    """All findings for a run, the most important first: computed once per run and
+    kept with it (:meth:`RunResult.cached`), however many pages and answers ask."""
+    return list(run.cached("analyst.findings", lambda: _compute_findings(run)))
+
+
+def _compute_findings(run: RunResult) -> list[Finding]:
     incs = incidents(run)
     out: list[Finding | None] = [overview(run)]
     out += [Finding("incident", i.describe(), i.t, i.end,
@@ -231,4 +238,4 @@ def compute_findings(run: RunResult) -> list[Finding]:
 def timeline(run: RunResult, limit: int = 30) -> pd.DataFrame:
     """The chaos, detection and anomaly events, without the start/finish markers."""
     ev = run.events()
-    return ev[~ev["kind"].isin(["run_started", "run_finished"])].head(limit)
+    return ev[~ev["kind"].isin([k.value for k in kinds(Group.RUN)])].head(limit)

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import events as vocab
+from ..events import EventKind as K
 from ..results import RunResult
 
 #: Chaos actions that start an incident (heal only ends one).
-FAULT_KINDS = ("kill", "restart", "slow", "partition", "loss")
+FAULT_KINDS = vocab.FAULT_KINDS
+CHAOS = vocab.SOURCES[vocab.Group.CHAOS]
 #: Seconds before a fault that define "normal" for it.
 BASELINE_S = 2.0
 #: Seconds after a fault (or after the fault is healed) that are searched for its effect.
@@ -34,7 +37,7 @@ class Incident:
     t: float
     kind: str
     target: str
-    healed_at: float | None          # heal for the same target, if any
+    healed_at: float | None          # what undid it (cachesim.events.undoes), if anything did
     window_end: float                 # end of the searched window
     detected_at: float | None         # balancer marked the target down (or up, after a restart)
     hr_before: float | None           # mean window hit ratio over BASELINE_S before the fault
@@ -54,25 +57,25 @@ class Incident:
     db_reads_peak_rps: float | None
     stale_reads: int                  # stale reads in the window
     stale_reads_before: int           # stale reads in an equally long window before the fault
+    target_kind: str = vocab.TargetKind.ENDPOINTS  # what target names (cachesim.events.TargetKind)
 
     @property
     def end(self) -> float:
         """Where the incident's cited time range ends."""
-        healed = self.healed_at if self.kind != "kill" else None  # a restart is its own incident
+        healed = self.healed_at if self.kind != K.KILL else None  # a restart is its own incident
         ends = [t for t in (self.recovered_at, self.fail_last_t, healed) if t is not None]
         return max(ends) if ends else min(self.window_end, self.t + 1.0)
 
     def describe(self) -> str:
         """One paragraph with the numbers and the cited time range."""
-        what = {"kill": "killed", "restart": "restarted", "slow": "slowed",
-                "partition": "partitioned", "loss": "raised packet loss on"}[self.kind]
-        parts = [f"[t={self.t:.1f}-{self.end:.1f} s] chaos {what} {self.target or 'the network'} "
-                 f"at t={self.t:.1f} s"]
+        what = vocab.VERBS[K(self.kind)]
+        on = "the network" if self.target_kind == vocab.TargetKind.NETWORK else self.target or "the network"
+        parts = [f"[t={self.t:.1f}-{self.end:.1f} s] chaos {what} {on} at t={self.t:.1f} s"]
         if self.healed_at is not None:
-            parts[0] += (f" (restarted at t={self.healed_at:.1f} s)" if self.kind == "kill"
+            parts[0] += (f" (restarted at t={self.healed_at:.1f} s)" if self.kind == K.KILL
                          else f" (healed at t={self.healed_at:.1f} s)")
         if self.detected_at is not None:
-            verb = "healthy again" if self.kind == "restart" else "down"
+            verb = "healthy again" if self.kind == K.RESTART else "down"
             parts.append(f"the balancer marked it {verb} at t={self.detected_at:.2f} s, "
                          f"{self.detected_at - self.t:.2f} s later")
         if self.hr_low is not None and self.hr_before is not None:
@@ -128,20 +131,20 @@ def _span(ts: pd.DataFrame, t0: float, t1: float) -> pd.DataFrame:
 
 
 def _heal_time(events: pd.DataFrame, ev: pd.Series) -> float | None:
-    """When the fault ``ev`` was healed (restart ends a kill; heal ends slow/partition/loss)."""
-    ends = {"kill": ("restart",), "slow": ("heal",), "partition": ("heal",), "loss": ("heal",)}
-    later = events[(events["t"] > ev.t) & (events["source"] == "chaos")
-                   & events["kind"].isin(ends.get(ev.kind, ()))]
-    if ev.kind == "loss":
-        later = later[later["target"] == "network"]
-    else:
-        later = later[later["target"].isin([ev.target, "all"])]
-    return float(later["t"].iloc[0]) if len(later) else None
+    """When the fault ``ev`` was undone (cachesim.events.undoes: a restart ends a kill, a
+    heal of its target or of everything a slowdown or partition, the network's next
+    loss or heal a loss)."""
+    undo = [k.value for k in vocab.UNDONE_BY.get(ev.kind, ())]
+    later = events[(events["t"] > ev.t) & (events["source"] == CHAOS) & events["kind"].isin(undo)]
+    for row in later.itertuples(index=False):
+        if vocab.undoes(ev, row):
+            return float(row.t)
+    return None
 
 
 def _detection(events: pd.DataFrame, ev: pd.Series, t_end: float) -> float | None:
-    kind = "node_up_detected" if ev.kind == "restart" else "node_down_detected"
-    targets = set(str(ev.target).split(","))
+    kind = K.NODE_UP_DETECTED if ev.kind == K.RESTART else K.NODE_DOWN_DETECTED
+    targets = vocab.endpoints(ev.target, ev.target_kind)
     hits = events[(events["kind"] == kind) & (events["t"] >= ev.t) & (events["t"] <= t_end)
                   & events["target"].isin(targets)]
     return float(hits["t"].iloc[0]) if len(hits) else None
@@ -153,11 +156,13 @@ def _rate(df: pd.DataFrame, col: str) -> pd.Series:
 
 def analyse_incident(run: RunResult, ev: pd.Series, next_fault_t: float | None) -> Incident:
     """Measure what the chaos event ``ev`` (a row of ``run.events()``) did."""
-    ts, events = run.timeseries(), run.events()
+    ts, events = run.timeseries(), vocab.complete(run.events())
+    if "target_kind" not in ev.index:
+        ev = vocab.complete(ev.to_frame().T).iloc[0]
     end_of_run = float(ts["t"].iloc[-1]) if len(ts) else float(ev.t)
     t0 = float(ev.t)
     healed = _heal_time(events, ev)
-    ends_at = healed if healed is not None and ev.kind != "kill" else t0
+    ends_at = healed if healed is not None and ev.kind != K.KILL else t0
     window_end = min(ends_at + HORIZON_S, end_of_run)
     if next_fault_t is not None and next_fault_t > t0:
         window_end = min(window_end, next_fault_t)
@@ -186,7 +191,7 @@ def analyse_incident(run: RunResult, ev: pd.Series, next_fault_t: float | None) 
     peak = p99.idxmax() if p99.notna().any() else None
     stale_before = _span(ts, t0 - (window_end - t0), t0)["stale_reads"].sum()
     return Incident(
-        t=t0, kind=str(ev.kind), target=str(ev.target), healed_at=healed,
+        t=t0, kind=str(ev.kind), target=str(ev.target), target_kind=str(ev.target_kind), healed_at=healed,
         window_end=window_end, detected_at=_detection(events, ev, window_end),
         hr_before=hr_before, hr_low=hr_low, hr_low_t=hr_low_t, dipped=dipped,
         recovered_at=recovered_at, hr_recovered=hr_recovered,
@@ -204,8 +209,8 @@ def analyse_incident(run: RunResult, ev: pd.Series, next_fault_t: float | None) 
 
 def incidents(run: RunResult) -> list[Incident]:
     """Every chaos fault in the run, in time order, with its measured effect."""
-    events = run.events()
-    faults = events[(events["source"] == "chaos") & events["kind"].isin(FAULT_KINDS)]
+    events = vocab.complete(run.events())
+    faults = events[(events["source"] == CHAOS) & events["kind"].isin([k.value for k in FAULT_KINDS])]
     faults = faults.sort_values("t", kind="stable")
     times = list(faults["t"])
     out = []

@@ -25,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from .. import derived
+from ..events import EventKind as K
 from ..results import RunResult
 from .findings import Finding
 from .incidents import Incident
@@ -62,7 +64,7 @@ def recovery_time(nt: pd.DataFrame, names: list[str], t_fault: float, t_from: fl
     within ``RECOVERY_TOL`` of the mean over ``BEFORE_S`` before ``t_fault``."""
     sub = nt[nt["name"].isin(names)]
     g = sub.groupby("t", sort=True)[["hits", "misses"]].sum()
-    hr = g["hits"] / (g["hits"] + g["misses"]).where(lambda s: s > 0)
+    hr = pd.Series(derived.ratios(g["hits"], g["hits"] + g["misses"]), index=g.index)
     before = hr[(hr.index > t_fault - BEFORE_S + 1e-9) & (hr.index <= t_fault + 1e-9)].dropna()
     after = hr[(hr.index > t_from + 1e-9) & (hr.index <= t_end + 1e-9)].dropna()
     if not len(before) or not len(after):
@@ -77,7 +79,7 @@ def recovery_time(nt: pd.DataFrame, names: list[str], t_fault: float, t_from: fl
 
 def node_loss(run: RunResult, inc: Incident) -> Finding | None:
     """What a kill did, by mechanism: moved keys, heirs, recovery."""
-    if inc.kind != "kill":
+    if inc.kind != K.KILL:
         return None
     target, t0 = inc.target, inc.t
     ts, nt = run.timeseries(), run.node_timeseries()
@@ -213,13 +215,13 @@ def stale_cause(run: RunResult) -> Finding | None:
         parts.append(f"{lost:,} of {sent:,} {what} ({share:.1%}) were lost "
                      + (f"(network loss rate {net.loss_rate:.0%}" if net.loss_rate else "(no random loss")
                      + (", and partitions cut the database off" if any(
-                         e.action == "partition" for e in cfg.chaos.events) else "") + ")"
+                         e.action == K.PARTITION for e in cfg.chaos.events) else "") + ")"
                      + ("; a lost one leaves the value stale until "
                         + (f"its {ttl:g} s TTL expires" if ttl else "it is evicted (no TTL bounds it)")
                         if lost else ""))
     ts = _span(run.timeseries(), t0, t1)
     for e in cfg.chaos.events:
-        if e.action == "partition" and e.duration_s:
+        if e.action == K.PARTITION and e.duration_s:
             healed = e.at_s + e.duration_s
             after = int(_span(ts, healed, healed + 5.0)["stale_reads"].sum())
             parts.append(f"chaos partitioned {e.target} at t={e.at_s:.1f} s for {e.duration_s:g} s "
@@ -361,7 +363,7 @@ def hot_keys(run: RunResult) -> Finding | None:
 
 def mechanism_findings(run: RunResult, incs: list[Incident]) -> list[Finding]:
     """Every mechanism finding of a run."""
-    out: list[Finding | None] = [node_loss(run, i) for i in incs if i.kind == "kill"]
+    out: list[Finding | None] = [node_loss(run, i) for i in incs if i.kind == K.KILL]
     db = database_load(run)
     out += [db, stale_cause(run), hot_keys(run)]
     out.append(herd(run, db))

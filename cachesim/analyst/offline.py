@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .. import derived
+from ..events import NETWORK_ACTIONS, VERBS
 from .findings import Finding, compute_findings
 from .guard import literal
 from .incidents import Incident, incidents
@@ -128,7 +130,7 @@ class OfflineAnalyst:
                          f"{low:.2f} to {high:.2f}, {failed} requests failed"
                          + (f" and the worst window p99 was {p99:.0f} ms." if p99 else "."))
         if not near:
-            lines += self._load(sum(b["db_reads"] for b in m["buckets"]) / (t1 - t0))
+            lines += self._load(derived.per_second(sum(b["db_reads"] for b in m["buckets"]), t1 - t0) or 0.0)
             lines += [f.text for f in self._topic("anomaly")]
         return lines
 
@@ -349,9 +351,9 @@ def suggestions(tools: RunTools, findings: list[Finding], asked: tuple[str, ...]
     for f in findings:
         if f.topic == "incident":
             kind, target, t = f.facts["kind"], f.facts["target"], f.facts["t"]
-            verb = {"kill": "killed", "restart": "restarted", "slow": "slowed",
-                    "partition": "partitioned", "loss": "added loss to"}.get(kind, kind)
-            out.append(f"What happened when chaos {verb} {target or 'the network'} at t={t:g} s?")
+            verb = VERBS.get(kind, kind)  # type: ignore[call-overload]
+            on = "the network" if kind in NETWORK_ACTIONS else target or "the network"
+            out.append(f"What happened when chaos {verb} {on} at t={t:g} s?")
     if any(f.topic == "node_loss" for f in findings):
         out.append("Why did the hit ratio drop?")
     if any(f.topic == "anomaly" for f in findings):

@@ -10,7 +10,6 @@ an event can never pass for markup or a message boundary in what the model reads
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import derived
 from ..results import RunResult
 from .findings import compute_findings
 
@@ -28,7 +28,7 @@ MAX_EVENTS = 25
 MAX_BUCKETS = 40
 MESSAGE_CHARS = 200
 #: Metrics that get_metrics serves: ratios/latencies as min/mean/max, counts as sums.
-LEVEL_METRICS = ("hit_ratio", "failure_ratio", "throughput_rps", "latency_mean_ms", "latency_p50_ms",
+LEVEL_METRICS = ("hit_ratio", "failure_ratio", "throughput_rps", "db_load_rps", "latency_mean_ms", "latency_p50_ms",
                  "latency_p95_ms", "latency_p99_ms", "in_flight", "nodes_up")
 COUNT_METRICS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
                  "stale_reads", "db_reads", "db_writes", "invalidations_sent", "invalidations_lost",
@@ -85,13 +85,9 @@ def to_json(obj: Any, limit: int = MAX_TOOL_CHARS) -> str:
 
 
 def _num(x: Any, nd: int = 4) -> Any:
-    if isinstance(x, (float, np.floating)):
-        return None if math.isnan(float(x)) else round(float(x), nd)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
+    """A value for JSON (:func:`cachesim.derived.num`), floats rounded to ``nd`` places."""
+    x = derived.num(x)
+    return round(x, nd) if isinstance(x, float) else x
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -257,8 +253,7 @@ class RunTools:
             "up_fraction": g["up"].mean(), "routed_fraction": g["routed"].mean(),
             "max_queue_len": g["queue_len"].max(), "mean_occupancy": g["occupancy"].mean(),
         })
-        lookups = out["hits"] + out["misses"]
-        out["hit_ratio"] = out["hits"] / lookups.where(lookups > 0)
+        out["hit_ratio"] = derived.ratios(out["hits"], out["hits"] + out["misses"])
         rows = [{"node": name, **{k: _num(v) for k, v in r.items()}}
                 for name, r in out.to_dict("index").items()]
         return {"window": [a, b], "nodes": rows[:64]}
@@ -280,9 +275,8 @@ class RunTools:
         a, b = self.run.summary, other.summary
         diff = [{"metric": k, "this": _num(a.get(k)), "other": _num(b.get(k))}
                 for k in SUMMARY_ORDER if _num(a.get(k)) != _num(b.get(k))]
-        ca, cb = _flatten(self.run.config.to_dict()), _flatten(other.config.to_dict())
-        cfg = [{"key": k, "this": clean_text(ca.get(k), 80), "other": clean_text(cb.get(k), 80)}
-               for k in sorted(set(ca) | set(cb))
-               if ca.get(k) != cb.get(k) and k != "description"]
+        flats = {"this": _flatten(self.run.config.to_dict()), "other": _flatten(other.config.to_dict())}
+        cfg = [{"key": k, "this": clean_text(a, 80), "other": clean_text(b, 80)}
+               for k, (a, b) in derived.config_diff(flats)]
         return {"this_run": self.run_id, "other_run": other_run_id,
                 "summary_differences": diff, "config_differences": cfg}

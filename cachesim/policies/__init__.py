@@ -1,7 +1,9 @@
 """Cache policies: eviction (what a node drops) and routing (which node a key goes to).
 
 Eviction policies are chosen by name through :data:`EVICTION_POLICIES` /
-:func:`make_eviction`; the cache nodes and trace replay use the same classes.
+:func:`make_eviction`; the cache nodes and trace replay use the same classes. Routing
+policies likewise through :data:`ROUTING_POLICIES` / :func:`make_router`. The two
+registries are the config's allowed values (``online_eviction_names``, ``routing_names``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from cachesim.policies.base import MISS, NO_EVICTIONS, EvictionPolicy
 from cachesim.policies.belady import Belady
 from cachesim.policies.eviction import FIFO, LFU, LRU, Clock, QueuePolicy
 from cachesim.policies.lirs import LIRS
+from cachesim.policies.routing import ROUTING_POLICIES, Router, make_router, register_routing, routing_names
 from cachesim.policies.s3fifo import S3FIFO
 from cachesim.policies.sieve import Sieve
 from cachesim.policies.slru import SLRU
@@ -32,11 +35,16 @@ EVICTION_POLICIES: dict[str, type[EvictionPolicy]] = {
     "belady": Belady,
 }
 
-#: Policies a live cache node can run: all but the offline ones (Belady needs the
-#: future, so it runs in trace replay only). ``SimConfig`` takes its names from here.
-ONLINE_EVICTION_NAMES: tuple[str, ...] = tuple(
-    name for name, cls in EVICTION_POLICIES.items() if not getattr(cls, "needs_future", False)
-)
+
+
+def online_eviction_names() -> tuple[str, ...]:
+    """Policies a live cache node can run: all registered but the offline ones (Belady
+    needs the future, so it runs in trace replay only). ``SimConfig`` takes its names from here."""
+    return tuple(name for name, cls in EVICTION_POLICIES.items() if not getattr(cls, "needs_future", False))
+
+
+#: :func:`online_eviction_names` of the built-in registry.
+ONLINE_EVICTION_NAMES: tuple[str, ...] = online_eviction_names()
 
 
 def make_eviction(name: str, capacity: int) -> EvictionPolicy:
@@ -57,6 +65,8 @@ __all__ = [
     "EVICTION_POLICIES",
     "LIRS",
     "ONLINE_EVICTION_NAMES",
+    "ROUTING_POLICIES",
+    "Router",
     "S3FIFO",
     "SLRU",
     "Belady",
@@ -71,4 +81,8 @@ __all__ = [
     "QueuePolicy",
     "Sieve",
     "make_eviction",
+    "make_router",
+    "online_eviction_names",
+    "register_routing",
+    "routing_names",
 ]

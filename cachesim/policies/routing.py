@@ -1,6 +1,9 @@
-"""Routing strategies of the load balancer, chosen by name.
+"""Routing strategies of the load balancer, chosen by name from :data:`ROUTING_POLICIES`.
 
 A router picks a node index for a key among the nodes the balancer believes healthy.
+The registry is the one list of routing names: the config's allowed values for
+``cluster.routing`` come from it, so a policy registered with :func:`register_routing`
+is accepted by the config and built by the balancer.
 Placement uses md5 from hashlib, never the salted built-in hash function, so it is the same in every process.
 """
 
@@ -33,6 +36,11 @@ class Router(ABC):
         #: requests sent to each node and not answered yet (kept by the clients)
         self.outstanding: list[int] | np.ndarray = [0] * n_nodes
 
+    @classmethod
+    def build(cls, node_names: Sequence[str], *, virtual_nodes: int, stream: Stream) -> Router:
+        """A router over ``node_names`` (the balancer's call; a router takes what it needs)."""
+        return cls(len(node_names))
+
     def set_healthy(self, healthy: Sequence[int]) -> None:
         self.healthy = sorted(healthy)
 
@@ -63,6 +71,10 @@ class RandomRouter(Router):
     def __init__(self, n_nodes: int, stream: Stream) -> None:
         super().__init__(n_nodes)
         self._stream = stream
+
+    @classmethod
+    def build(cls, node_names: Sequence[str], *, virtual_nodes: int, stream: Stream) -> Router:
+        return cls(len(node_names), stream)
 
     def pick(self, key: int) -> int:
         h = self.healthy
@@ -124,6 +136,10 @@ class ConsistentHash(Router):
         self._up = [True] * self.n_nodes
         self._memo: dict[int, int] = {}
 
+    @classmethod
+    def build(cls, node_names: Sequence[str], *, virtual_nodes: int, stream: Stream) -> Router:
+        return cls(node_names, virtual_nodes)
+
     def set_healthy(self, healthy: Sequence[int]) -> None:
         super().set_healthy(healthy)
         up = set(healthy)
@@ -153,16 +169,28 @@ class ConsistentHash(Router):
         return -1
 
 
-ROUTING_POLICIES = ("round_robin", "random", "least_outstanding", "consistent_hash")
+#: Routing policies by name: the one registry of allowed names (``SimConfig`` takes them from here).
+ROUTING_POLICIES: dict[str, type[Router]] = {
+    cls.name: cls for cls in (RoundRobin, RandomRouter, LeastOutstanding, ConsistentHash)
+}
+
+
+def register_routing(cls: type[Router]) -> type[Router]:
+    """Add a router class to the registry under its ``name`` (usable as a decorator)."""
+    if not cls.name:
+        raise ValueError("a routing policy needs a name")
+    ROUTING_POLICIES[cls.name] = cls
+    return cls
+
+
+def routing_names() -> tuple[str, ...]:
+    """The registered routing policies' names, in registration order."""
+    return tuple(ROUTING_POLICIES)
 
 
 def make_router(name: str, node_names: Sequence[str], *, virtual_nodes: int, stream: Stream) -> Router:
-    if name == "round_robin":
-        return RoundRobin(len(node_names))
-    if name == "random":
-        return RandomRouter(len(node_names), stream)
-    if name == "least_outstanding":
-        return LeastOutstanding(len(node_names))
-    if name == "consistent_hash":
-        return ConsistentHash(node_names, virtual_nodes)
-    raise ValueError(f"unknown routing {name!r}; allowed: {', '.join(ROUTING_POLICIES)}")
+    try:
+        cls = ROUTING_POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown routing {name!r}; allowed: {', '.join(ROUTING_POLICIES)}") from None
+    return cls.build(node_names, virtual_nodes=virtual_nodes, stream=stream)

@@ -7,25 +7,27 @@ between tabs or changing a filter never recomputes a chart from scratch.
 from __future__ import annotations
 
 import json
-from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
-from .. import charts
+from .. import charts, derived
 from ..archive import ArchiveError, run_from_zip, run_to_zip
 from ..config import SimConfig
+from ..events import EventKind as K
 from ..narration import narrate_events
 from ..results import RunResult
 from ..theory import che_lru_hit_ratio, fifo_hit_ratio
 from ..workload import popularity
-from . import budget, fmt, nav, state, vega
+from . import budget, fmt, nav, state
 from .compare import render_compare
 from .inputs import short
 from .legend import marker_legend
 from .text import plain
 
-INVESTIGATE_KINDS = charts.CHAOS_KINDS + ("node_down_detected", "node_up_detected", "anomaly", "recovered")
+#: Events offered to the analyst ("Investigate"): those drawn as markers.
+INVESTIGATE_KINDS = charts.MARKER_KINDS
 MAX_INVESTIGATE = 25
 
 
@@ -62,13 +64,13 @@ def investigate_question(t: float, kind: str, target: str, message: str) -> str:
     at = f"t={t:.1f} s"
     who = target or "the system"
     text = {
-        "kill": f"Why did the hit ratio and latency change when {who} was killed at {at}?",
-        "restart": f"Why did the metrics change when {who} restarted at {at}?",
-        "slow": f"Why did latency change when {who} was slowed down at {at}?",
-        "partition": f"Why did requests fail or slow down when {who} was partitioned at {at}?",
-        "heal": f"Why did the metrics change after the heal of {who} at {at}?",
-        "loss": f"Why did latency and failures change when network loss started at {at}?",
-    }.get(kind)
+        K.KILL: f"Why did the hit ratio and latency change when {who} was killed at {at}?",
+        K.RESTART: f"Why did the metrics change when {who} restarted at {at}?",
+        K.SLOW: f"Why did latency change when {who} was slowed down at {at}?",
+        K.PARTITION: f"Why did requests fail or slow down when {who} was partitioned at {at}?",
+        K.HEAL: f"Why did the metrics change after the heal of {who} at {at}?",
+        K.LOSS: f"Why did latency and failures change when network loss started at {at}?",
+    }.get(kind)  # type: ignore[call-overload]
     return text or f"Why did this happen at {at}: {message.rstrip('.')}?"
 
 
@@ -128,11 +130,6 @@ def _kpis(run_id: str, res: RunResult) -> None:
     cols[6].metric("Stale reads", fmt.count(s.get("stale_reads")), help="Hits that returned an outdated value.")
 
 
-def _chart(run_id: str, name: str, build: Any) -> None:
-    spec = state.derived(run_id, name, build)
-    st.vega_lite_chart(dict(spec), width="stretch")
-
-
 def narrated_events(res: RunResult) -> pd.DataFrame:
     """The run's events with each chaos action's and detection's message replaced by
     its narration (cachesim.narration): what the markers' tooltips say."""
@@ -142,22 +139,13 @@ def narrated_events(res: RunResult) -> pd.DataFrame:
     return events.assign(message=narrate_events(events.itertuples(index=False), res.config))
 
 
-def timeseries_spec(res: RunResult, ts: pd.DataFrame, events: pd.DataFrame,
-                    ref: tuple[float, str] | None) -> dict[str, Any]:
-    """The Analysis time series as one Vega-Lite spec: a strip of the whole run to drag a
-    time range on, then hit ratio, latency (with the failure ratio), load and per-node
-    load, whose x scales all follow the dragged range (double-click resets)."""
-    views = [
-        vega.spec("hit_ratio", charts.hit_ratio_data(ts, events, theory=ref[0] if ref else None,
-                                                     theory_label=ref[1] if ref else ""), arrow=True),
-        vega.spec("latency", charts.latency_data(ts, events), arrow=True),
-        vega.spec("load", charts.load_data(ts, events), arrow=True),
-        vega.spec("node_load", charts.node_load_data(res.node_timeseries(), events), arrow=True),
-    ]
-    frames = charts.zoom_overview_data(ts, events)
-    overview = vega.to_vega_lite(charts.zoom_overview_chart(frames, param=vega.ZOOM), frames) | {
-        "datasets": {name: vega.table({c: df[c].to_numpy() for c in df.columns}) for name, df in frames.items()}}
-    return vega.zoom_concat(overview, views)
+def timeseries_chart(res: RunResult, ts: pd.DataFrame, events: pd.DataFrame,
+                     ref: tuple[float, str] | None) -> alt.VConcatChart:
+    """The Analysis time series (:func:`cachesim.charts.zoom_chart`): a strip of the whole
+    run to drag a time range on, then hit ratio, latency (with the failure ratio), load
+    and per-node load, whose x scales all follow the dragged range (double-click resets)."""
+    return charts.zoom_chart(ts, res.node_timeseries(), events, theory=ref[0] if ref else None,
+                             theory_label=ref[1] if ref else "analytic")
 
 
 def _timeseries(run_id: str, res: RunResult) -> None:
@@ -165,7 +153,8 @@ def _timeseries(run_id: str, res: RunResult) -> None:
     events = state.derived(run_id, "events.narrated", lambda: narrated_events(res))
     ref = _theory(run_id, res)
     marker_legend(events)
-    _chart(run_id, "spec.zoom", lambda: timeseries_spec(res, ts, events, ref))
+    st.altair_chart(state.derived(run_id, "chart.zoom", lambda: timeseries_chart(res, ts, events, ref)),
+                    width="stretch")
     st.caption("Drag across the strip on top to zoom every chart to that time range; double-click it to see the "
                "whole run. Hover a marker for what the event did. Latency counts completed requests only: the "
                "red area on the latency chart is the share of requests that failed. "
@@ -235,19 +224,17 @@ def _events(run_id: str, res: RunResult) -> None:
     if notable.empty:
         return
     st.markdown("**Investigate an event with the analyst**")
-    available = nav.exists(nav.ANALYST)
     for i, ev in enumerate(notable.itertuples(index=False)):
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         c1.markdown(f"`{ev.t:7.2f} s` **{plain(ev.kind)}** {plain(ev.message, None)}")
         c2.button("Investigate", key=f"analysis.investigate.{i}", icon=":material/psychology:", width="stretch",
                   on_click=_investigate, args=(run_id, investigate_question(ev.t, ev.kind, ev.target, ev.message)),
-                  disabled=not available, help="Ask the analyst about this event." if available
-                  else "The analyst page is not available in this build.")
+                  help="Ask the analyst about this event.")
 
 
 def _nodes(run_id: str, res: RunResult) -> None:
     nodes = res.nodes()
-    nodes["fill"] = nodes["occupancy"] / nodes["capacity"]
+    nodes["fill"] = derived.node_fill(nodes)
     st.dataframe(nodes, hide_index=True, width="stretch", column_config={
         "hit_ratio": st.column_config.NumberColumn("hit ratio", format="percent"),
         "fill": st.column_config.ProgressColumn("occupancy", min_value=0.0, max_value=1.0, format="percent"),

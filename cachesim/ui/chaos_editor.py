@@ -19,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import charts
+from .. import events as vocab
 from ..config import CHAOS_ACTIONS, ChaosEvent
 from . import config_state as cs
 from .text import plain
@@ -29,9 +30,9 @@ VERSION = "cf:chaos.version"
 DEFAULTS = {k: ChaosEvent.model_fields[k].default for k in ("factor", "loss_rate")}
 
 
-#: The cells each action uses; the others are blank in the table and left out of the event.
-APPLIES = {"kill": ("duration_s",), "restart": (), "slow": ("duration_s", "factor"), "heal": (),
-           "partition": ("duration_s",), "loss": ("duration_s", "loss_rate")}
+#: The cells each action uses (cachesim.events.PARAMETERS); the others are blank in the
+#: table and left out of the event.
+APPLIES: dict[str, tuple[str, ...]] = {k.value: cells for k, cells in vocab.PARAMETERS.items()}
 _OPTIONAL = ("duration_s", "factor", "loss_rate")
 
 
@@ -90,16 +91,16 @@ def apply_edits(base: pd.DataFrame, edits: dict[str, Any]) -> list[dict[str, Any
     return rows
 
 
-#: What ends an open-ended fault: the next of these actions on the same target.
-_UNDONE_BY = {"kill": ("restart",), "slow": ("heal",), "partition": ("heal",), "loss": ("loss",)}
-
-
 def schedule_spans(schedule: pd.DataFrame, duration_s: float) -> pd.DataFrame:
     """Each scheduled event's span: ``duration_s`` when given; else until the next event
-    that undoes it on the same target (a restart after a kill, a heal after a slow or a
-    partition), else to the end of the run. Restarts and heals are instants."""
+    that undoes it (cachesim.events.undoes: a restart of its node after a kill, a heal of
+    its target or of everything after a slow or a partition, the next loss after a loss),
+    else to the end of the run. Restarts and heals are instants. An empty target is shown
+    as what it acts on: "all" for a heal, "network" for a loss."""
     df = schedule.loc[:, ["at_s", "action", "target", "duration_s"]].copy()
-    df["target"] = df["target"].fillna("").astype(str).replace("", "all")
+    target = df["target"].fillna("").astype(str)
+    kinds = [vocab.target_kind_of(str(a), t) for a, t in zip(df["action"], target, strict=True)]
+    df["target"] = [vocab.scope(t, k) for t, k in zip(target, kinds, strict=True)]
     df["at_s"] = pd.to_numeric(df["at_s"], errors="coerce").fillna(0.0)
     dur = pd.to_numeric(df["duration_s"], errors="coerce").to_numpy()
     at = df["at_s"].to_numpy(dtype=float)
@@ -108,22 +109,20 @@ def schedule_spans(schedule: pd.DataFrame, duration_s: float) -> pd.DataFrame:
     times = {key: np.sort(group.to_numpy(dtype=float))
              for key, group in df.groupby(["action", "target"], sort=False)["at_s"]}
     ends = np.empty(len(df))
-    for i, (action, target) in enumerate(zip(df["action"], df["target"], strict=True)):
+    for i, (action, tg, kind) in enumerate(zip(df["action"], df["target"], kinds, strict=True)):
         if not np.isnan(dur[i]):
             ends[i] = at[i] + dur[i]
             continue
-        undo = _UNDONE_BY.get(action)
-        if undo is None:
+        if action not in vocab.UNDONE_BY:
             ends[i] = at[i]
             continue
         end = duration_s
-        for a in undo:
-            for tg in dict.fromkeys((target, "all")):
-                ts = times.get((a, tg))
-                if ts is not None:
-                    k = np.searchsorted(ts, at[i], side="right")
-                    if k < len(ts):
-                        end = min(end, ts[k])
+        for key in vocab.undo_keys(action, tg, kind):
+            ts = times.get((key[0].value, key[1]))
+            if ts is not None:
+                k = np.searchsorted(ts, at[i], side="right")
+                if k < len(ts):
+                    end = min(end, ts[k])
         ends[i] = end
     df["end_s"] = np.maximum(np.minimum(ends, duration_s), df["at_s"] + duration_s / 150)
     return df
@@ -155,7 +154,7 @@ def render_chaos_editor(duration_s: float, nodes: int) -> None:
             "at_s": st.column_config.NumberColumn("at (s)", min_value=0.0, step=0.5, required=True,
                                                   help=ChaosEvent.model_fields["at_s"].description),
             "action": st.column_config.SelectboxColumn("action", options=list(CHAOS_ACTIONS), required=True,
-                                                       help="kill | restart | slow | heal | partition | loss"),
+                                                       help=" | ".join(CHAOS_ACTIONS)),
             "target": st.column_config.TextColumn(
                 "target", help=f"{ChaosEvent.model_fields['target'].description} This cluster: {targets}"),
             "duration_s": st.column_config.NumberColumn(
@@ -195,6 +194,7 @@ def valid_rows(schedule: pd.DataFrame, nodes: int) -> pd.DataFrame:
             keep.append(False)
             continue
         targets = ev.targets()
-        ok = all(t in names or (t == "database" and ev.action in ("partition", "heal")) for t in targets)
-        keep.append(ok and (bool(targets) or ev.action in ("heal", "loss")))
+        ok = all(t in names or (t == vocab.DATABASE and ev.action in vocab.DATABASE_ACTIONS)
+                 or ev.action in vocab.NETWORK_ACTIONS for t in targets)
+        keep.append(ok and (bool(targets) or ev.action not in vocab.NEEDS_TARGET))
     return schedule[pd.Series(keep, index=schedule.index, dtype=bool)] if len(schedule) else schedule

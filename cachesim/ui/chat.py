@@ -45,7 +45,7 @@ from cachesim.analyst.guard import Usage, bounded, estimate_tokens, process_quot
 from cachesim.analyst.turns import Event, ToolStep
 from cachesim.results import RunResult
 
-from . import budget
+from . import budget, state
 from .text import plain
 
 HISTORY = "analyst_history"
@@ -59,54 +59,12 @@ QUOTA_MSG = "analyst_quota_msg"
 MAX_QUESTION_CHARS = 2000
 #: Seconds between redraws of a streaming answer (each redraw re-sanitises the text).
 REDRAW_S = 0.1
-_FALLBACK_RUNS = "analyst_runs"
 #: Pacing of offline answers (seconds per word, at most this much in all).
 OFFLINE_PACE_S = 0.01
 OFFLINE_PACE_BUDGET_S = 1.0
 
 
-# -- runs (cachesim.ui.state when it exists; a minimal stand-in until then) --------------
-
-def _state() -> Any:
-    try:
-        from cachesim.ui import state
-    except ImportError:
-        return None
-    return state if hasattr(state, "get_runs") else None
-
-
-def get_runs() -> dict[str, RunResult]:
-    s = _state()
-    if s is not None:
-        return dict(s.get_runs())
-    return dict(st.session_state.get(_FALLBACK_RUNS, {}))
-
-
-def current_run_id() -> str | None:
-    s = _state()
-    if s is not None:
-        return s.current_run_id()
-    return st.session_state.get(_FALLBACK_RUNS + "_current")
-
-
-def set_current_run(run_id: str) -> None:
-    s = _state()
-    if s is not None:
-        s.set_current_run(run_id)
-    else:
-        st.session_state[_FALLBACK_RUNS + "_current"] = run_id
-
-
-def add_run(result: RunResult) -> str:
-    s = _state()
-    if s is not None:
-        return s.add_run(result)
-    runs = st.session_state.setdefault(_FALLBACK_RUNS, {})
-    run_id = f"run-{len(runs) + 1}"
-    runs[run_id] = result
-    set_current_run(run_id)
-    return run_id
-
+# -- runs (the session's registry: cachesim.ui.state) -----------------------------------
 
 def run_label(run_id: str, run: RunResult) -> str:
     name = run.config.to_dict().get("name") or "custom"
@@ -188,7 +146,7 @@ def _consume_prefill(runs: Mapping[str, RunResult]) -> None:
     if not isinstance(pre, Mapping):
         return
     if pre.get("run_id") in runs:
-        set_current_run(str(pre["run_id"]))
+        state.set_current_run(str(pre["run_id"]))
         st.session_state[RUN_PICKER] = str(pre["run_id"])
     if pre.get("question"):
         st.session_state[PENDING] = str(pre["question"])
@@ -215,7 +173,7 @@ def _quick_run() -> None:
                  disabled=problem is not None):
         with st.spinner(f"Simulating {cfg.name}…"):
             result = cachesim.Simulation(cfg, trace=control._trace(cfg)).run()
-        set_current_run(add_run(result))
+        state.add_run(result)  # and makes it current
         st.rerun()
     if problem:
         st.error(problem, icon=":material/block:")
@@ -223,12 +181,12 @@ def _quick_run() -> None:
 
 def _pick_run(runs: dict[str, RunResult]) -> str:
     ids = list(runs)
-    current = current_run_id()
+    current = state.current_run_id()
     if st.session_state.get(RUN_PICKER) not in ids:  # first visit, or the run went away
         st.session_state[RUN_PICKER] = current if current in ids else ids[-1]
     chosen = st.selectbox("Run", ids, key=RUN_PICKER, format_func=lambda r: run_label(r, runs[r]))
     if chosen != current:
-        set_current_run(chosen)
+        state.set_current_run(chosen)
     return chosen
 
 
@@ -329,7 +287,7 @@ def render_analyst_page() -> None:
     st.title("Analyst")
     st.caption("Ask about a finished run: why the hit ratio dropped, which node was hot, "
                "what a chaos action did. Answers cite the run's own numbers and events.")
-    runs = get_runs()
+    runs = state.get_runs()
     _consume_prefill(runs)
     if not runs:
         _quick_run()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import streamlit as st
 
-from .. import charts
+from .. import charts, derived
+from ..derived import num, undefined
 from ..results import RunResult
 from .text import plain
 
@@ -20,13 +19,9 @@ KPIS = (
 )
 
 
-def _num(v: object) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)  # type: ignore[arg-type]
-
-
 def kpi_table(runs: dict[str, RunResult]) -> pd.DataFrame:
     """One row per run (in order), one column per KPI (summary after warm-up)."""
-    return pd.DataFrame([{"run": r, **{label: _num(res.summary.get(key)) for key, label, _ in KPIS}}
+    return pd.DataFrame([{"run": r, **{label: num(res.summary.get(key)) for key, label, _ in KPIS}}
                          for r, res in runs.items()])
 
 
@@ -57,7 +52,7 @@ def delta_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _value_text(key: str, fmt: str, v: object) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if undefined(v):
         return DASH
     x = float(v)  # type: ignore[arg-type]
     if fmt == "percent":
@@ -116,15 +111,10 @@ def _config_text(key: str, value: object) -> str:
 def config_diff(runs: dict[str, RunResult]) -> pd.DataFrame:
     """The config fields whose values differ, as text: field, before (the first run),
     after (the second), or one "after" column per later run when there are more."""
-    flats = {r: res.config.flat() for r, res in runs.items()}
-    keys = sorted({k for f in flats.values() for k in f} - {"description"})
     ids = list(runs)
     names = ["before", "after"] if len(ids) == 2 else ["before", *(f"after: {r}" for r in ids[1:])]
-    rows = []
-    for k in keys:
-        vals = [flats[r].get(k) for r in ids]
-        if any(v != vals[0] for v in vals[1:]):
-            rows.append({"field": k, **{n: _config_text(k, v) for n, v in zip(names, vals, strict=True)}})
+    rows = [{"field": k, **{n: _config_text(k, v) for n, v in zip(names, vals, strict=True)}}
+            for k, vals in derived.config_diff({r: res.config.flat() for r, res in runs.items()})]
     return pd.DataFrame(rows, columns=["field", *names])
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import streamlit as st
 from pydantic import BaseModel
 
-from ..config import EVICTION_NAMES, SimConfig
+from ..config import REGISTRY_FIELDS, SimConfig, allowed_values
 from . import config_state as cs
 from .text import plain
 
@@ -78,9 +78,17 @@ def _label(key: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-@cache
 def spec_of(key: str) -> FieldSpec:
-    """The widget kind, label, help and options of a dotted config key."""
+    """The widget kind, label, help and options of a dotted config key (a policy's
+    options are the registry's names now: one registered later is offered too)."""
+    spec = _spec_of(key)
+    if key in REGISTRY_FIELDS:
+        return FieldSpec(key, "choice", spec.label, spec.help, allowed_values(key))
+    return spec
+
+
+@cache
+def _spec_of(key: str) -> FieldSpec:
     model: type[BaseModel] = SimConfig
     parts = key.split(".")
     for part in parts[:-1]:
@@ -88,8 +96,6 @@ def spec_of(key: str) -> FieldSpec:
     info = model.model_fields[parts[-1]]
     ann, help_text = info.annotation, info.description or ""
     args = typing.get_args(ann)
-    if key == "cluster.eviction":
-        return FieldSpec(key, "choice", _label(key), help_text, EVICTION_NAMES)
     if typing.get_origin(ann) is typing.Literal:
         return FieldSpec(key, "choice", _label(key), help_text, tuple(args))
     if ann is bool:

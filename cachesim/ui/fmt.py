@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import math
+from ..derived import undefined as _undefined
 
 DASH = "—"
-
-
-def _undefined(x: float | None) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
 def pct(x: float | None, digits: int = 1) -> str:

@@ -8,8 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import charts
-
-LABELS = {"node_down_detected": "detected down", "node_up_detected": "detected up"}
+from ..events import LABELS
 
 
 def marker_legend(events: pd.DataFrame | None) -> None:

@@ -28,7 +28,9 @@ from typing import Any
 
 import streamlit as st
 
-from .. import charts
+from .. import charts, derived
+from ..events import CHAOS_ACTIONS, LABELS
+from ..events import EventKind as K
 from . import config_state as cs
 from . import control, fmt, hotkeys, nav, share, state, vega
 from .legend import marker_legend
@@ -36,7 +38,8 @@ from .runner import SPEEDS, LiveRun, speed_meaning
 from .sidebar import live_status_text, start_run
 from .text import plain
 
-#: Seconds of refreshes in one script run (see _live_panel).
+#: Seconds of refreshes in one script run (see _live_panel); tests set it to 0 (one refresh
+#: per script run) with monkeypatch.
 BATCH_S = 1.0
 SPEED_PREF = "live.speed_pref"
 HEADER = "live.header_status"
@@ -51,18 +54,20 @@ LOG_LINES = 60
 HEATMAP_CELLS = 600
 #: Points per line the browser draws: the 600-snapshot window averaged in groups.
 DISPLAY_POINTS = 200
-KIND_STYLE = {
-    "kill": ":red[**kill**]", "restart": ":green[**restart**]", "slow": ":orange[**slow**]",
-    "heal": ":blue[**heal**]", "partition": ":violet[**partition**]", "loss": ":red[**loss**]",
-    "node_down_detected": ":red[detected down]", "node_up_detected": ":green[detected up]",
-    "anomaly": ":orange[**anomaly**]", "recovered": ":green[recovered]",
-    "run_started": ":gray[started]", "run_finished": ":gray[finished]",
+#: Colour of each event kind in the log (its words: cachesim.events.LABELS; chaos
+#: actions and anomalies in bold). Every kind has one (tests/test_events.py).
+KIND_COLOR = {
+    K.KILL: "red", K.RESTART: "green", K.SLOW: "orange", K.HEAL: "blue", K.PARTITION: "violet", K.LOSS: "red",
+    K.NODE_DOWN_DETECTED: "red", K.NODE_UP_DETECTED: "green", K.ANOMALY: "orange", K.RECOVERED: "green",
+    K.RUN_STARTED: "gray", K.RUN_FINISHED: "gray",
 }
+_BOLD = (*CHAOS_ACTIONS, K.ANOMALY)
+KIND_STYLE = {k: f":{c}[{f'**{LABELS[k]}**' if k in _BOLD else LABELS[k]}]" for k, c in KIND_COLOR.items()}
 
 
 #: The timeseries columns the line charts draw (the only ones downsampled per refresh).
 LINE_COLUMNS = ("t", "hit_ratio", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps",
-                "interval_s", "db_reads", "db_writes", "failed", "failure_ratio")
+                "db_load_rps", "failures_rps", "failure_ratio")
 #: The charts of a refresh, in :attr:`Update.specs` order (four in the grid, then occupancy).
 CHARTS = ("hit_ratio", "latency", "load", "node_load", "node_occupancy")
 
@@ -154,7 +159,8 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
     """The KPI metrics (``k``: LiveRun.kpis(), ``n`` nodes), one per (placeholder) column."""
     spec = [
         ("Hit ratio", "hit_ratio", fmt.pct, "pct", "normal", "Hits / lookups over the last simulated second."),
-        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse", "Mean of the windows' p99 over the last second."),
+        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse",
+         "99th percentile of the latencies of the requests completed in the last simulated second."),
         ("Throughput", "throughput_rps", fmt.rate, "rate", "normal", "Requests completed per simulated second."),
         ("DB load", "db_load_rps", fmt.rate, "rate", "inverse", "Database reads + writes per simulated second."),
         ("Stale reads", "stale_reads", lambda v: fmt.count(v) + "/s", "count", "inverse",
@@ -171,10 +177,7 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
 
 def _log(live: LiveRun) -> str:
     lines = []
-    first = max(0, len(live.events) - LOG_LINES)
-    for i in range(len(live.events) - 1, first - 1, -1):  # newest first; narrated events in their words
-        e = live.events[i]
-        text = live.narrations[i] if i < len(live.narrations) else e.message
+    for e, text in reversed(live.recent_events(LOG_LINES)):  # newest first; narrated events in their words
         lines.append(f"`{e.t:7.2f} s` {KIND_STYLE.get(e.kind, plain(e.kind))} {plain(text, None)}")
     if live.status == "finished":
         lines.insert(0, f"`{live.now:7.2f} s` :green[**run finished**]")
@@ -211,7 +214,7 @@ def build_update(live: LiveRun, times: dict[str, float] | None = None) -> Update
     shown = charts.downsample_columns(ts, DISPLAY_POINTS, columns=LINE_COLUMNS)
     domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
     span = domain or (float(ts["t"][0]), float(ts["t"][-1]))
-    rules = vega.table(charts.marker_columns(live.marker_columns() if live.events else None, span))
+    rules = vega.table(charts.marker_columns(live.marker_columns() if live.event_end else None, span))
     latest = {c: v[-len(live.node_names):] for c, v in nodes.items()} if live.node_names else nodes
 
     base = live.baseline_columns()
@@ -338,8 +341,10 @@ def _refresh_batch() -> None:
     live = state.get_live()
     if live is None:
         return
+    if live.active:
+        _wait_for_browser(BROWSER_WAIT_S)  # before anything is sent: a batch starts with ~60 messages
     slots = _layout()
-    batch = st.session_state.get("live.max_loop_s", BATCH_S)  # tests: seconds of refreshes per run
+    batch = BATCH_S
     started = time.perf_counter()
     lock = control.lock_of(live)
     with lock:
@@ -356,8 +361,9 @@ def _refresh_batch() -> None:
         if worker is None or worker.live is not live or not worker.alive:
             control.sync()
             st.rerun()  # the run ended (finished, failed or stopped): controls and registry catch up
-        with lock:
-            _fill(live, slots)
+        if send_backlog() <= BACKLOG_MAX:  # else the browser is behind: let it catch up, draw nothing
+            with lock:
+                _fill(live, slots)
         if time.perf_counter() - started >= batch:
             return
         until = frame_start + live.refresh_s
@@ -369,6 +375,42 @@ def _refresh_batch() -> None:
 
 #: How often a batch between redraws looks for a click waiting to rerun the page.
 CLICK_POLL_S = 0.02
+#: Messages a batch lets wait for this session's browser before it stops drawing (a
+#: refresh is about 15). The server queues what it sends; a browser that reads slower
+#: than the refreshes come (a busy machine, a slow tab) would see the queue grow until
+#: Streamlit drops the connection as overwhelmed (500 messages): the page freezes and
+#: its clicks, Stop included, are lost. Skipping redraws keeps the queue short, so a
+#: click's answer is never behind seconds of stale charts.
+BACKLOG_MAX = 45
+
+
+#: The longest a batch waits, before it draws, for the browser to catch up (then it
+#: draws once anyway: a fragment run that draws nothing would blank the panel).
+BROWSER_WAIT_S = 5.0
+
+
+def _wait_for_browser(limit_s: float) -> None:
+    """Wait until the browser has read what it was sent (a backlog of at most
+    BACKLOG_MAX messages), a click is waiting, or ``limit_s`` has passed."""
+    deadline = time.perf_counter() + limit_s
+    while send_backlog() > BACKLOG_MAX and time.perf_counter() < deadline and not _click_waiting():
+        time.sleep(CLICK_POLL_S)
+
+
+def send_backlog() -> int:
+    """Messages queued for this session's browser and not yet sent (0 when unknown).
+    Reads the session client's send queue, an internal of Streamlit 1.67's server: on
+    another version the batch simply draws on (and Streamlit's own limit applies)."""
+    try:
+        from streamlit.runtime import Runtime
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        info = Runtime.instance()._session_mgr.get_active_session_info(ctx.session_id)  # type: ignore[union-attr]
+        unflushed = len(info.session._browser_queue._queue)  # type: ignore[union-attr]  # not yet handed over
+        return unflushed + int(info.client._send_queue.qsize())  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - not under a server, or another Streamlit version
+        return 0
 
 
 def _click_waiting() -> bool:
@@ -454,8 +496,8 @@ def render_live_page() -> None:
         st.success(f"Finished: {plain(live.run_id)} is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
         _change_one_thing(live)
-    elif live.status == "stopped" and live.paused_for is not None:
-        ev = live.events[live.paused_for]
+    elif live.status == "stopped" and (paused := live.event_at(live.paused_for)) is not None:
+        ev = paused[0]
         st.warning(f"Paused at the {plain(ev.kind)} at t = {ev.t:.2f} s (the narration below says what it does). "
                    "Resume continues; turn off “Pause at each event” to run through.", icon=":material/pause_circle:")
     elif live.status == "stopped":
@@ -537,8 +579,8 @@ def render_live_page_baseline_note(live: LiveRun) -> None:
     if live.baseline is None:
         return
     base_id, base = live.baseline
-    changed = [k for k, v in live.config.flat().items() if base.config.flat().get(k) != v]
-    what = ", ".join(f"{k}: {base.config.flat().get(k)} → {live.config.flat().get(k)}" for k in changed) or "nothing"
+    diff = derived.config_diff({"before": base.config.flat(), "after": live.config.flat()})
+    what = ", ".join(f"{k}: {before} → {after}" for k, (before, after) in diff) or "nothing"
     st.caption(f"Changed one thing from {plain(base_id)} ({plain(what, 300)}); dashed gray lines are "
                f"{plain(base_id)}.")
 

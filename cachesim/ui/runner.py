@@ -26,9 +26,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .. import derived
 from ..config import SimConfig
 from ..engine import Simulation
-from ..metrics import NODE_COLUMNS, SNAPSHOT_COLUMNS, Event, Snapshot
+from ..events import PAUSE_KINDS as _PAUSE_KINDS
+from ..events import frame as event_frame
+from ..metrics import (
+    N_BUCKETS,
+    NODE_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    TIMESERIES_COLUMNS,
+    Event,
+    Snapshot,
+    quantiles_from_counts,
+)
 from ..results import EVENT_COLUMNS, RunResult
 
 if TYPE_CHECKING:
@@ -80,14 +91,15 @@ class LiveRun:
     """A Simulation with its chart buffers, status and pacing."""
 
     def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None,
-                 trace=None, pause_at_events: bool = False, baseline: tuple[str, RunResult] | None = None) -> None:
+                 trace=None, pause_at_events: bool = False, baseline: tuple[str, RunResult] | None = None,
+                 max_events: int = 10_000) -> None:
         from ..charts import DEFAULT_WINDOW, MARKER_KINDS  # altair loads with the live page, not the home page
 
         if window is None:
             window = DEFAULT_WINDOW
         self._marker_kinds = frozenset(MARKER_KINDS)
         self.config = config
-        self.sim = Simulation(config, trace=trace)
+        self.sim = Simulation(config, trace=trace, max_events=max_events)
         self.window = window
         # ring buffers (see the module docstring): [column, slot] and [column, slot, node]
         self._ts = np.empty((len(SNAPSHOT_COLUMNS), 2 * window))
@@ -96,11 +108,16 @@ class LiveRun:
         self._names_col = np.array([], dtype=object)
         self._end = 0  # the slot after the newest row
         self._seen = 0  # snapshots ingested
-        self.events: list[Event] = []
-        self._markers: dict[str, list] = {"t": [], "kind": [], "target": [], "message": []}
+        #: The events are the simulation's own bounded log (``sim.events``); the page sees
+        #: those up to the last snapshot ingested: sequence numbers below ``event_end``.
+        self.event_end = 0
         self._kinds: set[str] = set()
+        #: The run's latency histogram (all windows so far) after each of the last
+        #: snapshots, oldest first, and before the first: the KPIs' percentiles come from
+        #: the difference of two, the merged histogram of the windows between.
+        k = _kpi_windows(config)
+        self._latency_counts: deque[np.ndarray] = deque([np.zeros(N_BUCKETS, dtype=np.int64)], maxlen=2 * k + 1)
         self.speed = speed
-        self.status = "running"  # running | stopped | finished
         self.run_id: str | None = None  # set once the run is in the session's registry
         self.kept_at = -1  # snapshots the registry's copy of the run holds
         self.refreshes: deque[float] = deque(maxlen=24)
@@ -113,17 +130,18 @@ class LiveRun:
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._columns_at = -1
         self._columns: tuple[Columns, Columns] | None = None
-        self._events_at = 0
+        self._events_at = -1
         self._events_frame = pd.DataFrame(columns=list(EVENT_COLUMNS))
         self._markers_at = -1
         self._marker_columns: Columns = {}
-        # narration (cachesim.narration): one line per event in ``events``, the nodes out so far
-        self.narrations: list[str] = []
+        # narration (cachesim.narration): one line per event, kept beside the event log and
+        # as long as it (same bound, same sequence numbers); the nodes out so far
+        self._narrations: deque[str] = deque(maxlen=self.sim.events.maxlen)
         self._down: list[str] = []
-        self.last_narrated: int | None = None  # index in ``events`` of the latest narrated event
+        self.last_narrated: int | None = None  # sequence number of the latest narrated event
         #: Pause (stop, resumable) after a snapshot that holds one of PAUSE_KINDS.
         self.pause_at_events = pause_at_events
-        self.paused_for: int | None = None  # index in ``events`` of the event the run paused at
+        self.paused_for: int | None = None  # sequence number of the event the run paused at
         #: (run id, result) of the run this one changes one thing of: overlaid on the live charts.
         self.baseline = baseline
         self._baseline_cols: Columns | None = None
@@ -139,6 +157,13 @@ class LiveRun:
         return min(1.0, self.sim.progress)
 
     @property
+    def status(self) -> str:
+        """The simulation's status as the page reads it: running (also before the first
+        snapshot), stopped or finished."""
+        status = self.sim.status
+        return "running" if status == "ready" else status
+
+    @property
     def active(self) -> bool:
         return self.status == "running"
 
@@ -147,15 +172,13 @@ class LiveRun:
         self._anchor = (time.perf_counter(), self.now)
 
     def stop(self) -> None:
-        if self.status == "running":
-            self.sim.stop()
-            self.status = "stopped"
+        self.sim.stop()
 
     def resume(self) -> None:
         if self.status == "stopped":
             self.paused_for = None
             self._gen = None
-            self.status = "running"
+            self.sim.resume()
             self._anchor = (time.perf_counter(), self.now)
 
     def result(self) -> RunResult:
@@ -183,18 +206,16 @@ class LiveRun:
             snap = next(self._gen, None)
             if snap is None:
                 break
-            seen = len(self.events)
             self._ingest(snap)
             n += 1
             if self.sim.status == "finished":
                 break
             if self.pause_at_events and snap.events:
-                pause_at = next((seen + i for i, e in enumerate(snap.events) if e.kind in PAUSE_KINDS), None)
+                first = self.event_end - len(snap.events)
+                pause_at = next((first + i for i, e in enumerate(snap.events) if e.kind in PAUSE_KINDS), None)
                 if pause_at is not None:
                     break
-        if self.sim.status == "finished":
-            self.status = "finished"
-        elif pause_at is not None:
+        if pause_at is not None and self.sim.status != "finished":
             self.stop()
             self.paused_for = pause_at
         self.last_advance_s = time.perf_counter() - started
@@ -235,30 +256,48 @@ class LiveRun:
             self._nodes[1:, i] = np.array([_node_values(n) for n in snap.nodes], dtype=float).T
         self._end += 1
         self._seen += 1
+        self.event_end = self.sim.obs.events_end
+        self._latency_counts.append(self.sim.obs.run_counts.copy())
         if snap.events:
-            self.events.extend(snap.events)
             self._narrate(snap.events)
-            for e in snap.events:
-                self._kinds.add(e.kind)
-                if e.kind in self._marker_kinds:
-                    for c, v in (("t", e.t), ("kind", e.kind), ("target", e.target), ("message", e.message)):
-                        self._markers[c].append(v)
+            self._kinds.update(e.kind for e in snap.events)
 
-    def _narrate(self, events: tuple[Event, ...] | list[Event]) -> None:
+    def _narrate(self, events: tuple[Event, ...]) -> None:
         """One narration per event (cachesim.narration), knowing the nodes out so far."""
         from ..narration import NARRATED_KINDS, narrate_events
 
-        start = len(self.narrations)
-        texts = narrate_events(events, self.config, self._down)
-        self.narrations.extend(texts)
+        start = self.event_end - len(events)
+        self._narrations.extend(narrate_events(events, self.config, self._down))
         for i, e in enumerate(events):
             if e.kind in NARRATED_KINDS:
                 self.last_narrated = start + i
 
+    @property
+    def event_start(self) -> int:
+        """The sequence number of the oldest event still kept (the log is bounded)."""
+        return min(self.sim.events.dropped, self.event_end)
+
+    def event_at(self, seq: int | None) -> tuple[Event, str] | None:
+        """The event with sequence number ``seq`` and its narration (its message when
+        it has none), or None when it is not kept (or not ingested yet, or ``seq`` is None)."""
+        if seq is None or not self.event_start <= seq < self.event_end:
+            return None
+        event = self.sim.events.at(seq)
+        k = seq - (self.event_end - len(self._narrations))
+        return event, (self._narrations[k] if k >= 0 else event.message)
+
+    def recent_events(self, n: int) -> list[tuple[Event, str]]:
+        """The last ``n`` events ingested with their narrations, oldest first."""
+        first = max(self.event_start, self.event_end - n)
+        return [told for seq in range(first, self.event_end) if (told := self.event_at(seq)) is not None]
+
+    def _kept_events(self) -> list[Event]:
+        return self.sim.events.between(self.event_start, self.event_end)
+
     def narration(self) -> tuple[Event, str] | None:
         """The latest narrated event and its narration (the live page's caption)."""
         i = self.paused_for if self.paused_for is not None else self.last_narrated
-        return None if i is None else (self.events[i], self.narrations[i])
+        return None if i is None else self.event_at(i)
 
     def baseline_columns(self) -> Columns | None:
         """The baseline run's time series (downsampled once), or None without a baseline."""
@@ -283,12 +322,14 @@ class LiveRun:
 
     def columns(self) -> tuple[Columns, Columns]:
         """(timeseries, node timeseries) of the visible window as numpy columns: views
-        of the ring buffers (valid until the next :meth:`advance`). The node columns
+        of the ring buffers (valid until the next :meth:`advance`) and the rates
+        :func:`cachesim.derived.window_rates` makes from them that a Snapshot lacks. The node columns
         are flat, node by node within each window, like :meth:`frames`; the flags
         (up, routed, partitioned) are 0/1 floats."""
         if self._columns is None or self._columns_at != self._seen:
             a, b = self._end - self.points, self._end
             ts = {c: self._ts[k, a:b] for k, c in enumerate(SNAPSHOT_COLUMNS)}
+            ts |= {c: v for c, v in derived.window_rates(ts).items() if c not in ts}  # TIMESERIES_COLUMNS
             if self._nodes is None:
                 nodes = {c: np.array([], dtype=object if c == "name" else float) for c in NODE_COLUMNS}
             else:
@@ -309,71 +350,70 @@ class LiveRun:
         arrived. The live page itself draws from :meth:`columns`."""
         if self._frames is None or self._frames_at != self._seen:
             ts_cols, node_cols = self.columns()
-            ts = pd.DataFrame({c: v.copy() for c, v in ts_cols.items()}, columns=list(SNAPSHOT_COLUMNS))
+            ts = pd.DataFrame({c: v.copy() for c, v in ts_cols.items()}, columns=list(TIMESERIES_COLUMNS))
             nodes = pd.DataFrame({c: v.astype(bool) if c in _NODE_BOOL else v.copy()
                                   for c, v in node_cols.items()}, columns=list(NODE_COLUMNS))
             self._frames, self._frames_at = (ts, nodes), self._seen
         return self._frames
 
     def events_frame(self) -> pd.DataFrame:
-        """All events so far (EVENT_COLUMNS), rebuilt only when new ones arrived."""
-        if self._events_at != len(self.events):
-            self._events_frame = pd.DataFrame([(e.t, e.kind, e.source, e.target, e.message) for e in self.events],
-                                              columns=list(EVENT_COLUMNS))
-            self._events_at = len(self.events)
+        """The events kept so far (EVENT_COLUMNS), rebuilt only when new ones arrived."""
+        if self._events_at != self.event_end:
+            self._events_frame = event_frame(self._kept_events())
+            self._events_at = self.event_end
         return self._events_frame
 
     def marker_columns(self) -> Columns:
         """The events that charts draw as rules (MARKER_KINDS), as columns t, kind,
-        target, message; kept as they arrive."""
-        n = len(self._markers["t"])
-        if self._markers_at != n:
-            self._marker_columns = {"t": np.array(self._markers["t"], dtype=float)} | {
-                c: np.array(self._markers[c], dtype=object) for c in ("kind", "target", "message")}
-            self._markers_at = n
+        target, message; rebuilt only when new events arrived."""
+        if self._markers_at != self.event_end:
+            marks = [e for e in self._kept_events() if e.kind in self._marker_kinds]
+            self._marker_columns = {"t": np.array([e.t for e in marks], dtype=float)} | {
+                c: np.array([str(getattr(e, c)) for e in marks], dtype=object) for c in ("kind", "target", "message")}
+            self._markers_at = self.event_end
         return self._marker_columns
 
     def event_kinds(self) -> set[str]:
         """The kinds of all events so far."""
         return self._kinds
 
-    def kpis(self, span_s: float = 1.0) -> dict[str, tuple[float | None, float | None]]:
-        """(last ``span_s``, the ``span_s`` before) for each live KPI; None if undefined."""
-        k = max(1, round(span_s / self.config.snapshot_interval_s))
+    def kpis(self) -> dict[str, tuple[float | None, float | None]]:
+        """(the last KPI_SPAN_S, the KPI_SPAN_S before) for each live KPI; None if undefined.
+        Ratios and rates are over the windows' counts together; the p99 latency is that
+        of the windows' merged latency histogram."""
+        k = _kpi_windows(self.config)
         m = min(2 * k, self.points)
-        cols = {c: self._ts[i, self._end - m:self._end].tolist() for i, c in enumerate(SNAPSHOT_COLUMNS)
-                if c in _KPI_COLUMNS}
-        last = {c: v[-k:] for c, v in cols.items()}
-        before = {c: v[-2 * k:-k] for c, v in cols.items()}
-        return {name: (_kpi(name, last), _kpi(name, before)) for name in KPI_NAMES}
+        cols = {c: self._ts[i, self._end - m:self._end] for i, c in enumerate(SNAPSHOT_COLUMNS) if c in _KPI_COLUMNS}
+        hist = self._latency_counts
+        last = ({c: v[-k:] for c, v in cols.items()}, hist[-1] - hist[-1 - min(k, len(hist) - 1)])
+        before = ({c: v[-2 * k:-k] for c, v in cols.items()}, hist[-1 - k] - hist[0] if len(hist) > k + 1 else None)
+        a, b = _kpis(*last), _kpis(*before)
+        return {name: (a[name], b[name]) for name in KPI_NAMES}
 
 
 #: Events the run pauses at when ``pause_at_events`` is on: chaos actions and the
 #: balancer's verdicts (not the observer's hit-ratio alerts, which come and go often).
-PAUSE_KINDS = frozenset(("kill", "restart", "slow", "heal", "partition", "loss",
-                         "node_down_detected", "node_up_detected"))
+PAUSE_KINDS = frozenset(k.value for k in _PAUSE_KINDS)
 
+#: The live KPIs cover the last KPI_SPAN_S simulated seconds (and compare with the span before).
+KPI_SPAN_S = 1.0
 KPI_NAMES = ("hit_ratio", "latency_p99_ms", "throughput_rps", "db_load_rps", "stale_reads", "nodes_up")
-_KPI_COLUMNS = ("interval_s", "hits", "misses", "latency_p99_ms", "completed", "db_reads", "db_writes",
-                "stale_reads", "nodes_up")
+_KPI_COLUMNS = ("interval_s", "hits", "misses", "completed", "db_reads", "db_writes", "stale_reads", "nodes_up")
 
 
-def _kpi(name: str, cols: dict[str, list[float]]) -> float | None:
-    """One KPI over consecutive rows (``cols``: column -> values, oldest first)."""
-    if not cols["interval_s"]:
-        return None
-    seconds = sum(cols["interval_s"])
-    if name == "hit_ratio":
-        lookups = sum(h + m for h, m in zip(cols["hits"], cols["misses"], strict=True))
-        return sum(cols["hits"]) / lookups if lookups else None
-    if name == "latency_p99_ms":
-        vals = [v for v in cols["latency_p99_ms"] if not math.isnan(v)]
-        return float(np.mean(vals)) if vals else None
-    if name == "throughput_rps":
-        return sum(cols["completed"]) / seconds if seconds else None
-    if name == "db_load_rps":
-        load = sum(r + w for r, w in zip(cols["db_reads"], cols["db_writes"], strict=True))
-        return load / seconds if seconds else None
-    if name == "stale_reads":
-        return float(sum(cols["stale_reads"]))
-    return float(cols["nodes_up"][-1])
+def _kpi_windows(config: SimConfig) -> int:
+    """Snapshot windows in KPI_SPAN_S."""
+    return max(1, round(KPI_SPAN_S / config.snapshot_interval_s))
+
+
+def _kpis(cols: dict[str, np.ndarray], latency: np.ndarray | None) -> dict[str, float | None]:
+    """The KPIs over consecutive windows (``cols``: column -> values, oldest first;
+    ``latency``: their merged latency histogram)."""
+    if not len(cols["interval_s"]) or latency is None:
+        return dict.fromkeys(KPI_NAMES)
+    rates = derived.span_rates({c: cols[c] for c in ("interval_s", "hits", "misses", "completed", "db_reads",
+                                                       "db_writes")})
+    (p99,) = quantiles_from_counts(latency, (0.99,))
+    return {"hit_ratio": rates["hit_ratio"], "latency_p99_ms": derived.num(p99),
+            "throughput_rps": rates["throughput_rps"], "db_load_rps": rates["db_load_rps"],
+            "stale_reads": float(np.sum(cols["stale_reads"])), "nodes_up": float(cols["nodes_up"][-1])}

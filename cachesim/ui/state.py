@@ -72,15 +72,8 @@ def _trim(keep: str) -> None:
 
 
 def result_bytes(result: RunResult) -> int:
-    """About how much memory a kept run holds (its frames), memoised on the result."""
-    cached = getattr(result, "_cachesim_bytes", None)
-    if cached is None:
-        cached = result.nbytes()
-        try:
-            object.__setattr__(result, "_cachesim_bytes", cached)
-        except (AttributeError, TypeError):
-            pass
-    return cached
+    """About how much memory a kept run holds (its frames), kept with the result."""
+    return result.cached("nbytes", result.nbytes)
 
 
 def update_run(run_id: str, result: RunResult) -> None:

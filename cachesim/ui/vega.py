@@ -1,4 +1,4 @@
-"""Vega-Lite specs for charts that redraw several times a second.
+"""Vega-Lite specs for the live page's charts, which redraw several times a second.
 
 Building an Altair chart costs 10-60 ms (object construction, layering, schema
 validation), which would starve the engine on the live page. :func:`spec` builds each
@@ -6,7 +6,8 @@ chart once per *structure* (which event kinds, which nodes, fixed or sliding axi
 through ``cachesim.charts``, keeps the Vega-Lite dict as a JSON template (an immutable
 string, safe to share between sessions), and on later calls only attaches the new
 frames as named datasets and sets the x domain: about 0.1 ms. Streamlit draws the
-result with ``st.vega_lite_chart``.
+result with ``st.vega_lite_chart``. Only the live page uses this: every other chart
+(Analysis, Compare, the analyst's) is an Altair chart handed to ``st.altair_chart``.
 
 A frame may be a DataFrame or a pyarrow Table (see :func:`table`, which builds one
 straight from numpy columns): the live page never goes through pandas.
@@ -30,6 +31,8 @@ from ..charts import Columns, Domain
 
 #: A chart's named datasets: DataFrames or pyarrow Tables (which go to the browser as they are).
 Frames = dict[str, pd.DataFrame | pa.Table]
+#: A template is built with this x domain in place of the real one, so that one template
+#: serves every domain (a live chart's axis moves with each refresh); see :func:`spec`.
 _SENTINEL = (-1234.5, -678.9)
 _SENTINEL_JSON = json.dumps(list(_SENTINEL))
 _STRUCTURAL = ("kind", "name", "action", "run")
@@ -109,97 +112,15 @@ def spec(kind: str, frames: Frames, *, domain: Domain = None, arrow: bool = Fals
             _TEMPLATES[key] = template
             while len(_TEMPLATES) > 256:
                 _TEMPLATES.popitem(last=False)
-    if domain is not None:  # the x domains are the sentinel in the template
+    if domain is not None:
+        # The template was built with the x domain _SENTINEL, two numbers no real domain
+        # holds, so every scale given the domain reads "[-1234.5, -678.9]" in its JSON text
+        # (every layer's x scale and the rules', which share it). Replacing that text sets
+        # them all at once without walking the spec; a spec built without a domain (a
+        # sliding axis) has no sentinel and is keyed apart (``domain is None`` in ``key``).
         template = template.replace(_SENTINEL_JSON, json.dumps([float(domain[0]), float(domain[1])]))
     out = json.loads(template)
     if canvas:
         out["usermeta"] = {"embedOptions": {"renderer": "canvas"}}
     out["datasets"] = {name: _arrow(df) if arrow or isinstance(df, pa.Table) else df for name, df in frames.items()}
-    return out
-
-
-# -- zoom: one spec of several charts that follow a brushed time range -------------------
-
-#: The interval selection the Analysis charts share (drag on the strip; double-click resets).
-ZOOM = "zoom"
-_VIEW_DROP = ("$schema", "datasets", "config", "autosize", "usermeta")
-
-
-def _rename_data(obj: Any, prefix: str) -> None:
-    if isinstance(obj, dict):
-        data = obj.get("data")
-        if isinstance(data, dict) and "name" in data:
-            obj["data"] = {**data, "name": prefix + data["name"]}
-        for v in obj.values():
-            _rename_data(v, prefix)
-    elif isinstance(obj, list):
-        for v in obj:
-            _rename_data(v, prefix)
-
-
-def _follow(unit: dict[str, Any], param: str) -> None:
-    """Bind a unit's x scale to ``param`` and clip its marks to the plot."""
-    x = unit.get("encoding", {}).get("x")
-    if isinstance(x, dict):
-        x["scale"] = {**x.get("scale", {}), "domain": {"param": param, "encoding": "x"}}
-    mark = unit.get("mark")
-    if mark is not None:
-        unit["mark"] = {**(mark if isinstance(mark, dict) else {"type": mark}), "clip": True}
-
-
-def _params_into_units(view: dict[str, Any]) -> None:
-    """Altair lifts a layer's selection to the layer chart (``params`` with ``views``);
-    inside a concat it belongs in the unit it was defined on."""
-    units = {u.get("name"): u for u in view.get("layer", [])}
-    keep = []
-    for p in view.pop("params", []):
-        targets = [units[v] for v in p.get("views", []) if v in units]
-        if not targets:
-            keep.append(p)
-        for unit in targets:
-            unit.setdefault("params", []).append({k: v for k, v in p.items() if k != "views"})
-    if keep:
-        view["params"] = keep
-
-
-def _inner_y_axis(unit: dict[str, Any]) -> None:
-    """Draw a unit's y axis labels inside the plot and reserve no room for the axis:
-    Streamlit gives each view of a stacked spec the container's width for its plot, so
-    anything outside the plot would push it past the container's edge."""
-    y = unit.get("encoding", {}).get("y")
-    if not isinstance(y, dict) or y.get("axis", {}) is None:
-        return
-    axis = dict(y.get("axis") or {})
-    right = axis.get("orient") == "right"
-    axis.update({"labelAlign": "right" if right else "left", "labelPadding": -4, "tickSize": 0, "domain": False,
-                 "minExtent": 0, "maxExtent": 0, "title": None, "labelBaseline": "bottom",
-                 "labelOpacity": 0.8})
-    y["axis"] = axis
-
-
-def zoom_concat(overview: dict[str, Any], views: list[dict[str, Any]], param: str = ZOOM) -> dict[str, Any]:
-    """One Vega-Lite spec: ``overview`` (a chart that defines the interval selection
-    ``param``) above ``views`` (specs from :func:`spec`), stacked; every view's x scale
-    takes its domain from the selection, so dragging a range on the overview zooms all
-    of them, and a double-click (the selection cleared) shows the whole run again.
-    Datasets are renamed per chart (``c0_ts``, ...) so the charts' names do not clash."""
-    out: dict[str, Any] = {"$schema": overview.get("$schema"), "datasets": {}, "vconcat": [],
-                           "config": overview.get("config", {}),
-                           "resolve": {"scale": {"x": "independent", "y": "independent", "color": "independent"}}}
-    for i, chart in enumerate([overview, *views]):
-        prefix = f"c{i}_"
-        for name, df in (chart.get("datasets") or {}).items():
-            out["datasets"][prefix + name] = df
-        view = {k: v for k, v in chart.items() if k not in _VIEW_DROP}
-        _rename_data(view, prefix)
-        if i == 0:
-            _params_into_units(view)
-        for unit in view.get("layer", [view]):
-            _inner_y_axis(unit)
-            if i > 0:
-                _follow(unit, param)
-        out["vconcat"].append(view)
-    canvas = any(v.get("usermeta") for v in views)
-    if canvas:
-        out["usermeta"] = {"embedOptions": {"renderer": "canvas"}}
     return out

@@ -236,7 +236,10 @@ class RunWorker:
             with self.lock:
                 n = live.advance(SLICE_S) if live.status == "running" else 0
                 status = live.status
-            if status != "running":  # finished (or stopped by a caller holding the lock)
+            if status != "running" and status != "finished" and self._cancelled():
+                self._end_early()  # stop() or the session going away stopped the run mid-advance: say why
+                return
+            if status != "running":  # finished, or paused (stopped by the run itself or a caller holding the lock)
                 self.state = status
                 return
             if n == 0 and live.speed:  # real-time mode, caught up: wait for the clock

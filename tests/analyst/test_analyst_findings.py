@@ -93,6 +93,28 @@ def test_custom_run_incidents(custom: cachesim.RunResult) -> None:
     assert "p99 latency peaked" in slow.describe()
 
 
+def test_findings_are_computed_once_per_run(custom: cachesim.RunResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chat page, the offline analyst and the agent all ask for a run's findings on
+    every answer and rerun: the run keeps them; another result (a run that went on) does not share them."""
+    import dataclasses
+
+    from cachesim.analyst import findings as findings_module
+
+    calls = []
+    real = findings_module.incidents
+    monkeypatch.setattr(findings_module, "incidents", lambda run: calls.append(run) or real(run))
+    run = dataclasses.replace(custom)  # a fresh result: nothing cached yet
+    first = compute_findings(run)
+    again = compute_findings(run)
+    assert first == again and first is not again and len(calls) == 1
+    OfflineAnalyst(RunTools(run)).answer("What happened?")
+    assert len(calls) == 1
+    first.clear()  # a caller's list is its own
+    assert compute_findings(run) == again
+    other = dataclasses.replace(run)
+    assert compute_findings(other) == again and len(calls) == 2
+
+
 def test_findings_cover_the_run(node_failure_run: cachesim.RunResult) -> None:
     fs = compute_findings(node_failure_run)
     topics = [f.topic for f in fs]

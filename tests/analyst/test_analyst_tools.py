@@ -40,6 +40,16 @@ def test_metrics_buckets_keep_the_dip(node_failure_run: cachesim.RunResult) -> N
     assert dip["hit_ratio"]["min"] < dip["hit_ratio"]["mean"] - 0.05  # not averaged away
 
 
+def test_metrics_serve_the_db_load_the_result_provides(node_failure_run: cachesim.RunResult) -> None:
+    out = RunTools(node_failure_run).metrics(0.0, 5.0, ["db_load_rps", "db_reads", "db_writes"], buckets=1)
+    ts = node_failure_run.timeseries()
+    ts = ts[ts["t"] <= 5.0]
+    (b,) = out["buckets"]
+    assert b["db_load_rps"]["mean"] == pytest.approx(((ts["db_reads"] + ts["db_writes"]) / ts["interval_s"]).mean(),
+                                                     abs=1e-3)
+    assert b["db_reads"] == ts["db_reads"].sum() and b["db_load_rps"]["max"] >= b["db_load_rps"]["mean"]
+
+
 def test_metrics_bad_input(node_failure_run: cachesim.RunResult) -> None:
     rt = RunTools(node_failure_run)
     with pytest.raises(ToolInputError, match="unknown metric"):

@@ -85,6 +85,17 @@ def wait_run_shown(page, run_id: str) -> None:
         arg=run_id)
 
 
+def wait_chart_moves(page, before: bytes, timeout_s: float = WAIT_S) -> bytes:
+    """The hit-ratio chart's picture once it differs from ``before`` (or the last one,
+    once ``timeout_s`` has passed)."""
+    deadline = time.perf_counter() + timeout_s
+    now = hit_ratio_chart(page)
+    while now == before and time.perf_counter() < deadline:
+        time.sleep(0.2)
+        now = hit_ratio_chart(page)
+    return now
+
+
 def wait_charts(page, n: int) -> None:
     """Wait until at least ``n`` charts of the visible tab are drawn (SVG or canvas)."""
     page.wait_for_function(
@@ -148,9 +159,10 @@ def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
     page.wait_for_selector("text=speed 10×")
     t1, duration, status = wait_progress(page, 3.0)
     assert duration == 1500.0 and status == "running"
+    wait_charts(page, 4)
     chart1 = hit_ratio_chart(page)
     t2, _, _ = wait_progress(page, t1 + 4.0)
-    chart2 = hit_ratio_chart(page)
+    chart2 = wait_chart_moves(page, chart1)  # a busy browser may draw late: wait for it, bounded
     assert t2 > t1 and chart1 != chart2  # the chart moved between two moments of the run
     wait_progress(page, max(22.0, t2 + 1.0))  # past the kill (10 s) and the restart (20 s)
     print(f"\n[e2e] live page: {refresh_rate(page):.1f} chart refreshes per wall second at t = "
@@ -216,6 +228,8 @@ def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
     for page in (a, b):
         page.wait_for_selector("text=Live log")
         page.get_by_role("radio", name="10×", exact=True).click()  # neither can end before its Stop
+    for page in (a, b):
+        page.wait_for_selector("text=speed 10×")
     ta, tb = wait_progress(a, 2.0)[0], wait_progress(b, 2.0)[0]
     ta2, tb2 = wait_progress(a, ta + 2.0)[0], wait_progress(b, tb + 2.0)[0]
     assert ta2 > ta and tb2 > tb  # both advance at the same time
@@ -232,7 +246,11 @@ def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
     go(a, "Analysis")
     wait_run_shown(a, "run-1 · baseline")
     b.get_by_role("button", name="Stop", exact=True).click()
-    b.wait_for_selector("text=Stopped at")
+    try:
+        b.wait_for_selector("text=Stopped at")
+    except Exception:
+        print("DEBUG-B", b.locator("[data-testid='stMain']").inner_text()[:2000])
+        raise
     go(b, "Analysis")
     wait_run_shown(b, "run-1 · write_heavy")
     for page, other in ((a, "write_heavy"), (b, "baseline")):  # each session has its own run only

@@ -15,7 +15,7 @@ import cachesim
 from cachesim.agents.cache_node import CacheNode
 from cachesim.agents.directory import Directory
 from cachesim.agents.observer import Observer
-from cachesim.metrics import N_BUCKETS, LatencyHistogram
+from cachesim.metrics import MIN_MS, N_BUCKETS, EventLog, bucket_of, quantiles_from_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,17 +170,25 @@ def test_result_save_and_load_give_back_equal_data(tmp_path):
         cachesim.RunResult.load(tmp_path)
 
 
-def test_streaming_histogram_quantiles_within_one_percent():
+def test_the_observers_histogram_buckets_as_bucket_of_and_gives_quantiles_within_one_percent():
+    """The observer keeps the one latency histogram (its hot path inlines bucket_of)."""
     rng = np.random.default_rng(5)
-    xs = rng.lognormal(mean=1.0, sigma=1.2, size=200_000)
-    h = LatencyHistogram()
+    xs = np.concatenate([rng.lognormal(mean=1.0, sigma=1.2, size=200_000), [0.0, 1e-4, MIN_MS, 1e8]])
+    obs = Observer(0.0, EventLog())
     for x in xs:
-        h.add(float(x))
-    for q, est in zip((0.5, 0.95, 0.99), h.quantiles((0.5, 0.95, 0.99)), strict=True):
-        exact = float(np.quantile(xs, q, method="inverted_cdf"))
+        obs.completed_request(0.0, float(x) / 1000.0, True)
+    counts = np.asarray(obs.m_counts)
+    want = np.bincount([bucket_of(float(x) / 1000.0 * 1000.0) for x in xs], minlength=N_BUCKETS)
+    np.testing.assert_array_equal(counts, want)
+    assert counts[-1] == 1 and counts[0] == 3  # beyond MAX_MS: the last bucket; at or below MIN_MS: the first
+    body = xs[:-4]
+    body_counts = counts.copy()
+    body_counts[[0, -1]] -= [3, 1]
+    for q, est in zip((0.5, 0.95, 0.99), quantiles_from_counts(body_counts, (0.5, 0.95, 0.99)), strict=True):
+        exact = float(np.quantile(body, q, method="inverted_cdf"))
         assert abs(est - exact) / exact <= 0.01
-    assert h.mean() == pytest.approx(xs.mean())
-    assert len(h.counts) == N_BUCKETS  # memory does not grow with the samples
+    assert obs.m_sum_ms / obs.m_completed == pytest.approx(xs.mean())
+    assert len(obs.m_counts) == N_BUCKETS  # memory does not grow with the samples
 
 
 def test_summary_latency_quantiles_match_exact_ones_within_one_percent(monkeypatch):

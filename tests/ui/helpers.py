@@ -41,10 +41,9 @@ def unescape(text: str) -> str:
 
 def live_page(params: dict[str, str] | None = None, **state: Any) -> AppTest:
     """The live page opened with ``params`` as its query parameters (default ``SHORT``) and
-    ``state`` in its session state; one refresh per script run, so the test drives the page."""
+    ``state`` in its session state (one refresh per script run: tests/ui/conftest.py)."""
     at = AppTest.from_file(LIVE, default_timeout=90)
     at.query_params.update(params or SHORT)
-    at.session_state["live.max_loop_s"] = 0.0
     for key, value in state.items():
         at.session_state[key] = value
     at.run()

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from cachesim.config import SimConfig
+from cachesim.events import UNDONE_BY, scope, target_kind_of, undoes
 from cachesim.ui import budget
 from cachesim.ui.budget import Limits, check_run, check_sweep, estimate, limits_from
-from cachesim.ui.chaos_editor import _UNDONE_BY, schedule_spans
+from cachesim.ui.chaos_editor import schedule_spans
 from cachesim.ui.inputs import trace_problem
 from cachesim.ui.text import JOINER, plain
 
@@ -116,17 +117,18 @@ def test_user_text_renders_as_text():
 
 
 def _spans_by_scan(schedule: pd.DataFrame, duration_s: float) -> list[float]:
-    """The definition, one row at a time (what schedule_spans did before, O(n^2))."""
+    """The definition, one pair of rows at a time (cachesim.events.undoes; O(n^2))."""
     df = schedule.copy()
-    df["target"] = df["target"].fillna("").astype(str).replace("", "all")
+    df["target"] = df["target"].fillna("").astype(str)
+    df["target_kind"] = [target_kind_of(a, t) for a, t in zip(df["action"], df["target"], strict=True)]
+    rows = list(df.rename(columns={"action": "kind"}).itertuples(index=False))  # an action is the kind it logs
     ends = []
-    for row in df.itertuples(index=False):
+    for row in rows:
         if pd.notna(row.duration_s):
             ends.append(row.at_s + row.duration_s)
             continue
-        undo = _UNDONE_BY.get(row.action)
-        later = df[(df["at_s"] > row.at_s) & df["action"].isin(undo or ()) & df["target"].isin([row.target, "all"])]
-        ends.append(row.at_s if undo is None else later["at_s"].min() if len(later) else duration_s)
+        later = [r.at_s for r in rows if r.at_s > row.at_s and undoes(row, r)]
+        ends.append(row.at_s if row.kind not in UNDONE_BY else min(later) if later else duration_s)
     return [max(min(e, duration_s), a + duration_s / 150) for e, a in zip(ends, df["at_s"], strict=True)]
 
 
@@ -137,14 +139,19 @@ def test_schedule_spans_agree_with_the_definition():
     rows = [
         {
             "at_s": round(rng.uniform(0, 30), 1),
-            "action": rng.choice(list(_UNDONE_BY) + ["restart", "heal"]),
+            "action": rng.choice(list(UNDONE_BY) + ["restart", "heal"]),
             "target": rng.choice(["node-1", "node-2", "", "node-3"]),
             "duration_s": rng.choice([None, 2.0]),
         }
         for _ in range(400)
     ]
     schedule = pd.DataFrame(rows)
-    assert schedule_spans(schedule, 30.0)["end_s"].tolist() == pytest.approx(_spans_by_scan(schedule, 30.0))
+    spans = schedule_spans(schedule, 30.0)
+    assert spans["end_s"].tolist() == pytest.approx(_spans_by_scan(schedule, 30.0))
+    # an empty target is drawn as what the action acts on; a loss acts on the network whatever its target
+    assert set(spans.loc[schedule["action"] == "loss", "target"]) == {"network"}
+    assert set(spans.loc[(schedule["action"] == "heal") & (schedule["target"] == ""), "target"]) == {"all"}
+    assert scope("node-1", target_kind_of("heal", "node-1")) == "node-1"
 
 
 def test_a_fresh_result_is_measured_without_building_its_node_frame():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import cachesim
-from tests.ui.helpers import APP
+from cachesim.ui import nav
+from tests.ui.helpers import APP, ROOT
 
 
 def home() -> AppTest:
@@ -44,10 +46,24 @@ def test_configure_button_loads_the_scenario_and_opens_configure():
 
 def test_run_button_starts_a_live_run_of_the_scenario():
     at = home()
-    at.session_state["live.max_loop_s"] = 0.0  # one refresh per script run
     at.button(key="home.run.hot_key").click().run()
     assert not at.exception
     assert at.title[0].value == "Live run"
     live = at.session_state["cachesim.live"]
     assert live.config == cachesim.load_scenario("hot_key")
     assert live.now > 0
+
+
+def test_every_page_is_linked_from_the_app_and_a_broken_link_raises():
+    at = home()
+    labels = [e.proto.label for e in at.sidebar.get("page_link")]
+    assert labels == ["Home", "Configure", "Live run", "Analysis", "Analyst", "Sweep", "Workload"]  # none hidden
+    assert all(nav.exists(p) for p in nav.PAGES)
+    with pytest.raises(FileNotFoundError, match="not a page"):
+        nav.page_link("pages/9_Nowhere.py", label="nowhere")
+
+
+def test_a_page_run_on_its_own_draws_no_links_to_pages_it_cannot_reach():
+    at = AppTest.from_file(str(ROOT / nav.ANALYSIS), default_timeout=60)
+    at.run()
+    assert not at.exception and not at.sidebar.get("page_link")

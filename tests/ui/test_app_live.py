@@ -110,10 +110,35 @@ def test_speed_control_paces_the_run():
     assert worker.wait(60) and live.status == "finished"
 
 
+@pytest.mark.slow
+def test_a_browser_behind_on_its_messages_gets_no_more_redraws(monkeypatch):
+    """While the messages queued for the browser exceed BACKLOG_MAX, a batch of
+    refreshes draws nothing more (the browser catches up instead of being dropped as
+    overwhelmed, which froze the page and lost its clicks); once caught up it draws on."""
+    from cachesim.ui import live as live_mod
+
+    at = live_page(LONG, **REAL_TIME)
+    live, worker = start(at)
+    wait_for(lambda: live.now >= 0.3, what="the run moving")
+    monkeypatch.setattr(live_mod, "BATCH_S", 0.6)  # a batch of refreshes per script run, as in the browser
+    monkeypatch.setattr(live_mod, "send_backlog", lambda: live_mod.BACKLOG_MAX + 1)
+    monkeypatch.setattr(live_mod, "BROWSER_WAIT_S", 0.3)  # how long a batch waits for the browser first
+    before, began = len(live.refreshes), time.perf_counter()
+    at.run()
+    behind, waited = len(live.refreshes) - before, time.perf_counter() - began
+    monkeypatch.setattr(live_mod, "send_backlog", lambda: live_mod.BACKLOG_MAX)
+    before = len(live.refreshes)
+    at.run()
+    caught_up = len(live.refreshes) - before
+    assert not at.exception and live.status == "running"
+    assert behind == 1 and caught_up >= 2, (behind, caught_up)  # the batch's first draw, then nothing
+    assert waited >= 0.3  # the batch waited for the browser before it drew
+    worker.stop()
+
+
 def test_the_run_goes_on_while_the_visitor_reads_another_page():
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params.update(LONG)
-    at.session_state["live.max_loop_s"] = 0.0
     at.session_state["live.speed_pref"] = 1.0
     at.run()
     at.sidebar.button(key="sidebar.run").click().run()

@@ -122,7 +122,6 @@ def test_values_survive_page_changes():
 
 def test_run_button_starts_a_live_run_and_opens_the_live_page():
     at = app()
-    at.session_state["live.max_loop_s"] = 0.0
     at.sidebar.number_input(key="sb:duration_s").set_value(8.0).run()
     at.sidebar.button(key="sidebar.run").click().run()
     assert not at.exception

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import cachesim
-from cachesim import charts
+from cachesim import charts, derived
+from cachesim.metrics import TIMESERIES_COLUMNS
 from cachesim.ui import vega
 from cachesim.ui.chaos_editor import schedule_spans
 
@@ -287,3 +288,59 @@ def test_fast_spec_arrow_datasets(run):
     assert tbl.num_rows == 3 * len(run.timeseries()) and tbl.column_names == ["t", "series", "rps"]
     assert out["usermeta"] == {"embedOptions": {"renderer": "canvas"}}
     assert out["datasets"]["rules"].num_rows == len(frames["rules"])
+
+
+# -- derived metrics (cachesim.derived: what the charts read, computed nowhere else) ------
+
+
+def test_window_rates_are_defined_from_counts_and_nan_where_undefined():
+    cols = {"interval_s": [0.1, 0.1, 0.0], "hits": [3, 0, 0], "misses": [1, 0, 0], "hit_bytes": [30, 0, 0],
+            "miss_bytes": [90, 0, 0], "completed": [4, 0, 0], "failed": [1, 0, 2], "db_reads": [1, 0, 0],
+            "db_writes": [2, 0, 0]}
+    r = derived.window_rates(cols)
+    assert list(r) == list(derived.WINDOW_RATES)
+    np.testing.assert_allclose(r["hit_ratio"], [0.75, np.nan, np.nan])
+    np.testing.assert_allclose(r["byte_hit_ratio"], [0.25, np.nan, np.nan])
+    np.testing.assert_allclose(r["failure_ratio"], [0.2, np.nan, 1.0])
+    np.testing.assert_allclose(r["throughput_rps"], [40.0, 0.0, np.nan])
+    np.testing.assert_allclose(r["db_load_rps"], [30.0, 0.0, np.nan])
+    np.testing.assert_allclose(r["failures_rps"], [10.0, 0.0, np.nan])
+    span = derived.span_rates({k: cols[k][:2] for k in ("interval_s", "hits", "misses", "completed", "db_reads",
+                                                          "db_writes")})
+    assert span == {"hit_ratio": 0.75, "throughput_rps": pytest.approx(20.0), "db_load_rps": pytest.approx(15.0)}
+
+
+def test_timeseries_carries_the_rates_the_charts_draw(run):
+    ts = run.timeseries()
+    assert list(ts.columns) == list(TIMESERIES_COLUMNS)
+    np.testing.assert_allclose(ts["db_load_rps"], (ts["db_reads"] + ts["db_writes"]) / ts["interval_s"])
+    np.testing.assert_allclose(ts["failures_rps"], ts["failed"] / ts["interval_s"])
+    sim = cachesim.Simulation(run.config)
+    for _ in zip(range(3), sim.stream(), strict=False):
+        pass
+    row = sim.snapshots[2]  # a Snapshot rebuilt from the log: the same rates as the frame row
+    assert (row.hit_ratio, row.failure_ratio, row.throughput_rps) == tuple(ts.loc[2, ["hit_ratio", "failure_ratio",
+                                                                                     "throughput_rps"]])
+
+
+def test_a_run_saved_without_the_rates_gets_them_on_load(run, tmp_path):
+    run.save(tmp_path)
+    ts = pd.read_csv(tmp_path / "timeseries.csv")
+    ts.drop(columns=["db_load_rps", "failures_rps"]).to_csv(tmp_path / "timeseries.csv", index=False)
+    back = cachesim.RunResult.load(tmp_path).timeseries()
+    pd.testing.assert_frame_equal(back, ts, check_like=True)
+
+
+def test_undefined_values_become_none_once():
+    assert [derived.num(x) for x in (float("nan"), np.float64("nan"), None, np.int64(3), np.bool_(True), 0.5)] == \
+        [None, None, None, 3, True, 0.5]
+    assert type(derived.num(np.int64(3))) is int
+    assert derived.ratio(1, 0) is None and derived.ratio(1, 4) == 0.25
+
+
+def test_config_diff_lists_the_keys_that_differ_in_order():
+    base = cachesim.load_scenario("baseline")
+    flats = {"a": base.flat(), "b": base.with_overrides({"cluster.nodes": "8"}).flat(),
+             "c": base.with_overrides({"seed": "9", "description": "other words"}).flat()}
+    assert derived.config_diff(flats) == [("cluster.nodes", [base.cluster.nodes, 8, base.cluster.nodes]),
+                                          ("seed", [base.seed, base.seed, 9])]

@@ -14,7 +14,8 @@ import pytest
 
 import cachesim
 from cachesim import charts
-from cachesim.metrics import NODE_COLUMNS, SNAPSHOT_COLUMNS
+from cachesim.metrics import N_BUCKETS, NODE_COLUMNS, TIMESERIES_COLUMNS, quantiles_from_counts
+from cachesim.narration import narrate_events
 from cachesim.ui import vega
 from cachesim.ui.live import CHARTS, DISPLAY_POINTS, HEATMAP_CELLS, _log, build_update
 from cachesim.ui.runner import KPI_NAMES, LiveRun
@@ -51,9 +52,23 @@ def reference_specs(live: LiveRun) -> list[dict]:
     ]
 
 
-def reference_kpis(rows: list[dict], k: int) -> dict:
-    """LiveRun.kpis as it was computed from row dicts (the last 2k snapshots)."""
-    def kpi(name: str, rs: list[dict]) -> float | None:
+def window_histograms(config: cachesim.SimConfig) -> list[np.ndarray]:
+    """The run's latency histogram (all windows so far) before the first snapshot and
+    after each one, from a run of the same config streamed snapshot by snapshot."""
+    sim = cachesim.Simulation(config)
+    cum = [np.zeros(N_BUCKETS, dtype=np.int64)]
+    for _ in sim.stream():
+        cum.append(sim.obs.run_counts.copy())
+    return cum
+
+
+def reference_kpis(rows: list[dict], k: int, cum: list[np.ndarray]) -> dict:
+    """LiveRun.kpis from row dicts (the last 2k snapshots) and the cumulative latency
+    histograms (``cum[n]``: after n snapshots): ratios and rates from summed counts, the
+    p99 from the histogram of the k windows (cum[n] - cum[n - k])."""
+    n = len(cum) - 1
+
+    def kpi(name: str, rs: list[dict], hist: np.ndarray) -> float | None:
         if not rs:
             return None
         seconds = sum(r["interval_s"] for r in rs)
@@ -61,8 +76,8 @@ def reference_kpis(rows: list[dict], k: int) -> dict:
             lookups = sum(r["hits"] + r["misses"] for r in rs)
             return sum(r["hits"] for r in rs) / lookups if lookups else None
         if name == "latency_p99_ms":
-            vals = [r["latency_p99_ms"] for r in rs if not math.isnan(r["latency_p99_ms"])]
-            return float(np.mean(vals)) if vals else None
+            (p99,) = quantiles_from_counts(hist, (0.99,))
+            return None if math.isnan(p99) else p99
         if name == "throughput_rps":
             return sum(r["completed"] for r in rs) / seconds if seconds else None
         if name == "db_load_rps":
@@ -72,7 +87,8 @@ def reference_kpis(rows: list[dict], k: int) -> dict:
         return float(rs[-1]["nodes_up"])
 
     rows = rows[-2 * k:]
-    return {name: (kpi(name, rows[-k:]), kpi(name, rows[-2 * k:-k])) for name in KPI_NAMES}
+    last, before = cum[n] - cum[max(0, n - k)], cum[max(0, n - k)] - cum[max(0, n - 2 * k)]
+    return {name: (kpi(name, rows[-k:], last), kpi(name, rows[-2 * k:-k], before)) for name in KPI_NAMES}
 
 
 def assert_same_specs(got: list[dict], want: list[dict]) -> None:
@@ -94,9 +110,10 @@ def full() -> cachesim.RunResult:
 @pytest.mark.slow
 def test_ring_buffers_equal_the_run_from_scratch(full):
     ts_all, nodes_all = full.timeseries(), full.node_timeseries()
+    cum = window_histograms(CONFIG)
     n_nodes = CONFIG.cluster.nodes
     live = LiveRun(CONFIG, window=SMALL_WINDOW)
-    checked = 0
+    checked = averaged = 0
     for _ in steps(live):
         seen = len(live.sim.snapshots)
         points = min(seen, SMALL_WINDOW)
@@ -109,15 +126,21 @@ def test_ring_buffers_equal_the_run_from_scratch(full):
                                                                                       "partitioned")})
         pd.testing.assert_frame_equal(nodes, want_nodes, check_exact=True)
         cols_ts, cols_nodes = live.columns()
-        assert list(cols_ts) == list(SNAPSHOT_COLUMNS) and list(cols_nodes) == list(NODE_COLUMNS)
-        for c in SNAPSHOT_COLUMNS:
+        assert list(cols_ts) == list(TIMESERIES_COLUMNS) and list(cols_nodes) == list(NODE_COLUMNS)
+        for c in TIMESERIES_COLUMNS:  # the rates a Snapshot lacks, too, made as the result makes them
             np.testing.assert_array_equal(cols_ts[c], want_ts[c].to_numpy())
         rows = want_ts.to_dict("records")
-        assert live.kpis() == reference_kpis(rows, 10)
+        got, want = live.kpis(), reference_kpis(rows, 10, cum[:seen + 1])
+        assert list(got) == list(want)
+        for name, pair in want.items():  # sums in another order: equal to the last bits
+            assert got[name] == tuple(None if v is None else pytest.approx(v, rel=1e-12) for v in pair), name
+        window_p99s = [r["latency_p99_ms"] for r in rows[-10:] if not math.isnan(r["latency_p99_ms"])]
+        averaged += got["latency_p99_ms"][0] != pytest.approx(float(np.mean(window_p99s)), rel=1e-9)
         checked += 1
     assert live.status == "finished" and len(live.sim.snapshots) == 250
     assert checked > 10 and len(live.sim.snapshots) > 4 * SMALL_WINDOW  # the buffer wrapped more than once
     assert live.kpis()["nodes_up"] == (6.0, 6.0)
+    assert averaged > checked // 2  # the p99 of the last second is not the mean of its windows' p99s
 
 
 def test_events_and_markers_are_kept_as_they_arrive(full):
@@ -131,6 +154,32 @@ def test_events_and_markers_are_kept_as_they_arrive(full):
     assert list(marks["kind"]) == list(want["kind"]) and {"kill", "restart"} <= set(marks["kind"])
     np.testing.assert_array_equal(marks["t"], want["t"].to_numpy())
     assert live.event_kinds() == set(events["kind"])
+
+
+def test_the_live_run_keeps_one_bounded_event_log_and_one_status():
+    """The live page reads the simulation's own event log (bounded) and status: no second list."""
+    cfg = cachesim.load_scenario("baseline").with_overrides(
+        {"duration_s": 10, "chaos.random_slow_per_min": 600, "chaos.random_slow_duration_s": 0.05})
+    live = LiveRun(cfg, window=SMALL_WINDOW, max_events=50)
+    assert live.status == "running" and live.sim.status == "ready"  # before the first snapshot
+    for _ in steps(live):
+        assert live.status == live.sim.status
+        assert len(live.events_frame()) <= 50 and len(live.recent_events(1000)) <= 50
+    full = cachesim.Simulation(cfg).run().events()  # the same run, every event kept
+    total = live.sim.events.total
+    assert total == len(full) > 100 and live.event_end == total
+    kept = live.events_frame()
+    pd.testing.assert_frame_equal(kept, full.iloc[total - 50:].reset_index(drop=True))
+    assert live.event_at(live.event_start - 1) is None and live.event_at(total) is None
+    told = live.recent_events(3)
+    assert [e.t for e, _ in told] == list(full["t"].iloc[-3:])
+    assert [text for _, text in told] == [narrate_events(full.itertuples(), cfg)[i] for i in range(total - 3, total)]
+    assert "run finished" in _log(live).split("  \n")[1]  # newest first, after the "run finished" line
+    live = LiveRun(cfg, window=SMALL_WINDOW)
+    live.stop()
+    assert (live.status, live.sim.status, live.advance(0.05)) == ("stopped", "stopped", 0)
+    live.resume()
+    assert live.status == "running" and live.advance(0.05) > 0
 
 
 @pytest.mark.slow
