@@ -66,3 +66,9 @@ def node_failure_16s() -> Iterator[cachesim.RunResult]:
 def herd_run() -> Iterator[cachesim.RunResult]:
     """thundering_herd cut to 5 s with 1 s of warm-up: the database saturated, coalescing off."""
     yield from _shared("thundering_herd", {"duration_s": 5.0, "warmup_s": 1.0})
+
+
+@pytest.fixture(scope="session")
+def node_failure_25s() -> Iterator[cachesim.RunResult]:
+    """node_failure cut to 25 s: node-2 killed at t=10 s and restarted at t=20 s."""
+    yield from _shared("node_failure", {"duration_s": "25"})

@@ -15,12 +15,6 @@ from cachesim.ui import vega
 from cachesim.ui.chaos_editor import schedule_spans
 
 
-@pytest.fixture(scope="module")
-def run() -> cachesim.RunResult:
-    # node-2 is killed at t=10 and restarted at t=20; 25 s keeps the test quick
-    return cachesim.simulate(cachesim.load_scenario("node_failure").with_overrides({"duration_s": "25"}))
-
-
 def layers(spec: dict) -> list[dict]:
     return spec.get("layer", [spec])
 
@@ -39,8 +33,8 @@ def layer_with_mark(spec: dict, mark: str) -> dict:
 # -- windows and frames -----------------------------------------------------------------
 
 
-def test_window_keeps_the_last_points(run):
-    ts = pd.concat([run.timeseries()] * 4, ignore_index=True)  # 1,000 rows
+def test_window_keeps_the_last_points(node_failure_25s):
+    ts = pd.concat([node_failure_25s.timeseries()] * 4, ignore_index=True)  # 1,000 rows
     w = charts.window(ts, 600)
     assert len(w) == 600
     assert w.index[0] == len(ts) - 600 and w.index[-1] == len(ts) - 1
@@ -53,8 +47,8 @@ def test_live_domain_is_fixed_while_the_run_fits_the_window_then_slides():
     assert charts.live_domain(61.0, 0.1, 600) is None
 
 
-def test_downsample_bounds_points_and_keeps_the_end(run):
-    ts = run.timeseries()
+def test_downsample_bounds_points_and_keeps_the_end(node_failure_25s):
+    ts = node_failure_25s.timeseries()
     small = charts.downsample(ts, 50)
     assert len(small) <= 50
     assert small["t"].iloc[-1] == pytest.approx(ts["t"].iloc[-1])
@@ -62,8 +56,8 @@ def test_downsample_bounds_points_and_keeps_the_end(run):
     assert charts.downsample(ts, 10_000) is ts
 
 
-def test_markers_filters_kinds_and_domain(run):
-    ev = run.events()
+def test_markers_filters_kinds_and_domain(node_failure_25s):
+    ev = node_failure_25s.events()
     m = charts.markers(ev)
     assert list(m["kind"]) == [k for k in ev["kind"] if k in charts.MARKER_KINDS]
     assert set(m["kind"]) >= {"kill", "restart", "node_down_detected"}
@@ -84,12 +78,12 @@ def test_node_state_order_of_precedence():
 # -- time-series charts -----------------------------------------------------------------
 
 
-def test_hit_ratio_chart_fields_and_chaos_rules(run):
-    spec = charts.hit_ratio_chart(run.timeseries(), run.events()).to_dict()
+def test_hit_ratio_chart_fields_and_chaos_rules(node_failure_25s):
+    spec = charts.hit_ratio_chart(node_failure_25s.timeseries(), node_failure_25s.events()).to_dict()
     line = layer_with_mark(spec, "line")
     assert line["encoding"]["x"]["field"] == "t" and line["encoding"]["y"]["field"] == "hit_ratio"
     assert line["encoding"]["y"]["scale"]["domain"] == [0, 1]
-    assert len(records(spec, line)) == len(run.timeseries())
+    assert len(records(spec, line)) == len(node_failure_25s.timeseries())
     rule = layer_with_mark(spec, "rule")
     rows = records(spec, rule)
     kills = [r["t"] for r in rows if r["kind"] == "kill"]
@@ -102,30 +96,30 @@ def test_hit_ratio_chart_fields_and_chaos_rules(run):
     assert spec["autosize"]["type"] == "fit-x"
 
 
-def test_no_events_no_rule_layer(run):
-    spec = charts.hit_ratio_chart(run.timeseries(), None).to_dict()
+def test_no_events_no_rule_layer(node_failure_25s):
+    spec = charts.hit_ratio_chart(node_failure_25s.timeseries(), None).to_dict()
     assert [lay["mark"]["type"] for lay in layers(spec)] == ["line"]
 
 
-def test_rules_outside_a_live_window_are_left_out(run):
-    ts = run.timeseries()
+def test_rules_outside_a_live_window_are_left_out(node_failure_25s):
+    ts = node_failure_25s.timeseries()
     w = ts[ts["t"] > 15]
-    spec = charts.latency_chart(w, run.events(), domain=(15.0, 25.0)).to_dict()
+    spec = charts.latency_chart(w, node_failure_25s.events(), domain=(15.0, 25.0)).to_dict()
     rows = records(spec, layer_with_mark(spec, "rule"))
     assert {r["kind"] for r in rows} >= {"restart"} and all(r["t"] >= 15 for r in rows)
     x = layer_with_mark(spec, "line")["encoding"]["x"]
     assert x["scale"]["domain"] == [15.0, 25.0]
 
 
-def test_theory_reference_line(run):
-    spec = charts.hit_ratio_chart(run.timeseries(), theory=0.8125, theory_label="Che (LRU)").to_dict()
+def test_theory_reference_line(node_failure_25s):
+    spec = charts.hit_ratio_chart(node_failure_25s.timeseries(), theory=0.8125, theory_label="Che (LRU)").to_dict()
     rule = layer_with_mark(spec, "rule")
     assert records(spec, rule) == [{"hit_ratio": 0.8125, "label": "Che (LRU): 81.2%"}]
     assert rule["encoding"]["y"]["field"] == "hit_ratio"
 
 
-def test_latency_chart_draws_three_percentiles_on_a_log_scale(run):
-    ts = run.timeseries()
+def test_latency_chart_draws_three_percentiles_on_a_log_scale(node_failure_25s):
+    ts = node_failure_25s.timeseries()
     spec = charts.latency_chart(ts).to_dict()
     line = layer_with_mark(spec, "line")
     assert "transform" not in line  # prepared in pandas: the browser re-runs transforms on every redraw
@@ -138,8 +132,8 @@ def test_latency_chart_draws_three_percentiles_on_a_log_scale(run):
     assert all(r["ms"] > 0 for r in rows)
 
 
-def test_load_chart_derives_db_load_and_failures(run):
-    ts = run.timeseries()
+def test_load_chart_derives_db_load_and_failures(node_failure_25s):
+    ts = node_failure_25s.timeseries()
     spec = charts.load_chart(ts).to_dict()
     line = layer_with_mark(spec, "line")
     assert line["encoding"]["color"]["scale"]["domain"] == ["throughput", "DB load", "failures"]
@@ -151,15 +145,15 @@ def test_load_chart_derives_db_load_and_failures(run):
     assert max(failures) > 0  # requests to the killed node time out
 
 
-def test_charts_can_leave_tooltips_out(run):
-    frames = charts.hit_ratio_data(run.timeseries(), run.events())
+def test_charts_can_leave_tooltips_out(node_failure_25s):
+    frames = charts.hit_ratio_data(node_failure_25s.timeseries(), node_failure_25s.events())
     with_tips = charts.LAYOUTS["hit_ratio"](frames, None).to_dict()
     without = charts.LAYOUTS["hit_ratio"](frames, None, tooltips=False).to_dict()
     assert "tooltip" in with_tips["layer"][0]["encoding"] and "tooltip" not in without["layer"][0]["encoding"]
 
 
-def test_node_load_marks_the_killed_node_down(run):
-    spec = charts.node_load_chart(run.node_timeseries(), run.events()).to_dict()
+def test_node_load_marks_the_killed_node_down(node_failure_25s):
+    spec = charts.node_load_chart(node_failure_25s.node_timeseries(), node_failure_25s.events()).to_dict()
     serving, off = records(spec, layers(spec)[0]), records(spec, layers(spec)[1])
     assert {c["name"] for c in off} == {"node-2"}
     down = [c["t"] for c in off if c["state"] == "down"]
@@ -168,7 +162,7 @@ def test_node_load_marks_the_killed_node_down(run):
     assert all(20.0 < c["t"] <= 20.3 for c in off if c["state"] == "unrouted")
     assert {c["state"] for c in serving} <= {"up", "slow"}
     up = [c for c in serving if c["name"] == "node-1"]
-    assert len(up) == len(run.timeseries()) and max(c["rps"] for c in up) > 0
+    assert len(up) == len(node_failure_25s.timeseries()) and max(c["rps"] for c in up) > 0
     assert layers(spec)[1]["encoding"]["color"]["scale"]["range"][-1] == charts.STATE_COLORS["down"]
     y = layers(spec)[0]["encoding"]["y"]
     assert y["field"] == "name" and y["sort"] == [f"node-{i}" for i in range(1, 7)]
@@ -185,8 +179,8 @@ def test_node_load_bounds_the_marks_for_big_clusters():
     assert (cells["t"] - cells["t0"]).round(6).eq(1.0).all()  # every 10th window kept, cells 10x wider
 
 
-def test_node_occupancy_chart(run):
-    nts = run.node_timeseries()
+def test_node_occupancy_chart(node_failure_25s):
+    nts = node_failure_25s.node_timeseries()
     latest = nts[nts["t"] == nts["t"].max()]
     spec = charts.node_occupancy_chart(latest).to_dict()
     rows = records(spec, spec)
@@ -198,9 +192,9 @@ def test_node_occupancy_chart(run):
 # -- distributions, comparisons, schedules ----------------------------------------------
 
 
-def test_latency_cdf_reaches_one_with_quantile_rules(run):
-    s = run.summary
-    spec = charts.latency_cdf_chart(run.latency_histogram(), {"p50": s["latency_p50_ms"],
+def test_latency_cdf_reaches_one_with_quantile_rules(node_failure_25s):
+    s = node_failure_25s.summary
+    spec = charts.latency_cdf_chart(node_failure_25s.latency_histogram(), {"p50": s["latency_p50_ms"],
                                                                "p99": s["latency_p99_ms"]}).to_dict()
     line = layer_with_mark(spec, "line")
     cdf = [r["cdf"] for r in records(spec, line)]
@@ -211,9 +205,9 @@ def test_latency_cdf_reaches_one_with_quantile_rules(run):
     assert rules[0]["ms"] == pytest.approx(s["latency_p50_ms"])
 
 
-def test_compare_chart_overlays_runs(run):
+def test_compare_chart_overlays_runs(node_failure_25s):
     other = cachesim.simulate(cachesim.load_scenario("baseline").with_overrides({"duration_s": "6"}))
-    frames = {"run-1 · node_failure": run.timeseries(), "run-2 · baseline": other.timeseries()}
+    frames = {"run-1 · node_failure": node_failure_25s.timeseries(), "run-2 · baseline": other.timeseries()}
     long = charts.compare_frame(frames, "db_load_rps")
     assert list(long["run"].unique()) == list(frames)
     first = other.timeseries().iloc[0]
@@ -221,7 +215,7 @@ def test_compare_chart_overlays_runs(run):
     assert got == pytest.approx((first["db_reads"] + first["db_writes"]) / first["interval_s"])
     spec = charts.compare_chart(frames, "hit_ratio").to_dict()
     assert spec["encoding"]["color"]["field"] == "run" and spec["encoding"]["color"]["sort"] == list(frames)
-    assert len(records(spec, spec)) == len(run.timeseries()) + len(other.timeseries())
+    assert len(records(spec, spec)) == len(node_failure_25s.timeseries()) + len(other.timeseries())
 
 
 def test_chaos_timeline_spans():
@@ -237,8 +231,8 @@ def test_chaos_timeline_spans():
     assert spec["encoding"]["x2"]["field"] == "end_s"
 
 
-def test_legend_items(run):
-    items = charts.legend_items(run.events())
+def test_legend_items(node_failure_25s):
+    items = charts.legend_items(node_failure_25s.events())
     kinds = [k for k, _, _ in items]
     assert kinds[:2] == ["kill", "restart"] and ("node_down_detected", "#991b1b", True) in items
     assert charts.legend_items(None) == []
@@ -256,36 +250,36 @@ def without_data(spec: dict) -> dict:
     return {k: v for k, v in spec.items() if k != "datasets"}
 
 
-def test_fast_spec_equals_a_fresh_build_for_new_data_and_domains(run):
-    ts = charts.window(run.timeseries(), 600)
-    frames = charts.hit_ratio_data(ts, run.events(), domain=(0.0, 25.0))
+def test_fast_spec_equals_a_fresh_build_for_new_data_and_domains(node_failure_25s):
+    ts = charts.window(node_failure_25s.timeseries(), 600)
+    frames = charts.hit_ratio_data(ts, node_failure_25s.events(), domain=(0.0, 25.0))
     fast = vega.spec("hit_ratio", frames, domain=(0.0, 25.0))
     assert without_data(fast) == fresh_build("hit_ratio", frames, (0.0, 25.0))
     assert fast["datasets"]["ts"] is frames["ts"] and list(fast["datasets"]) == ["ts", "rules"]
     assert "usermeta" not in fast
     assert fast["layer"][0]["data"] == {"name": "ts"} and fast["layer"][1]["data"] == {"name": "rules"}
-    later = charts.hit_ratio_data(ts.iloc[:-5], run.events(), domain=(0.0, 25.0))
+    later = charts.hit_ratio_data(ts.iloc[:-5], node_failure_25s.events(), domain=(0.0, 25.0))
     again = vega.spec("hit_ratio", later, domain=(0.0, 30.0))  # the same structure: the live page's next redraw
     assert without_data(again) == fresh_build("hit_ratio", later, (0.0, 30.0))
     assert again["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0.0, 30.0]
     assert len(again["datasets"]["ts"]) == len(ts) - 5
 
 
-def test_fast_spec_new_structure_when_event_kinds_change(run):
-    ts = run.timeseries()
-    early = charts.latency_data(ts[ts["t"] < 9], run.events(), domain=(0.0, 9.0))
-    full = charts.latency_data(ts, run.events(), domain=(0.0, 25.0))
+def test_fast_spec_new_structure_when_event_kinds_change(node_failure_25s):
+    ts = node_failure_25s.timeseries()
+    early = charts.latency_data(ts[ts["t"] < 9], node_failure_25s.events(), domain=(0.0, 9.0))
+    full = charts.latency_data(ts, node_failure_25s.events(), domain=(0.0, 25.0))
     before, after = vega.spec("latency", early), vega.spec("latency", full)
     assert len(after["layer"]) == len(before["layer"]) + 1  # the event markers' layer
     assert without_data(before) == fresh_build("latency", early) and without_data(after) == fresh_build("latency", full)
     assert "kill" in after["layer"][-1]["encoding"]["color"]["scale"]["domain"]
 
 
-def test_fast_spec_arrow_datasets(run):
-    frames = charts.load_data(charts.window(run.timeseries(), 600), run.events())
+def test_fast_spec_arrow_datasets(node_failure_25s):
+    frames = charts.load_data(charts.window(node_failure_25s.timeseries(), 600), node_failure_25s.events())
     out = vega.spec("load", frames, arrow=True, canvas=True)
     tbl = out["datasets"]["ts"]
-    assert tbl.num_rows == 3 * len(run.timeseries()) and tbl.column_names == ["t", "series", "rps"]
+    assert tbl.num_rows == 3 * len(node_failure_25s.timeseries()) and tbl.column_names == ["t", "series", "rps"]
     assert out["usermeta"] == {"embedOptions": {"renderer": "canvas"}}
     assert out["datasets"]["rules"].num_rows == len(frames["rules"])
 
@@ -310,12 +304,12 @@ def test_window_rates_are_defined_from_counts_and_nan_where_undefined():
     assert span == {"hit_ratio": 0.75, "throughput_rps": pytest.approx(20.0), "db_load_rps": pytest.approx(15.0)}
 
 
-def test_timeseries_carries_the_rates_the_charts_draw(run):
-    ts = run.timeseries()
+def test_timeseries_carries_the_rates_the_charts_draw(node_failure_25s):
+    ts = node_failure_25s.timeseries()
     assert list(ts.columns) == list(TIMESERIES_COLUMNS)
     np.testing.assert_allclose(ts["db_load_rps"], (ts["db_reads"] + ts["db_writes"]) / ts["interval_s"])
     np.testing.assert_allclose(ts["failures_rps"], ts["failed"] / ts["interval_s"])
-    sim = cachesim.Simulation(run.config)
+    sim = cachesim.Simulation(node_failure_25s.config)
     for _ in zip(range(3), sim.stream(), strict=False):
         pass
     row = sim.snapshots[2]  # a Snapshot rebuilt from the log: the same rates as the frame row
@@ -323,8 +317,8 @@ def test_timeseries_carries_the_rates_the_charts_draw(run):
                                                                                      "throughput_rps"]])
 
 
-def test_a_run_saved_without_the_rates_gets_them_on_load(run, tmp_path):
-    run.save(tmp_path)
+def test_a_run_saved_without_the_rates_gets_them_on_load(node_failure_25s, tmp_path):
+    node_failure_25s.save(tmp_path)
     ts = pd.read_csv(tmp_path / "timeseries.csv")
     ts.drop(columns=["db_load_rps", "failures_rps"]).to_csv(tmp_path / "timeseries.csv", index=False)
     back = cachesim.RunResult.load(tmp_path).timeseries()

@@ -102,14 +102,10 @@ def assert_same_specs(got: list[dict], want: list[dict]) -> None:
             assert table.equals(w["datasets"][name]), name
 
 
-@pytest.fixture(scope="module")
-def full() -> cachesim.RunResult:
-    return cachesim.simulate(CONFIG)
-
-
 @pytest.mark.slow
-def test_ring_buffers_equal_the_run_from_scratch(full):
-    ts_all, nodes_all = full.timeseries(), full.node_timeseries()
+def test_ring_buffers_equal_the_run_from_scratch(node_failure_25s):
+    assert node_failure_25s.config == CONFIG  # the shared run is this module's config
+    ts_all, nodes_all = node_failure_25s.timeseries(), node_failure_25s.node_timeseries()
     cum = window_histograms(CONFIG)
     n_nodes = CONFIG.cluster.nodes
     live = LiveRun(CONFIG, window=SMALL_WINDOW)
@@ -143,11 +139,11 @@ def test_ring_buffers_equal_the_run_from_scratch(full):
     assert averaged > checked // 2  # the p99 of the last second is not the mean of its windows' p99s
 
 
-def test_events_and_markers_are_kept_as_they_arrive(full):
+def test_events_and_markers_are_kept_as_they_arrive(node_failure_25s):
     live = LiveRun(CONFIG, window=SMALL_WINDOW)
     for _ in steps(live):
         pass
-    events = full.events()
+    events = node_failure_25s.events()
     pd.testing.assert_frame_equal(live.events_frame(), events)
     marks = live.marker_columns()
     want = events[events["kind"].isin(charts.MARKER_KINDS)]
@@ -215,12 +211,12 @@ def test_build_update_times_each_chart():
     assert list(times) == ["shared", *CHARTS] and all(v >= 0 for v in times.values())
 
 
-def test_spec_from_arrow_tables_equals_spec_from_dataframes(full):
-    ts = charts.window(full.timeseries(), 600)
-    frames = charts.load_data(ts, full.events(), domain=(0.0, 25.0))
+def test_spec_from_arrow_tables_equals_spec_from_dataframes(node_failure_25s):
+    ts = charts.window(node_failure_25s.timeseries(), 600)
+    frames = charts.load_data(ts, node_failure_25s.events(), domain=(0.0, 25.0))
     from_df = vega.spec("load", frames, domain=(0.0, 25.0), arrow=True)
     tables = {"ts": vega.table(charts.load_columns(ts)),
-              "rules": vega.table(charts.marker_columns(full.events(), (0.0, 25.0)))}
+              "rules": vega.table(charts.marker_columns(node_failure_25s.events(), (0.0, 25.0)))}
     from_tables = vega.spec("load", tables, domain=(0.0, 25.0), arrow=True)
     fresh = vega.to_vega_lite(charts.LAYOUTS["load"](frames, (0.0, 25.0)), frames)  # Altair, from scratch
     assert {k: v for k, v in from_df.items() if k != "datasets"} == json.loads(json.dumps(fresh))
@@ -229,10 +225,10 @@ def test_spec_from_arrow_tables_equals_spec_from_dataframes(full):
         assert from_tables["datasets"][name].equals(from_df["datasets"][name])
 
 
-def test_node_load_on_rows_in_any_order(full):
+def test_node_load_on_rows_in_any_order(node_failure_25s):
     """Rows not ordered by time take the general path (the k-th distinct time in order
     of appearance), as the builder always did."""
-    nts = full.node_timeseries().sample(frac=1.0, random_state=7).reset_index(drop=True)
+    nts = node_failure_25s.node_timeseries().sample(frac=1.0, random_state=7).reset_index(drop=True)
     got = charts.node_load_data(nts, max_marks=600)
     times = nts["t"].unique()
     step = int(np.ceil(len(times) * nts["name"].nunique() / 600))
