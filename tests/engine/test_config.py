@@ -77,7 +77,6 @@ def test_arbitrary_input_never_raises_anything_but_validation_error(data):
         assert format_validation_error(err)
 
 
-@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(["cluster.nodes", "workload.rate_rps", "network.loss_rate", "seed",
                         "cluster.eviction", "chaos.events", "workload.trace", "client.retries"]),

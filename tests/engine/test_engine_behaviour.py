@@ -46,7 +46,6 @@ def test_seed_changes_the_run():
     assert a != b and a == cachesim.simulate(cfg).summary
 
 
-@pytest.mark.slow
 def test_stop_and_resume_equals_an_uninterrupted_run():
     cfg = cachesim.load_scenario("node_failure").with_overrides({"duration_s": 12})
     whole = cachesim.simulate(cfg)
@@ -65,7 +64,6 @@ def test_stop_and_resume_equals_an_uninterrupted_run():
     pd.testing.assert_frame_equal(sim.result().timeseries(), whole.timeseries())
 
 
-@pytest.mark.slow
 def test_killed_node_fails_requests_until_detected_then_recovers():
     cfg = cachesim.load_scenario("node_failure")
     res = cachesim.simulate(cfg)
@@ -96,7 +94,6 @@ def test_killed_node_fails_requests_until_detected_then_recovers():
     assert set(ev.kind) >= {"kill", "restart", "node_down_detected", "node_up_detected", "anomaly"}
 
 
-@pytest.mark.slow
 def test_database_partition_fails_misses_and_loses_invalidations():
     res = cachesim.simulate(cachesim.load_scenario("network_partition"))
     ts = res.timeseries().set_index("t")
@@ -108,7 +105,6 @@ def test_database_partition_fails_misses_and_loses_invalidations():
     assert ts.loc[16.0:20.0, "stale_reads"].sum() > ts.loc[8.0:12.0, "stale_reads"].sum()
 
 
-@pytest.mark.slow
 def test_slow_node_raises_latency_and_overload_fails_requests():
     base = cachesim.load_scenario("baseline").with_overrides({"duration_s": 10, "warmup_s": 1})
 
@@ -133,7 +129,6 @@ def test_slow_node_raises_latency_and_overload_fails_requests():
     assert node1["rejected"] > 0 and len(sim.nodes[0].queue) <= base.cluster.queue_limit
 
 
-@pytest.mark.slow
 def test_write_policies_and_loss_change_staleness():
     cfg = cachesim.load_scenario("write_heavy").with_overrides({"duration_s": 8, "warmup_s": 2})
 

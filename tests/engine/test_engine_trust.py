@@ -287,7 +287,6 @@ def test_coalescing_is_decided_at_lookup():
     assert off["db_reads"] > 2 * res.summary["db_reads"]
 
 
-@pytest.mark.slow
 def test_failure_ratio_beside_latency():
     """A failed request has no latency; the failure ratio says how many there were."""
     res = cachesim.simulate(cachesim.load_scenario("network_partition"))
