@@ -88,7 +88,10 @@ class Convergence:
         if k is None:
             prev = self.last.pop(key, None)
             if prev is not None and prev[2]:
-                self._final_at(prev[3] - prev[1])
+                if prev[3] > prev[1]:
+                    self._final_at(prev[3] - prev[1])
+                else:  # converged at once (_final_at's first case, without the call)
+                    self._zeros += 1
             if not copies:  # nothing to converge: done at once
                 self.last[key] = (version, t, measured, t)
                 return
@@ -145,7 +148,23 @@ class Convergence:
     def removed(self, node: str, key: int, t: float) -> None:
         """``node``'s copy of a tracked key is gone as of ``t``."""
         k = self.keys[key]
-        if node in k.copies:
+        copies = k.copies
+        if node not in copies:
+            return
+        writes = k.writes
+        if len(copies) == 1 and len(writes) == 1:
+            # the common case, the steps of _gone, _settle and _retire without the calls:
+            # the key's last copy goes and its one write converges (if it had not already)
+            version, expires = copies.pop(node)
+            w = writes[0]
+            if not w.converged:
+                end = t if t < expires else expires
+                if w.version > version and end > w.tmax:
+                    w.tmax = end
+                w.converged = True
+            del self.keys[key]
+            self.last[key] = (w.version, w.t, w.measured, w.tmax)
+        else:
             self._gone(k, node, t)
             self._settle(k, t)
             if k.writes[0].converged:
