@@ -122,12 +122,9 @@ class Network:
 
     def send(self, src: str, dst: str, handler: Callable[[Any], None], msg: Any) -> bool:
         """Schedule ``handler(msg)`` after one hop.
-        Returns False if the message is lost or cannot cross a partition.
-        (:meth:`transit`, inlined: a send per hop of every request.)"""
-        g = self._group
-        if g and g.get(src, 0) != g.get(dst, 0):
+        Returns False if the message is lost or cannot cross a partition."""
+        d = self.transit(src, dst)
+        if d < 0.0:
             return False
-        if self.loss_rate and self._uniform() < self.loss_rate:
-            return False
-        self.schedule(self._delay() if self.jitter_s else self.latency_s, handler, msg)
+        self.schedule(d, handler, msg)
         return True
