@@ -12,7 +12,9 @@ its ratio to the first case, measured in the same run. Needs ``valgrind`` (Debia
     python benchmarks/bench_engine_instructions.py --case nodes=256 --case nodes=256,routing=random
 
 To compare two versions, run it with ``--root`` pointing at a checkout of each. It runs
-the interpreter that runs it (a virtual environment's included).
+the interpreter that runs it, and hands it this process's import path: under valgrind a
+virtual environment's interpreter may start as its base interpreter, without the
+environment's site-packages (simpy and the rest).
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ import sys
 from pathlib import Path
 
 RUN = """
+import site
 import sys
 sys.path[:0] = [{root!r}, {bench!r}]
+for path in {paths!r}:  # the running interpreter's (a virtual environment's site-packages included)
+    if path not in sys.path:
+        site.addsitedir(path)
 from bench_engine import standard_config
 import cachesim
 cfg = standard_config({n}).with_overrides({over!r})
@@ -47,7 +53,8 @@ def parse_case(text: str) -> dict[str, str]:
 
 
 def instructions(root: Path, n: int, over: dict[str, str]) -> int:
-    code = RUN.format(root=str(root), bench=str(root / "benchmarks"), n=n, over=over)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    code = RUN.format(root=str(root), bench=str(root / "benchmarks"), paths=paths, n=n, over=over)
     out = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          sys.executable, "-c", code],

@@ -118,7 +118,7 @@ class Simulation:
         self.status = "ready"  # ready | running | stopped | finished
         self._stop_requested = False
         self._names = names
-        self._node_prev = np.zeros((3, len(names)), dtype=np.int64)
+        self._node_prev = [(0, 0, 0)] * len(names)  # (requests, hits, misses) at the last snapshot
         #: the database's queue length and busy slots at each snapshot (t, queue, busy)
         self._db_samples: list[tuple[float, int, int]] = []
         self.events.add(0.0, EventKind.RUN_STARTED, "engine",
@@ -229,24 +229,21 @@ class Simulation:
         return snap
 
     def _node_table(self) -> NodeTable:
-        nodes = self.nodes
         for n in self._all_nodes:
             n.catch_up()  # answers sent and messages arrived by now count in this window
-        data = np.zeros(len(nodes), dtype=NODE_DTYPE)
-        cum = np.array([[n.requests for n in nodes], [n.hits for n in nodes], [n.misses for n in nodes]],
-                       dtype=np.int64)
-        win = cum - self._node_prev
+        # one record per node, built in one pass (fields in NODE_DTYPE's order); the
+        # window's counts are the cumulative ones minus those of the last snapshot
+        prev, cum, rows = self._node_prev, [], []
+        routed, net = self.balancer.believed_up, self.net
+        parted = net.partitioned()
+        for i, n in enumerate(self.nodes):
+            r, h, m = n.requests, n.hits, n.misses
+            pr, ph, pm = prev[i]
+            rows.append((n.alive, routed[i], parted and net.is_partitioned(n.name), n.slow_factor,
+                         r - pr, h - ph, m - pm, n.occupancy, len(n.queue), n.busy))
+            cum.append((r, h, m))
         self._node_prev = cum
-        data["requests"], data["hits"], data["misses"] = win
-        data["up"] = [n.alive for n in nodes]
-        data["routed"] = self.balancer.believed_up
-        data["slow_factor"] = [n.slow_factor for n in nodes]
-        if self.net.partitioned():
-            data["partitioned"] = [self.net.is_partitioned(n.name) for n in nodes]
-        data["occupancy"] = [n.occupancy for n in nodes]
-        data["queue_len"] = [len(n.queue) for n in nodes]
-        data["busy"] = [n.busy for n in nodes]
-        return NodeTable(self._names, self.config.cluster.node_capacity, data)
+        return NodeTable(self._names, self.config.cluster.node_capacity, np.array(rows, dtype=NODE_DTYPE))
 
 
 def simulate(config: SimConfig, *, trace: Trace | None = None) -> RunResult:

@@ -25,7 +25,7 @@ invalidated, evicted or expires, or the run ends: ``stale_time_s``). With leases
 (``cluster.leases``) a miss gets a token for its key, and while the token is out (until
 its fill, an invalidation, or ``interval_s``) other misses on the key wait
 ``backoff_s`` and look it up again; an invalidation voids the token, so a fill that
-lost the race to it is refused. A node reports the fills and removals of written keys
+lost the race to it is refused (``leases.py``). A node reports the fills and removals of written keys
 to the convergence tracker (``consistency.py``).
 """
 
@@ -42,6 +42,7 @@ from ..environment import SimEnvironment
 from ..policies import MISS, NO_EVICTIONS, make_eviction
 from ..rng import Stream
 from .directory import Directory
+from .leases import Leases
 from .observer import Observer
 
 if TYPE_CHECKING:
@@ -149,12 +150,8 @@ class CacheNode:
         self.measure_from_s = cfg.warmup_s
         self._conv = None  # the convergence tracker (set by connect_consistency)
         self._conv_keys: dict = {}
-        lz = c.leases
-        self.leases = lz.enabled
-        self.lease_interval_s = lz.interval_s
-        self.lease_backoff_s = lz.backoff_s
-        # key -> (the request that holds the key's token, when it was issued)
-        self._lease: dict[int, tuple[Request, float]] = {}
+        #: the node's lease tokens, with ``cluster.leases`` on (else None: no lease work)
+        self.leases: Leases | None = Leases(self, c.leases) if c.leases.enabled else None
 
     def connect_consistency(self, conv) -> None:
         self._conv = conv
@@ -197,8 +194,8 @@ class CacheNode:
             at, key, version = heappop(inbox)
             if not self.alive:
                 continue  # arrived while the node was down: lost
-            if self.leases:
-                self._lease.pop(key, None)  # voided: a fill that lost the race is refused
+            if self.leases is not None:
+                self.leases.void(key)  # a fill that lost the race is refused
             if self.write_through:
                 current = store.peek(key)
                 if current is not MISS and current < version:
@@ -277,7 +274,7 @@ class CacheNode:
             s *= self._service_draw()
         end = now + s
         if version is MISS:
-            if self.leases and self._lease_wait(req, key, now, s, end):
+            if self.leases is not None and self.leases.wait(req, key, now, s, end):
                 return
             self.misses += 1
             self.obs.misses += 1
@@ -345,9 +342,7 @@ class CacheNode:
         now = self.env.now
         if self._inbox and self._inbox[0][0] <= now:
             self._apply_inbox(now)
-        if not self.leases:
-            self._fill(req.key, req.version, now)
-        elif self._lease_valid(req, now):
+        if self.leases is None or self.leases.valid(req):
             self._fill(req.key, req.version, now)
         if self.coalesce:
             pending = self._fetching.get(req.key)
@@ -425,7 +420,8 @@ class CacheNode:
         self._wake_armed = False
         self.queue.clear()
         self._fetching.clear()
-        self._lease.clear()
+        if self.leases is not None:
+            self.leases.clear()
         now = self.env.now
         for key in self.store.keys():
             self.directory.remove(key, self.index)
@@ -465,47 +461,3 @@ class CacheNode:
         if v is MISS:
             return None
         return v, (self._expiry.get(key, _INF) if self.ttl_s else _INF)
-
-    # -- leases -------------------------------------------------------------------------
-
-    def _lease_wait(self, req: Request, key: int, now: float, s: float, end: float) -> bool:
-        """A miss under leases: issue the key's token (False: go on as a miss), or, while
-        another lookup holds it, tell this one to wait and look again (True)."""
-        if self.coalesce:
-            pending = self._fetching.get(key)
-            if pending is not None and now - pending[0] < self.fetch_timeout_s:
-                return False  # it joins the read under way (coalesce_misses)
-        held = self._lease.get(key)
-        if held is not None and now - held[1] < self.lease_interval_s:
-            self.obs.lease_waits += 1
-            heappush(self._slots, (end, next(self._seq), None, 0.0))
-            self.schedule(s + self.lease_backoff_s, self._lease_retry, req)
-            return True
-        self._lease[key] = (req, now)
-        # an invalidation must reach this node to void the token, held or not
-        directory, i = self.directory, self.index
-        holders = directory.holders.get(key)
-        if holders is None:
-            directory.holders[key] = {i}
-        elif i not in holders:
-            holders.add(i)
-        if key in directory.recent:
-            for arrival, v in directory.pending_for(key, i, now):
-                self.deliver(arrival, key, v)
-        return False
-
-    def _lease_retry(self, req: Request) -> None:
-        """A miss told to wait looks the key up again."""
-        if req.over or req.epoch != self.epoch:
-            return  # timed out meanwhile, or the node died
-        self.on_request(req)
-
-    def _lease_valid(self, req: Request, now: float) -> bool:
-        """A fill presents its token: stored if it is still the key's token (it is then
-        used up), refused if an invalidation voided it or a newer one replaced it."""
-        held = self._lease.get(req.key)
-        if held is not None and held[0] is req:
-            del self._lease[req.key]
-            return True
-        self.obs.lease_refused_fills += 1
-        return False

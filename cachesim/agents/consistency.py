@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -54,10 +53,11 @@ class _Write:
 class _Key:
     __slots__ = ("copies", "writes")
 
-    def __init__(self) -> None:
+    def __init__(self, copies: dict[str, tuple[int, float]]) -> None:
         #: node name -> (version held, when it expires: inf without a TTL)
-        self.copies: dict[str, tuple[int, float]] = {}
-        self.writes: deque[_Write] = deque()
+        self.copies = copies
+        #: its writes not yet counted, oldest first (rarely more than one: a list)
+        self.writes: list[_Write] = []
 
 
 class Convergence:
@@ -88,12 +88,14 @@ class Convergence:
         if k is None:
             prev = self.last.pop(key, None)
             if prev is not None and prev[2]:
-                self._final_at(prev[3] - prev[1])
+                if prev[3] > prev[1]:
+                    self._final_at(prev[3] - prev[1])
+                else:  # converged at once (_final_at's first case, without the call)
+                    self._zeros += 1
             if not copies:  # nothing to converge: done at once
                 self.last[key] = (version, t, measured, t)
                 return
-            self.keys[key] = k = _Key()
-            k.copies = copies
+            self.keys[key] = k = _Key(copies)
         k.writes.append(_Write(version, t, measured))
         self._settle(k, t)
         self._retire(key, k)
@@ -103,7 +105,7 @@ class Convergence:
         converged goes back to one tuple (the latest, which a stale set may reopen)."""
         w = k.writes
         while len(w) > 1 and w[0].converged:
-            self._final(w.popleft())
+            self._final(w.pop(0))
         if w[0].converged:
             last = w[0]
             del self.keys[key]
@@ -115,8 +117,7 @@ class Convergence:
         prev = self.last.pop(key, None)
         if prev is None:
             return
-        k = _Key()
-        k.copies = self.gather(key)  # this node's new copy among them
+        k = _Key(self.gather(key))  # this node's new copy among them
         k.copies[node] = (version, expires)
         w = _Write(prev[0], prev[1], prev[2])
         w.tmax = prev[3]
@@ -145,7 +146,23 @@ class Convergence:
     def removed(self, node: str, key: int, t: float) -> None:
         """``node``'s copy of a tracked key is gone as of ``t``."""
         k = self.keys[key]
-        if node in k.copies:
+        copies = k.copies
+        if node not in copies:
+            return
+        writes = k.writes
+        if len(copies) == 1 and len(writes) == 1:
+            # the common case, the steps of _gone, _settle and _retire without the calls:
+            # the key's last copy goes and its one write converges (if it had not already)
+            version, expires = copies.pop(node)
+            w = writes[0]
+            if not w.converged:
+                end = t if t < expires else expires
+                if w.version > version and end > w.tmax:
+                    w.tmax = end
+                w.converged = True
+            del self.keys[key]
+            self.last[key] = (w.version, w.t, w.measured, w.tmax)
+        else:
             self._gone(k, node, t)
             self._settle(k, t)
             if k.writes[0].converged:

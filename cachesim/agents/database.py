@@ -14,11 +14,14 @@ import numpy as np
 
 from ..config import SimConfig
 from ..environment import SimEnvironment
+from ..policies import MISS
 from ..rng import Stream
 from .consistency import Convergence
 from .directory import Directory
 from .observer import Observer
 from .station import Station
+
+_INF = float("inf")
 
 if TYPE_CHECKING:
     from .cache_node import CacheNode
@@ -110,7 +113,8 @@ class Database(Station):
 
     def _track(self, key: int, version: int, now: float) -> None:
         """Hand the write to the convergence tracker, after the key's holders have caught
-        up (so every removal due by now is known), with the key's copies now."""
+        up (so every removal due by now is known), with the key's copies now
+        (CacheNode.copy_of, inlined)."""
         conv = self.convergence
         copies = None
         for directory, nodes in self.copy_sources:
@@ -118,13 +122,13 @@ class Database(Station):
             if holders:
                 for i in tuple(holders):
                     node = nodes[i]
-                    node.catch_up()
+                    node.catch_up()  # (its due answers too: the order of completions is the run's)
                     if node.alive:
-                        c = node.copy_of(key)
-                        if c is not None:
+                        v = node.store.peek(key)
+                        if v is not MISS:
                             if copies is None:
                                 copies = {}
-                            copies[node.name] = c
+                            copies[node.name] = (v, node._expiry.get(key, _INF) if node.ttl_s else _INF)
         conv.write(key, version, now, None if key in conv.keys else copies)
 
     def copies(self, key: int) -> dict[str, tuple[int, float]]:

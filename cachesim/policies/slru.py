@@ -42,16 +42,18 @@ class SLRU(CompositePolicy):
     def _size_of(self, key: Hashable) -> int:
         return self._segs[self._where[key]][key]
 
-    def access(self, key: Hashable, size: int = 1) -> bool:
-        return self.run((key,), (size,)) == 1
-
     def run(self, keys: Sequence[Hashable], sizes: Sequence[int] | None = None) -> int:
         """Replay ``keys`` (with ``sizes``, default 1 each) in one call; the hits.
 
         The steps of :meth:`_lookup` (with :meth:`_promote`'s first demotion) and of
         the common misses in one loop, in the same order; cascades of more than one
-        demotion and the rarer placements call the methods."""
-        segs, used, where, data = self._segs, self.seg_used, self._where, self._data
+        demotion and the rarer placements call the methods. A cache that holds values
+        (a node's) replays request by request (:meth:`access`); an empty one (a
+        replay's) keeps its resident keys only in ``_where`` meanwhile and sets
+        ``_data`` once at the end."""
+        if self._data:
+            return sum(map(self.access, keys, repeat(1) if sizes is None else sizes))
+        segs, used, where = self._segs, self.seg_used, self._where
         top = self.n_segments - 1
         top_touch = segs[top].move_to_end
         cap = self.segment_cap
@@ -98,16 +100,15 @@ class SLRU(CompositePolicy):
                     used[j] -= vsize
                     total -= vsize
                     del where[victim]
-                    del data[victim]
                 self.used = total
             if used[0] + size <= cap:
                 segs[0][key] = size
                 used[0] += size
                 where[key] = 0
                 self.used = total + size
-                data[key] = None
                 continue
             self._miss(key, size)  # the rarer placements
+        self._data = dict.fromkeys(where)
         return hits
 
     def _lookup(self, key: Hashable) -> bool:
@@ -158,7 +159,7 @@ class SLRU(CompositePolicy):
         used[i] -= size
         self.used -= size
         del self._where[key]
-        del self._data[key]
+        self._data.pop(key, None)  # (absent while run() replays)
         if self._log is not None:
             self._log.append(key)
 

@@ -21,6 +21,9 @@ pytestmark = pytest.mark.e2e
 
 SIDEBAR = '[data-testid="stSidebar"]'
 PROGRESS = re.compile(r"t = ([0-9.]+) of ([0-9.]+) simulated s · (\w+)")
+#: The live panel's footer at a speed: drawn with the progress bar in one refresh (the
+#: header's "Speed N× real time" comes first, with the click's rerun, before the panel).
+FOOTER_SPEED = "text=/speed {} · charts show/"
 WAIT_S = float(os.environ.get("CACHESIM_E2E_WAIT_S", "180"))  # as conftest.WAIT_MS: a bound, not a wait
 
 
@@ -156,7 +159,7 @@ def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
     page.locator(SIDEBAR).get_by_role("button", name="Run simulation").click()
     page.wait_for_selector("text=Live log")
     page.get_by_role("radio", name="10×", exact=True).click()  # the run can never end before Stop
-    page.wait_for_selector("text=speed 10×")
+    page.wait_for_selector(FOOTER_SPEED.format("10×"))
     t1, duration, status = wait_progress(page, 3.0)
     assert duration == 1500.0 and status == "running"
     wait_charts(page, 4)
@@ -169,7 +172,7 @@ def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
           f"{progress(page)[0]:.1f} s")
     page.screenshot(path=str(screenshots / "live_run.png"))
     page.get_by_role("radio", name="1×", exact=True).click()  # slow down to real time
-    page.wait_for_selector("text=speed 1×")
+    page.wait_for_selector(FOOTER_SPEED.format("1×"))
     slow_t, wall = progress(page)[0], time.perf_counter()
     later = wait_progress(page, slow_t + 0.5)[0]
     # at 1 x real time the run is never ahead of the wall clock (a busy machine only lags)
@@ -229,7 +232,7 @@ def test_two_sessions_run_different_simulations_at_once(app_server, new_page):
         page.wait_for_selector("text=Live log")
         page.get_by_role("radio", name="10×", exact=True).click()  # neither can end before its Stop
     for page in (a, b):
-        page.wait_for_selector("text=speed 10×")
+        page.wait_for_selector(FOOTER_SPEED.format("10×"))
     ta, tb = wait_progress(a, 2.0)[0], wait_progress(b, 2.0)[0]
     ta2, tb2 = wait_progress(a, ta + 2.0)[0], wait_progress(b, tb + 2.0)[0]
     assert ta2 > ta and tb2 > tb  # both advance at the same time

@@ -100,11 +100,11 @@ def test_the_speed_control_wraps_on_a_phone(app_server, new_page, screenshots):
     page.goto(app_server + "/Live_Run?scenario=baseline&duration_s=600&workload.rate_rps=400")
     page.get_by_role("button", name="Run this config").click()
     page.wait_for_selector("text=Live log")
-    page.wait_for_selector("text=real time")
-    rights = page.evaluate(
-        """() => [...document.querySelectorAll('.st-key-live-speed [data-testid="stButtonGroup"] button')]
+    speeds = """() => [...document.querySelectorAll('.st-key-live-speed [data-testid="stButtonGroup"] button')]
                  .filter(b => /^(max|[0-9.]+×)$/.test(b.innerText.trim()))
-                 .map(b => [b.innerText.trim(), b.getBoundingClientRect().right, window.innerWidth])""")
+                 .map(b => [b.innerText.trim(), b.getBoundingClientRect().right, window.innerWidth])"""
+    page.wait_for_function(f"() => ({speeds})().length >= 8")  # the live header's control is drawn
+    rights = page.evaluate(speeds)
     assert [r[0] for r in rights] == ["max", "1×", "1.5×", "2×", "5×", "10×", "25×", "100×"]
     assert all(right <= width + 0.5 for _, right, width in rights), rights  # wrapped, not cut off
     page.screenshot(path=str(screenshots / "live_run_390px.png"))
