@@ -187,6 +187,7 @@ def serial_table():
     return run_sweep(plan_sweep(TINY, GRID, 2), SerialExecutor()).table
 
 
+@pytest.mark.slow
 def test_processes_give_the_same_table(serial_table):
     with ProcessExecutor(2) as ex:
         res = run_sweep(plan_sweep(TINY, GRID, 2), ex)
@@ -298,7 +299,8 @@ def test_series_are_returned_when_asked():
 # -- failures, stop, progress -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("executor", [SerialExecutor, lambda: ProcessExecutor(2)], ids=["serial", "processes"])
+@pytest.mark.parametrize("executor", [SerialExecutor, pytest.param(lambda: ProcessExecutor(2), marks=pytest.mark.slow)],
+                         ids=["serial", "processes"])
 def test_a_run_that_raises_is_reported_and_the_sweep_goes_on(tmp_path, executor):
     good = tmp_path / "good.csv"
     good.write_text("key\n" + "\n".join(str(i % 7) for i in range(200)) + "\n")
@@ -332,7 +334,8 @@ def test_progress_counts_up_with_an_eta():
 
 
 @pytest.mark.parametrize(
-    "executor", [SerialExecutor, lambda: ProcessExecutor(2, window=2)], ids=["serial", "processes"]
+    "executor", [SerialExecutor, pytest.param(lambda: ProcessExecutor(2, window=2), marks=pytest.mark.slow)],
+    ids=["serial", "processes"],
 )
 def test_stop_keeps_the_finished_runs(executor, serial_table):
     stop = threading.Event()

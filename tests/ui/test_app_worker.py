@@ -146,6 +146,7 @@ def test_a_freed_session_gives_its_memory_back():
     assert janitor.releases >= 1
 
 
+@pytest.mark.slow
 def test_release_returns_arrow_pool_pages_to_the_system():
     """Tables the pages send are built in Arrow's own pool (mimalloc or jemalloc), which
     keeps freed pages: a release hands them back, so a server's RSS falls once its
