@@ -373,3 +373,109 @@ def belady_hits_equal_sizes(keys: np.ndarray, capacity: int) -> int:
             heap = [e for e in heap if pri[(-e) % distinct] == (-e) // distinct]
             heapq.heapify(heap)
     return hits
+
+
+def belady_hits_sized(keys: np.ndarray, sizes: np.ndarray, capacity: int) -> int:
+    """Belady's hits over ``keys`` with object ``sizes`` (byte-based replay): the same
+    decisions as :class:`Belady` (libCacheSim's heap, move for move, ties included), in
+    one pass over plain lists of small ints.
+
+    A heap entry is the request position that the object's priority names: its next
+    request (1..n, unique among the cached objects), or ``n + 1 +`` a count for "never
+    again" (every such entry is compared as the one priority ``n + 1``, as libCacheSim's
+    equal priorities are). So the slot of the object a request hits is ``pos[t]`` for
+    the request's own position ``t`` (no key lookup), and sizes are kept by entry too.
+    Slot 0 holds a sentinel above every priority and the slots past the last hold -1,
+    which spares the bounds checks of the sift loops.
+    """
+    n = int(keys.shape[0])
+    if n == 0:
+        return 0
+    from cachesim.traces import next_access_vtime
+
+    nxt = next_access_vtime(keys)
+    ne = n + 1  # the priority of "never again"
+    never = nxt < 0
+    distinct = int(np.count_nonzero(never))  # each key's last request
+    nxt[never] = ne + np.arange(distinct, dtype=np.int64)
+    entries = nxt.tolist()
+    top = ne + distinct
+    heap = [top] + [-1] * (2 * distinct + 2)  # 1-based; at most one slot per key
+    pos = [0] * top  # entry -> its slot in the heap, 0 when not cached
+    osz = [0] * top  # entry -> the size of its object
+    last = used = hits = t = 0
+    for e, size in zip(entries, sizes.tolist(), strict=True):
+        t += 1
+        i = pos[t]
+        if i:  # a hit: the priority rises from t to e, bubble up (libCacheSim's change)
+            hits += 1
+            osz[e] = osz[t]
+            c = e if e < ne else ne
+            p = i >> 1
+            pp = heap[p]
+            while pp < c:
+                heap[i] = pp
+                pos[pp] = i
+                i = p
+                p >>= 1
+                pp = heap[p]
+            heap[i] = e
+            pos[e] = i
+            continue
+        if size > capacity:
+            continue
+        if used + size > capacity:
+            while True:  # pop the root: the last entry to the root, then percolate down
+                head = heap[1]
+                pos[head] = 0
+                used -= osz[head]
+                m = heap[last]
+                heap[last] = -1
+                last -= 1
+                if last:
+                    i = 1
+                    if m < ne:  # (a "never again" entry stops at the root)
+                        while True:  # through "never again" entries: the left one on a tie
+                            c = i + i
+                            a = heap[c]
+                            if a < ne:
+                                b = heap[c + 1]
+                                if b < ne:
+                                    break
+                                a = b
+                                c += 1
+                            heap[i] = a
+                            pos[a] = i
+                            i = c
+                        while True:  # below them every entry is unique
+                            c = i + i
+                            a = heap[c]
+                            b = heap[c + 1]
+                            if a < b:
+                                a = b
+                                c += 1
+                            if a < m:
+                                break
+                            heap[i] = a
+                            pos[a] = i
+                            i = c
+                    heap[i] = m
+                    pos[m] = i
+                if used + size <= capacity:
+                    break
+        osz[e] = size  # insert: bubble up from a new last slot
+        used += size
+        last += 1
+        i = last
+        c = e if e < ne else ne
+        p = i >> 1
+        pp = heap[p]
+        while pp < c:
+            heap[i] = pp
+            pos[pp] = i
+            i = p
+            p >>= 1
+            pp = heap[p]
+        heap[i] = e
+        pos[e] = i
+    return hits
