@@ -7,9 +7,11 @@ the 1-based position of the next request for the same key (-1 for none), as
 :func:`cachesim.traces.next_access_vtime` computes and oracleGeneral files store.
 
 Ties (objects never requested again) are broken exactly as libCacheSim's binary max
-heap (``pqueue``) breaks them, which matters when objects have sizes: the heap below
-is that heap, operation for operation (insert = bubble up from the end, pop = last
-to the root then percolate down, a hit = change priority in place).
+heap (``pqueue``) breaks them, which decides which of those objects stay when objects
+have sizes: the heap below is that heap, operation for operation (insert = bubble up
+from the end, pop = last to the root then percolate down, a hit = change priority in
+place). The hit count does not depend on the ties (see :func:`belady_hits_sized`),
+so trace replay counts with the bulk functions at the end of this module.
 """
 
 from __future__ import annotations
@@ -377,105 +379,57 @@ def belady_hits_equal_sizes(keys: np.ndarray, capacity: int) -> int:
 
 def belady_hits_sized(keys: np.ndarray, sizes: np.ndarray, capacity: int) -> int:
     """Belady's hits over ``keys`` with object ``sizes`` (byte-based replay): the same
-    decisions as :class:`Belady` (libCacheSim's heap, move for move, ties included), in
-    one pass over plain lists of small ints.
+    count as :class:`Belady` (libCacheSim's heap), from a lazy ``heapq`` of the cached
+    objects that will be requested again, in one pass.
 
-    A heap entry is the request position that the object's priority names: its next
-    request (1..n, unique among the cached objects), or ``n + 1 +`` a count for "never
-    again" (every such entry is compared as the one priority ``n + 1``, as libCacheSim's
-    equal priorities are). So the slot of the object a request hits is ``pos[t]`` for
-    the request's own position ``t`` (no key lookup), and sizes are kept by entry too.
-    Slot 0 holds a sentinel above every priority and the slots past the last hold -1,
-    which spares the bounds checks of the sift loops.
+    Which of several never-requested-again objects libCacheSim's heap evicts first (its
+    ties) decides which of them stay, never a hit count: they all rank above every other
+    object, so a request evicts another object only when the objects that will be
+    requested again (F) no longer fit beside the incoming one (sum(F) + size >
+    capacity), and then it has evicted every never-again object first, whatever their
+    order; those objects are never hit. So F, and with it every hit, evolves without
+    them: a miss evicts the furthest-requested objects of F while sum(F) + size >
+    capacity, then adds the object to F unless it is never requested again; a hit that
+    is the object's last request takes it out of F. (Objects bigger than the cache are
+    not inserted, and a hit keeps the size the object was inserted with, as in
+    libCacheSim.)
+
+    An object of F is found by its next request's position: a request at position ``t``
+    hits exactly when ``t`` is cached. Heap entries are ``-next``; an entry goes stale
+    when its request comes (all stale entries then lie below every live one, so a pop
+    never meets one) and the stale ones are dropped now and then.
     """
     n = int(keys.shape[0])
     if n == 0:
         return 0
     from cachesim.traces import next_access_vtime
 
-    nxt = next_access_vtime(keys)
-    ne = n + 1  # the priority of "never again"
-    never = nxt < 0
-    distinct = int(np.count_nonzero(never))  # each key's last request
-    nxt[never] = ne + np.arange(distinct, dtype=np.int64)
-    entries = nxt.tolist()
-    top = ne + distinct
-    heap = [top] + [-1] * (2 * distinct + 2)  # 1-based; at most one slot per key
-    pos = [0] * top  # entry -> its slot in the heap, 0 when not cached
-    osz = [0] * top  # entry -> the size of its object
-    last = used = hits = t = 0
-    for e, size in zip(entries, sizes.tolist(), strict=True):
+    cached: dict[int, int] = {}  # next request's position -> size, for F
+    heap: list[int] = []
+    push, pop = heapq.heappush, heapq.heappop
+    used = hits = t = 0  # used: the bytes of F
+    limit = 65_536
+    for e, size in zip(next_access_vtime(keys).tolist(), sizes.tolist(), strict=True):
         t += 1
-        i = pos[t]
-        if i:  # a hit: the priority rises from t to e, bubble up (libCacheSim's change)
+        s = cached.pop(t, None)
+        if s is not None:  # a hit
             hits += 1
-            osz[e] = osz[t]
-            c = e if e < ne else ne
-            p = i >> 1
-            pp = heap[p]
-            while pp < c:
-                heap[i] = pp
-                pos[pp] = i
-                i = p
-                p >>= 1
-                pp = heap[p]
-            heap[i] = e
-            pos[e] = i
+            if e > 0:
+                cached[e] = s
+                push(heap, -e)
+            else:  # its last request: out of F
+                used -= s
             continue
         if size > capacity:
             continue
-        if used + size > capacity:
-            while True:  # pop the root: the last entry to the root, then percolate down
-                head = heap[1]
-                pos[head] = 0
-                used -= osz[head]
-                m = heap[last]
-                heap[last] = -1
-                last -= 1
-                if last:
-                    i = 1
-                    if m < ne:  # (a "never again" entry stops at the root)
-                        while True:  # through "never again" entries: the left one on a tie
-                            c = i + i
-                            a = heap[c]
-                            if a < ne:
-                                b = heap[c + 1]
-                                if b < ne:
-                                    break
-                                a = b
-                                c += 1
-                            heap[i] = a
-                            pos[a] = i
-                            i = c
-                        while True:  # below them every entry is unique
-                            c = i + i
-                            a = heap[c]
-                            b = heap[c + 1]
-                            if a < b:
-                                a = b
-                                c += 1
-                            if a < m:
-                                break
-                            heap[i] = a
-                            pos[a] = i
-                            i = c
-                    heap[i] = m
-                    pos[m] = i
-                if used + size <= capacity:
-                    break
-        osz[e] = size  # insert: bubble up from a new last slot
-        used += size
-        last += 1
-        i = last
-        c = e if e < ne else ne
-        p = i >> 1
-        pp = heap[p]
-        while pp < c:
-            heap[i] = pp
-            pos[pp] = i
-            i = p
-            p >>= 1
-            pp = heap[p]
-        heap[i] = e
-        pos[e] = i
+        while used + size > capacity:  # (used > 0 here: a live entry is on top)
+            used -= cached.pop(-pop(heap))
+        if e > 0:
+            cached[e] = size
+            used += size
+            push(heap, -e)
+            if len(heap) > limit:  # drop the stale entries (requests already made)
+                heap = [x for x in heap if x < -t]
+                heapq.heapify(heap)
+                limit = 2 * len(heap) + 65_536
     return hits
