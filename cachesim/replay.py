@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachesim.policies import EvictionPolicy, make_eviction
-from cachesim.policies.belady import Belady, belady_hits_equal_sizes
+from cachesim.policies.belady import Belady, belady_hits_equal_sizes, belady_hits_sized
 from cachesim.traces import Trace, next_access_vtime
 
 __all__ = ["ReplayResult", "replay"]
@@ -51,8 +51,10 @@ def replay(
     Raises ValueError for an unknown policy or a capacity below 1.
     """
     cache = make_eviction(policy, capacity) if isinstance(policy, str) else policy(capacity)
-    if isinstance(cache, Belady) and not use_bytes:  # equal sizes: the dense fast path
-        return _result(len(trace), belady_hits_equal_sizes(trace.keys, capacity))
+    if isinstance(cache, Belady):  # the bulk loops over plain lists
+        if not use_bytes:  # equal sizes: ties cannot matter
+            return _result(len(trace), belady_hits_equal_sizes(trace.keys, capacity))
+        return _result(len(trace), belady_hits_sized(trace.keys, trace.sizes, capacity))
     if getattr(cache, "needs_future", False):
         equal = not use_bytes or bool((trace.sizes == trace.sizes[0]).all()) if len(trace) else True
         cache.set_future(next_access_vtime(trace.keys), equal_sizes=equal)  # type: ignore[attr-defined]
