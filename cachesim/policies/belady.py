@@ -331,52 +331,6 @@ class Belady(CompositePolicy):
         self.used -= self._sizes.pop(key)
 
 
-def belady_hits_equal_sizes(keys: np.ndarray, capacity: int) -> int:
-    """Belady's hits over ``keys`` when every object has the same size (count-based
-    replay), in one pass over dense key ids: the same miss count as :class:`Belady`
-    (which never-again object goes cannot matter then), with heap entries that are
-    single ints ``next_use * distinct + id`` and lists instead of dicts."""
-    n = int(keys.shape[0])
-    if n == 0:
-        return 0
-    from cachesim.traces import next_access_vtime
-
-    _, ids_arr = np.unique(keys, return_inverse=True)
-    distinct = int(ids_arr.max()) + 1
-    nxt = next_access_vtime(keys)
-    never = nxt < 0
-    # never again: n + 1 + the request's index (distinct, above every position)
-    nxt[never] = n + 1 + np.flatnonzero(never)
-    ids = ids_arr.tolist()
-    entries = (nxt * distinct + ids_arr).tolist()
-    nexts = nxt.tolist()
-    pri = [-1] * distinct  # the next use of each resident id, -1 when absent
-    heap: list[int] = []
-    push, pop = heapq.heappush, heapq.heappop
-    used = hits = 0
-    limit = 32 * capacity + 65_536
-    for j, kid in enumerate(ids):
-        if pri[kid] >= 0:
-            pri[kid] = nexts[j]
-            push(heap, -entries[j])
-            hits += 1
-            continue
-        if used >= capacity:
-            while True:
-                v, victim = divmod(-pop(heap), distinct)
-                if pri[victim] == v:
-                    pri[victim] = -1
-                    break
-            used -= 1
-        pri[kid] = nexts[j]
-        used += 1
-        push(heap, -entries[j])
-        if len(heap) > limit:  # drop stale entries now and then
-            heap = [e for e in heap if pri[(-e) % distinct] == (-e) // distinct]
-            heapq.heapify(heap)
-    return hits
-
-
 def belady_hits_sized(keys: np.ndarray, sizes: np.ndarray, capacity: int) -> int:
     """Belady's hits over ``keys`` with object ``sizes`` (byte-based replay): the same
     count as :class:`Belady` (libCacheSim's heap), from a lazy ``heapq`` of the cached
