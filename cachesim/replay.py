@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from cachesim.policies import EvictionPolicy, make_eviction
-from cachesim.policies.belady import Belady, belady_hits_equal_sizes
+from cachesim.policies.belady import Belady, belady_hits_sized
 from cachesim.traces import Trace, next_access_vtime
 
 __all__ = ["ReplayResult", "replay"]
@@ -51,8 +53,9 @@ def replay(
     Raises ValueError for an unknown policy or a capacity below 1.
     """
     cache = make_eviction(policy, capacity) if isinstance(policy, str) else policy(capacity)
-    if isinstance(cache, Belady) and not use_bytes:  # equal sizes: the dense fast path
-        return _result(len(trace), belady_hits_equal_sizes(trace.keys, capacity))
+    if isinstance(cache, Belady):  # the bulk loops over plain lists
+        sizes = trace.sizes if use_bytes else np.ones(len(trace.keys), dtype=np.int64)  # counting: size 1 each
+        return _result(len(trace), belady_hits_sized(trace.keys, sizes, capacity))
     if getattr(cache, "needs_future", False):
         equal = not use_bytes or bool((trace.sizes == trace.sizes[0]).all()) if len(trace) else True
         cache.set_future(next_access_vtime(trace.keys), equal_sizes=equal)  # type: ignore[attr-defined]

@@ -225,8 +225,16 @@ def next_access_vtime(keys: np.ndarray) -> np.ndarray:
     """For each request, the 1-based position of the next request for the same key, or
     -1 (oracleGeneral's ``next_access_vtime``); vectorised."""
     n = keys.shape[0]
-    order = np.lexsort((np.arange(n), keys))  # by key, then position
     out = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return out
+    lo = int(keys.min())
+    if (int(keys.max()) - lo + 1) * n < 2**62:
+        # by key, then position, as one unique int64 per request: a plain (unstable,
+        # fast) sort orders it exactly as a stable sort by key would
+        order = np.argsort((keys.astype(np.int64) - lo) * n + np.arange(n, dtype=np.int64))
+    else:
+        order = np.argsort(keys, kind="stable")  # by key, then position
     same = keys[order[1:]] == keys[order[:-1]]
     out[order[:-1][same]] = order[1:][same] + 1
     return out

@@ -7,9 +7,11 @@ the 1-based position of the next request for the same key (-1 for none), as
 :func:`cachesim.traces.next_access_vtime` computes and oracleGeneral files store.
 
 Ties (objects never requested again) are broken exactly as libCacheSim's binary max
-heap (``pqueue``) breaks them, which matters when objects have sizes: the heap below
-is that heap, operation for operation (insert = bubble up from the end, pop = last
-to the root then percolate down, a hit = change priority in place).
+heap (``pqueue``) breaks them, which decides which of those objects stay when objects
+have sizes: the heap below is that heap, operation for operation (insert = bubble up
+from the end, pop = last to the root then percolate down, a hit = change priority in
+place). The hit count does not depend on the ties (see :func:`belady_hits_sized`),
+so trace replay counts with the bulk functions at the end of this module.
 """
 
 from __future__ import annotations
@@ -329,47 +331,59 @@ class Belady(CompositePolicy):
         self.used -= self._sizes.pop(key)
 
 
-def belady_hits_equal_sizes(keys: np.ndarray, capacity: int) -> int:
-    """Belady's hits over ``keys`` when every object has the same size (count-based
-    replay), in one pass over dense key ids: the same miss count as :class:`Belady`
-    (which never-again object goes cannot matter then), with heap entries that are
-    single ints ``next_use * distinct + id`` and lists instead of dicts."""
+def belady_hits_sized(keys: np.ndarray, sizes: np.ndarray, capacity: int) -> int:
+    """Belady's hits over ``keys`` with object ``sizes`` (byte-based replay): the same
+    count as :class:`Belady` (libCacheSim's heap), from a lazy ``heapq`` of the cached
+    objects that will be requested again, in one pass.
+
+    Which of several never-requested-again objects libCacheSim's heap evicts first (its
+    ties) decides which of them stay, never a hit count: they all rank above every other
+    object, so a request evicts another object only when the objects that will be
+    requested again (F) no longer fit beside the incoming one (sum(F) + size >
+    capacity), and then it has evicted every never-again object first, whatever their
+    order; those objects are never hit. So F, and with it every hit, evolves without
+    them: a miss evicts the furthest-requested objects of F while sum(F) + size >
+    capacity, then adds the object to F unless it is never requested again; a hit that
+    is the object's last request takes it out of F. (Objects bigger than the cache are
+    not inserted, and a hit keeps the size the object was inserted with, as in
+    libCacheSim.)
+
+    An object of F is found by its next request's position: a request at position ``t``
+    hits exactly when ``t`` is cached. Heap entries are ``-next``; an entry goes stale
+    when its request comes (all stale entries then lie below every live one, so a pop
+    never meets one) and the stale ones are dropped now and then.
+    """
     n = int(keys.shape[0])
     if n == 0:
         return 0
     from cachesim.traces import next_access_vtime
 
-    _, ids_arr = np.unique(keys, return_inverse=True)
-    distinct = int(ids_arr.max()) + 1
-    nxt = next_access_vtime(keys)
-    never = nxt < 0
-    # never again: n + 1 + the request's index (distinct, above every position)
-    nxt[never] = n + 1 + np.flatnonzero(never)
-    ids = ids_arr.tolist()
-    entries = (nxt * distinct + ids_arr).tolist()
-    nexts = nxt.tolist()
-    pri = [-1] * distinct  # the next use of each resident id, -1 when absent
+    cached: dict[int, int] = {}  # next request's position -> size, for F
     heap: list[int] = []
     push, pop = heapq.heappush, heapq.heappop
-    used = hits = 0
-    limit = 32 * capacity + 65_536
-    for j, kid in enumerate(ids):
-        if pri[kid] >= 0:
-            pri[kid] = nexts[j]
-            push(heap, -entries[j])
+    used = hits = t = 0  # used: the bytes of F
+    limit = 65_536
+    for e, size in zip(next_access_vtime(keys).tolist(), sizes.tolist(), strict=True):
+        t += 1
+        s = cached.pop(t, None)
+        if s is not None:  # a hit
             hits += 1
+            if e > 0:
+                cached[e] = s
+                push(heap, -e)
+            else:  # its last request: out of F
+                used -= s
             continue
-        if used >= capacity:
-            while True:
-                v, victim = divmod(-pop(heap), distinct)
-                if pri[victim] == v:
-                    pri[victim] = -1
-                    break
-            used -= 1
-        pri[kid] = nexts[j]
-        used += 1
-        push(heap, -entries[j])
-        if len(heap) > limit:  # drop stale entries now and then
-            heap = [e for e in heap if pri[(-e) % distinct] == (-e) // distinct]
-            heapq.heapify(heap)
+        if size > capacity:
+            continue
+        while used + size > capacity:  # (used > 0 here: a live entry is on top)
+            used -= cached.pop(-pop(heap))
+        if e > 0:
+            cached[e] = size
+            used += size
+            push(heap, -e)
+            if len(heap) > limit:  # drop the stale entries (requests already made)
+                heap = [x for x in heap if x < -t]
+                heapq.heapify(heap)
+                limit = 2 * len(heap) + 65_536
     return hits
