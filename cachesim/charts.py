@@ -35,7 +35,7 @@ CHAOS_KINDS: tuple[str, ...] = tuple(k.value for k in CHAOS_ACTIONS)
 #: What the system noticed (the balancer's verdicts, the observer's alerts): dashed rules.
 DETECTION_KINDS: tuple[str, ...] = tuple(k.value for k in NOTICED_KINDS)
 MARKER_KINDS: tuple[str, ...] = tuple(k.value for k in _MARKER_KINDS)
-#: A colour for every marker kind (tests/test_events.py checks that none is missing).
+#: A colour for every marker kind (tests/engine/test_events.py checks that none is missing).
 KIND_COLORS = {
     K.KILL: "#dc2626", K.RESTART: "#16a34a", K.SLOW: "#f59e0b", K.HEAL: "#0d9488",
     K.PARTITION: "#7c3aed", K.LOSS: "#db2777", K.NODE_DOWN_DETECTED: "#991b1b",

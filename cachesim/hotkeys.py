@@ -14,7 +14,7 @@ Every held count overestimates: ``true <= count <= true + error``; a key not hel
 ``true <= floor``. The kept counts never sum to more than ``N`` (the lookups folded so
 far: a new key's ``floor`` replaces an evicted count of at least ``floor``), so
 **count - true <= error <= floor <= N / k**, and every key seen more than ``N / k``
-times is held. Tested against exact counts on seeded Zipf streams (tests/test_hotkeys.py).
+times is held. Tested against exact counts on seeded Zipf streams (tests/engine/test_hotkeys.py).
 
 **Merging** (nodes into a run, hits and misses into lookups): a key's upper bound is the
 sum of its counts where held and of the floors where not; its lower bound the sum of

@@ -20,7 +20,7 @@ sizes of the distinct objects requested since its previous request. That equals
 libCacheSim's byte LRU exactly once one more rule is honoured: an object larger than
 the cache is never admitted (and evicts nothing), so at cache size *C* objects larger
 than *C* take no room and always miss. :func:`lru_curve` recomputes the distances
-without them for each size below the largest object (tests/test_mrc.py checks the
+without them for each size below the largest object (tests/engine/test_mrc.py checks the
 agreement with libcachesim at 20 sizes; exact when every object has one size, as in
 oracleGeneral traces).
 """

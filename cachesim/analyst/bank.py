@@ -3,7 +3,7 @@
 A checker compares an answer's numbers, times and names with the run's own data (its
 summary, time series, events, per-node rows, hot keys, moved misses and database
 samples), computed here independently of the findings the analyst answers from. The
-offline analyst is scored on it by ``tests/test_analyst_bank.py`` and any
+offline analyst is scored on it by ``tests/analyst/test_analyst_bank.py`` and any
 OpenAI-compatible model by ``python -m cachesim eval-analyst`` (:func:`evaluate`).
 
 Runs: each scenario with :data:`RUN_OVERRIDES` (shorter where the scenario's story

@@ -20,7 +20,7 @@ from cachesim.policies.slru import SLRU
 from cachesim.policies.twoq import TwoQ
 
 #: Eviction policies by name: the one registry of allowed names. All of them agree
-#: exactly with libCacheSim's policy of the same name (tests/test_replay.py).
+#: exactly with libCacheSim's policy of the same name (tests/policies/test_replay.py).
 EVICTION_POLICIES: dict[str, type[EvictionPolicy]] = {
     "lru": LRU,
     "fifo": FIFO,

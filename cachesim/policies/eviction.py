@@ -11,7 +11,7 @@ extra. The rules follow libCacheSim's ``cache_get_base``: on a miss, an object b
 than the whole cache is not inserted; otherwise victims are evicted *until the new
 object fits* and only then is it inserted; a hit leaves the stored size alone.
 
-Checked request by request against the ``libcachesim`` package (tests/test_replay.py):
+Checked request by request against the ``libcachesim`` package (tests/policies/test_replay.py):
 
 - ``lru``: evicts the least recently used.
 - ``fifo``: evicts the oldest insertion; hits change nothing.

@@ -55,7 +55,7 @@ HEATMAP_CELLS = 600
 #: Points per line the browser draws: the 600-snapshot window averaged in groups.
 DISPLAY_POINTS = 200
 #: Colour of each event kind in the log (its words: cachesim.events.LABELS; chaos
-#: actions and anomalies in bold). Every kind has one (tests/test_events.py).
+#: actions and anomalies in bold). Every kind has one (tests/engine/test_events.py).
 KIND_COLOR = {
     K.KILL: "red", K.RESTART: "green", K.SLOW: "orange", K.HEAL: "blue", K.PARTITION: "violet", K.LOSS: "red",
     K.NODE_DOWN_DETECTED: "red", K.NODE_UP_DETECTED: "green", K.ANOMALY: "orange", K.RECOVERED: "green",
