@@ -208,8 +208,10 @@ class CacheNode:
             elif store.discard(key):
                 self.invalidated += 1
                 remove(key, self.index)
-                if self._stale or key in self._conv_keys:
+                if self._stale:
                     self._gone(key, at)
+                elif key in self._conv_keys:  # (_gone without a stale entry)
+                    self._conv.removed(self.name, key, at)
 
     @property
     def busy(self) -> int:
