@@ -18,14 +18,15 @@ version (a stale set) reopens it. Removals arrive lazily (a node applies its mes
 when next looked at) but always stamped with the moment they happen: so when a node is
 looked at never changes a convergence time. A write with no copy anywhere converges at
 once and costs one dict entry.
-Convergence times go into exact counts under 1 ms / 10 ms / 100 ms / 1 s / 10 s and a
-log-bucketed histogram (memory bounded by the keys written, not the writes).
+A counted write's convergence time is appended to a flat array (8 bytes; nothing when it
+converged at once), and report() turns them, in one pass, into exact counts under 1 ms /
+10 ms / 100 ms / 1 s / 10 s, a log-bucketed histogram, the mean and the max.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from array import array
 from collections.abc import Callable
 
 import numpy as np
@@ -58,12 +59,10 @@ class Convergence:
         self.last: dict[int, tuple[int, float, bool, float]] = {}
         #: the key's copies now, from the directory (set by the engine: Database.copies)
         self.gather: Callable[[int], dict[str, tuple[int, float]]] = lambda key: {}
-        self._band = [0] * (len(WITHIN_S) + 1)  # converged writes by the first threshold they are within
-        self._zeros = 0  # converged writes with no older copy at all (d = 0)
-        self.counts = [0] * N_BUCKETS  # convergence times, in ms buckets (a list: cheap to bump)
-        self.converged = 0
-        self.sum_s = 0.0
-        self.max_s = 0.0
+        #: the counted writes' convergence times, when positive, in the order counted
+        #: (summarized by report(), at once)
+        self._times = array("d")
+        self._zeros = 0  # counted writes with no older copy at all (converged at once)
 
     # -- from the database --------------------------------------------------------------
 
@@ -76,8 +75,8 @@ class Convergence:
             prev = self.last.pop(key, None)
             if prev is not None and prev[2]:
                 if prev[3] > prev[1]:
-                    self._final_at(prev[3] - prev[1])
-                else:  # converged at once (_final_at's first case, without the call)
+                    self._times.append(prev[3] - prev[1])
+                else:  # converged at once
                     self._zeros += 1
             if not copies:  # nothing to converge: done at once
                 self.last[key] = (version, t, measured, t)
@@ -183,35 +182,26 @@ class Convergence:
 
     def _final(self, w: list) -> None:
         if w[_MEAS]:
-            self._final_at(w[_TMAX] - w[_T])
-
-    def _final_at(self, d: float) -> None:
-        """Count a measured write that converged ``d`` seconds after it was made."""
-        if d <= 0.0:  # the common case (no copy at the write): counted in report()
-            self._zeros += 1
-            return
-        self._band[bisect_left(_WITHIN_EPS, d)] += 1
-        ms = d * 1000.0
-        if ms <= MIN_MS:
-            self.counts[0] += 1
-        else:
-            b = math.floor((math.log2(ms) - LOG2_MIN) * INV_LOG2_G) + 1
-            self.counts[b if b < N_BUCKETS else N_BUCKETS - 1] += 1
-        self.converged += 1
-        self.sum_s += d
-        if d > self.max_s:
-            self.max_s = d
+            d = w[_TMAX] - w[_T]
+            if d > 0.0:
+                self._times.append(d)
+            else:
+                self._zeros += 1
 
     # -- results ------------------------------------------------------------------------
 
     def report(self, now: float) -> dict:
         """The measured writes so far: converged (with their times) and unconverged,
         as of ``now``; does not change the tracker."""
-        saved = (list(self._band), list(self.counts), self.converged, self.sum_s, self.max_s, self._zeros)
+        times = list(self._times)
+        zeros = self._zeros
         unconverged = 0
         for _, t, measured, tconv in self.last.values():
             if measured:
-                self._final_at(tconv - t)
+                if tconv > t:
+                    times.append(tconv - t)
+                else:
+                    zeros += 1
         for copies, writes in self.keys.values():
             for w in writes:
                 if not w[_MEAS]:
@@ -226,19 +216,43 @@ class Convergence:
                                 break
                             last = max(last, expires)
                 if done:
-                    self._final_at(last - w[_T])
+                    if last > w[_T]:
+                        times.append(last - w[_T])
+                    else:
+                        zeros += 1
                 else:
                     unconverged += 1
-        band, counts, converged, total_s, max_s = self._band, self.counts, self.converged, self.sum_s, self.max_s
-        zeros = self._zeros
-        band[0] += zeros
-        counts[0] += zeros
-        converged += zeros
-        self._band, self.counts, self.converged, self.sum_s, self.max_s, self._zeros = saved  # unchanged
-        within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
-        return {"converged": converged, "unconverged": unconverged, "within": within,
-                "counts": np.asarray(counts, dtype=np.int64),
-                "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
+        return _summarize(times, zeros, unconverged)
+
+
+def _summarize(times: list[float], zeros: int, unconverged: int) -> dict:
+    """Convergence counts from the positive convergence times (in the order the writes
+    converged) and the number converged at once: the shares within each threshold,
+    a histogram in the latency buckets of cachesim.metrics, the mean and the max."""
+    d = np.asarray(times, dtype=float)
+    converged = len(d) + zeros
+    band = np.bincount(np.searchsorted(_WITHIN_EPS, d, side="left"), minlength=len(WITHIN_S) + 1).tolist()
+    band[0] += zeros
+    within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
+    counts = np.zeros(N_BUCKETS, dtype=np.int64)
+    if len(d):
+        ms = d * 1000.0
+        with np.errstate(divide="ignore"):
+            x = (np.log2(ms) - LOG2_MIN) * INV_LOG2_G
+        b = np.floor(x)
+        # numpy's log2 may differ from math.log2 in the last bits: where that could move
+        # a value across a bucket edge, take the bucket as metrics.bucket_index does
+        for i in np.flatnonzero(np.abs(x - np.rint(x)) < 1e-6):
+            b[i] = math.floor((math.log2(ms[i]) - LOG2_MIN) * INV_LOG2_G) if ms[i] > MIN_MS else 0.0
+        idx = np.minimum(b.astype(np.int64) + 1, N_BUCKETS - 1)
+        idx[ms <= MIN_MS] = 0
+        counts += np.bincount(idx, minlength=N_BUCKETS)
+        total_s, max_s = float(np.cumsum(d)[-1]), float(d.max())  # (cumsum: added in order, like a loop)
+    else:
+        total_s = max_s = 0.0
+    counts[0] += zeros
+    return {"converged": converged, "unconverged": unconverged, "within": within, "counts": counts,
+            "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
 
 
 def nines(share: float | None) -> float | None:
