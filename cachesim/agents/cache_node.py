@@ -229,6 +229,7 @@ class CacheNode:
         too, and an answer carrying an object takes ``size x s_per_byte`` longer."""
         self._size_of = size_of
         self._s_per_byte = s_per_byte
+        self._start = self._start_sized  # type: ignore[method-assign]
 
     def _reply_delay(self, size: int) -> float:
         """The reply hop of an answer carrying an object of ``size`` bytes (sized runs)."""
@@ -260,7 +261,9 @@ class CacheNode:
             self.rejected += 1
 
     def _start(self, req: Request, now: float) -> None:
-        """Service starts: look the key up, hold a slot until the service ends."""
+        """Service starts: look the key up, hold a slot until the service ends. (Objects
+        without sizes; a sized run uses :meth:`_start_sized`, the same steps with the
+        bytes counted, set by :meth:`use_sizes`: the hot path tests nothing for sizes.)"""
         if self._inbox and self._inbox[0][0] <= now:
             self._apply_inbox(now)
         key = req.key
@@ -281,8 +284,6 @@ class CacheNode:
             self.misses += 1
             self.obs.misses += 1
             self._hk_miss(key)
-            if self._size_of is not None:
-                self.obs.miss_bytes += self._size_of(key)
             heappush(self._slots, (end, next(self._seq), None, 0.0))
             if self.coalesce:
                 pending = self._fetching.get(key)
@@ -298,12 +299,52 @@ class CacheNode:
             req.version = version
             if version < self._versions.get(key, 0):
                 self.obs.stale_reads += 1
-            if self._size_of is not None:
-                size = self._size_of(key)
-                self.obs.hit_bytes += size
-                heappush(self._slots, (end, next(self._seq), req, self._reply_delay(size)))
-            else:
-                heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
+            heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
+            if self._release_at is not None:
+                self._release_at(end, req)
+
+    def _start_sized(self, req: Request, now: float) -> None:
+        """:meth:`_start` in a sized run: hits and misses counted in bytes too, and a
+        hit's answer carries its object."""
+        if self._inbox and self._inbox[0][0] <= now:
+            self._apply_inbox(now)
+        key = req.key
+        version = self.store.get(key)
+        if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= now:
+            self.store.discard(key)
+            self.directory.remove(key, self.index)
+            if self._stale or key in self._conv_keys:
+                self._gone(key, self._expiry[key])
+            version = MISS
+        s = self.service_s * self.slow_factor
+        if self.exponential:
+            s *= self._service_draw()
+        end = now + s
+        if version is MISS:
+            if self.leases is not None and self.leases.wait(req, key, now, s, end):
+                return
+            self.misses += 1
+            self.obs.misses += 1
+            self._hk_miss(key)
+            self.obs.miss_bytes += self._size_of(key)
+            heappush(self._slots, (end, next(self._seq), None, 0.0))
+            if self.coalesce:
+                pending = self._fetching.get(key)
+                if pending is not None and now - pending[0] < self.fetch_timeout_s:
+                    pending[1].append((req, end))  # a read of this key is under way: wait for it
+                    return
+                self._fetching[key] = (now, [(req, end)])
+            self.schedule(s, self._fetch, req)
+        else:
+            self.hits += 1
+            self.obs.hits += 1
+            self._hk_hit(key)
+            req.version = version
+            if version < self._versions.get(key, 0):
+                self.obs.stale_reads += 1
+            size = self._size_of(key)
+            self.obs.hit_bytes += size
+            heappush(self._slots, (end, next(self._seq), req, self._reply_delay(size)))
             if self._release_at is not None:
                 self._release_at(end, req)
 
@@ -357,19 +398,18 @@ class CacheNode:
         self._respond(req, now)
 
     def _fill(self, key: int, version: int, now: float) -> None:
-        stale, tracked = self._stale, self._conv_keys
+        stale = self._stale
         if stale and key in stale:
             self._gone(key, now)  # a stale entry replaced (the tracker sees a replacement in added())
-        if self._size_of is None:
-            evicted = self.store.put(key, version)
-        else:
-            evicted = self.store.put(key, version, self._size_of(key))
+        size_of = self._size_of
+        evicted = self.store.put(key, version) if size_of is None else self.store.put(key, version, size_of(key))
         directory, i = self.directory, self.index
         if evicted:
             self.evictions += len(evicted)
+            tracked = self._conv_keys
             for k in evicted:
                 directory.remove(k, i)
-                if k in tracked or stale:
+                if stale or k in tracked:
                     self._gone(k, now)
                 if self.ttl_s:
                     self._expiry.pop(k, None)
@@ -382,17 +422,18 @@ class CacheNode:
             holders.add(i)
         if self.ttl_s:
             self._expiry[key] = now + self.ttl_s
-        current = self._versions.get(key, 0)
-        if key in tracked:
+        older = version < self._versions.get(key, 0)  # the database has moved on
+        if key in self._conv_keys:
             self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
-        elif version < current and self._conv is not None:  # reopens its key's latest write
+        elif older and self._conv is not None:  # reopens its key's latest write
             self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
-        pending = None
         if key in directory.recent:
             pending = directory.pending_for(key, i, now)
             for arrival, v in pending:
                 self.deliver(arrival, key, v)  # written before the fill, its message still on its way
-        if version < current and not pending:
+            if pending:
+                return
+        if older:
             # a stale set: the database has moved on and no message on its way will say so
             self.obs.stale_sets += 1
             self._stale[key] = now
