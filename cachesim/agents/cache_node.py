@@ -422,11 +422,15 @@ class CacheNode:
             holders.add(i)
         if self.ttl_s:
             self._expiry[key] = now + self.ttl_s
-        older = version < self._versions.get(key, 0)  # the database has moved on
-        if key in self._conv_keys:
-            self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
-        elif older and self._conv is not None:  # reopens its key's latest write
-            self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+        versions = self._versions
+        if key in versions:  # a written key (tracked keys among them); else older is False
+            older = version < versions[key]  # the database has moved on
+            if key in self._conv_keys:
+                self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+            elif older and self._conv is not None:  # reopens its key's latest write
+                self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+        else:
+            older = False
         if key in directory.recent:
             pending = directory.pending_for(key, i, now)
             for arrival, v in pending:
