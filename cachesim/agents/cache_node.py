@@ -92,6 +92,20 @@ class NoStore:
 
 
 class CacheNode:
+    #: Slots for the attributes: CPython 3.11 keeps at most 29 attributes of an instance in
+    #: its fast inline layout, a node has more; with slots every attribute and method lookup
+    #: of the hot path is specialized. (``__dict__`` keeps other attributes settable: a
+    #: sized node's _start, a test's instrumented methods.)
+    __slots__ = (
+        "_answer", "_conv", "_conv_keys", "_expiry", "_fetching", "_hk_hit", "_hk_miss", "_inbox",
+        "_release_at", "_s_per_byte", "_seq", "_service_draw", "_size_of", "_slots", "_stale", "_transit",
+        "_versions", "_wake_armed", "alive", "capacity", "clients", "coalesce", "concurrency", "db",
+        "directory", "down_since", "dropped", "env", "epoch", "evictions", "exponential", "fetch_timeout_s",
+        "hits", "in_bytes", "index", "invalidated", "leases", "measure_from_s", "misses", "name", "net",
+        "obs", "queue", "queue_limit", "rejected", "requests", "schedule", "service_s", "slow_factor",
+        "stale_time_s", "store", "ttl_s", "write_through", "__dict__"
+    )
+
     def __init__(self, env: SimEnvironment, cfg: SimConfig, index: int, stream: Stream,
                  obs: Observer, net: Network, directory: Directory, *, hot_keys: bool = True) -> None:
         self.env = env
