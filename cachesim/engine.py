@@ -98,7 +98,8 @@ class Simulation:
         self.db.copy_sources = [(directory, self.nodes)]
         if self.gutter:
             self.db.copy_sources.append((self.gutter.directory, gutter_nodes))
-        self.clients.gutter = self.gutter
+        if self.gutter:
+            self.clients.gutter = self.gutter
         for node in (*self.nodes, *gutter_nodes):
             node.connect(self.db, self.clients)
             node.connect_consistency(self.convergence)

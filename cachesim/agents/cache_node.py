@@ -92,6 +92,20 @@ class NoStore:
 
 
 class CacheNode:
+    #: Slots for the attributes: CPython 3.11 keeps at most 29 attributes of an instance in
+    #: its fast inline layout, a node has more; with slots every attribute and method lookup
+    #: of the hot path is specialized. (``__dict__`` keeps other attributes settable: a
+    #: sized node's _start, a test's instrumented methods.)
+    __slots__ = (
+        "_answer", "_conv", "_conv_keys", "_expiry", "_fetching", "_hk_hit", "_hk_miss", "_inbox",
+        "_release_at", "_s_per_byte", "_seq", "_service_draw", "_size_of", "_slots", "_stale", "_transit",
+        "_versions", "_wake_armed", "alive", "capacity", "clients", "coalesce", "concurrency", "db",
+        "directory", "down_since", "dropped", "env", "epoch", "evictions", "exponential", "fetch_timeout_s",
+        "hits", "in_bytes", "index", "invalidated", "leases", "measure_from_s", "misses", "name", "net",
+        "obs", "queue", "queue_limit", "rejected", "requests", "schedule", "service_s", "slow_factor",
+        "stale_time_s", "store", "ttl_s", "write_through", "__dict__"
+    )
+
     def __init__(self, env: SimEnvironment, cfg: SimConfig, index: int, stream: Stream,
                  obs: Observer, net: Network, directory: Directory, *, hot_keys: bool = True) -> None:
         self.env = env
@@ -208,8 +222,10 @@ class CacheNode:
             elif store.discard(key):
                 self.invalidated += 1
                 remove(key, self.index)
-                if self._stale or key in self._conv_keys:
+                if self._stale:
                     self._gone(key, at)
+                elif key in self._conv_keys:  # (_gone without a stale entry)
+                    self._conv.removed(self.name, key, at)
 
     @property
     def busy(self) -> int:
@@ -227,6 +243,7 @@ class CacheNode:
         too, and an answer carrying an object takes ``size x s_per_byte`` longer."""
         self._size_of = size_of
         self._s_per_byte = s_per_byte
+        self._start = self._start_sized  # type: ignore[method-assign]
 
     def _reply_delay(self, size: int) -> float:
         """The reply hop of an answer carrying an object of ``size`` bytes (sized runs)."""
@@ -258,7 +275,9 @@ class CacheNode:
             self.rejected += 1
 
     def _start(self, req: Request, now: float) -> None:
-        """Service starts: look the key up, hold a slot until the service ends."""
+        """Service starts: look the key up, hold a slot until the service ends. (Objects
+        without sizes; a sized run uses :meth:`_start_sized`, the same steps with the
+        bytes counted, set by :meth:`use_sizes`: the hot path tests nothing for sizes.)"""
         if self._inbox and self._inbox[0][0] <= now:
             self._apply_inbox(now)
         key = req.key
@@ -279,8 +298,6 @@ class CacheNode:
             self.misses += 1
             self.obs.misses += 1
             self._hk_miss(key)
-            if self._size_of is not None:
-                self.obs.miss_bytes += self._size_of(key)
             heappush(self._slots, (end, next(self._seq), None, 0.0))
             if self.coalesce:
                 pending = self._fetching.get(key)
@@ -296,12 +313,52 @@ class CacheNode:
             req.version = version
             if version < self._versions.get(key, 0):
                 self.obs.stale_reads += 1
-            if self._size_of is not None:
-                size = self._size_of(key)
-                self.obs.hit_bytes += size
-                heappush(self._slots, (end, next(self._seq), req, self._reply_delay(size)))
-            else:
-                heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
+            heappush(self._slots, (end, next(self._seq), req, self._transit(self.name, CLIENT)))
+            if self._release_at is not None:
+                self._release_at(end, req)
+
+    def _start_sized(self, req: Request, now: float) -> None:
+        """:meth:`_start` in a sized run: hits and misses counted in bytes too, and a
+        hit's answer carries its object."""
+        if self._inbox and self._inbox[0][0] <= now:
+            self._apply_inbox(now)
+        key = req.key
+        version = self.store.get(key)
+        if version is not MISS and self.ttl_s and self._expiry.get(key, 0.0) <= now:
+            self.store.discard(key)
+            self.directory.remove(key, self.index)
+            if self._stale or key in self._conv_keys:
+                self._gone(key, self._expiry[key])
+            version = MISS
+        s = self.service_s * self.slow_factor
+        if self.exponential:
+            s *= self._service_draw()
+        end = now + s
+        if version is MISS:
+            if self.leases is not None and self.leases.wait(req, key, now, s, end):
+                return
+            self.misses += 1
+            self.obs.misses += 1
+            self._hk_miss(key)
+            self.obs.miss_bytes += self._size_of(key)
+            heappush(self._slots, (end, next(self._seq), None, 0.0))
+            if self.coalesce:
+                pending = self._fetching.get(key)
+                if pending is not None and now - pending[0] < self.fetch_timeout_s:
+                    pending[1].append((req, end))  # a read of this key is under way: wait for it
+                    return
+                self._fetching[key] = (now, [(req, end)])
+            self.schedule(s, self._fetch, req)
+        else:
+            self.hits += 1
+            self.obs.hits += 1
+            self._hk_hit(key)
+            req.version = version
+            if version < self._versions.get(key, 0):
+                self.obs.stale_reads += 1
+            size = self._size_of(key)
+            self.obs.hit_bytes += size
+            heappush(self._slots, (end, next(self._seq), req, self._reply_delay(size)))
             if self._release_at is not None:
                 self._release_at(end, req)
 
@@ -355,19 +412,18 @@ class CacheNode:
         self._respond(req, now)
 
     def _fill(self, key: int, version: int, now: float) -> None:
-        stale, tracked = self._stale, self._conv_keys
+        stale = self._stale
         if stale and key in stale:
             self._gone(key, now)  # a stale entry replaced (the tracker sees a replacement in added())
-        if self._size_of is None:
-            evicted = self.store.put(key, version)
-        else:
-            evicted = self.store.put(key, version, self._size_of(key))
+        size_of = self._size_of
+        evicted = self.store.put(key, version) if size_of is None else self.store.put(key, version, size_of(key))
         directory, i = self.directory, self.index
         if evicted:
             self.evictions += len(evicted)
+            tracked = self._conv_keys
             for k in evicted:
                 directory.remove(k, i)
-                if k in tracked or stale:
+                if stale or k in tracked:
                     self._gone(k, now)
                 if self.ttl_s:
                     self._expiry.pop(k, None)
@@ -380,17 +436,22 @@ class CacheNode:
             holders.add(i)
         if self.ttl_s:
             self._expiry[key] = now + self.ttl_s
-        current = self._versions.get(key, 0)
-        if key in tracked:
-            self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
-        elif version < current and self._conv is not None:  # reopens its key's latest write
-            self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
-        pending = None
+        versions = self._versions
+        if key in versions:  # a written key (tracked keys among them); else older is False
+            older = version < versions[key]  # the database has moved on
+            if key in self._conv_keys:
+                self._conv.added(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+            elif older and self._conv is not None:  # reopens its key's latest write
+                self._conv.older_copy(self.name, key, version, now, now + self.ttl_s if self.ttl_s else _INF)
+        else:
+            older = False
         if key in directory.recent:
             pending = directory.pending_for(key, i, now)
             for arrival, v in pending:
                 self.deliver(arrival, key, v)  # written before the fill, its message still on its way
-        if version < current and not pending:
+            if pending:
+                return
+        if older:
             # a stale set: the database has moved on and no message on its way will say so
             self.obs.stale_sets += 1
             self._stale[key] = now

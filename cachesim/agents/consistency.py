@@ -18,14 +18,15 @@ version (a stale set) reopens it. Removals arrive lazily (a node applies its mes
 when next looked at) but always stamped with the moment they happen: so when a node is
 looked at never changes a convergence time. A write with no copy anywhere converges at
 once and costs one dict entry.
-Convergence times go into exact counts under 1 ms / 10 ms / 100 ms / 1 s / 10 s and a
-log-bucketed histogram (memory bounded by the keys written, not the writes).
+A counted write's convergence time is appended to a flat array (8 bytes; nothing when it
+converged at once), and report() turns them, in one pass, into exact counts under 1 ms /
+10 ms / 100 ms / 1 s / 10 s, a log-bucketed histogram, the mean and the max.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from array import array
 from collections.abc import Callable
 
 import numpy as np
@@ -39,25 +40,12 @@ _EPS = 1e-12  # a convergence of exactly 1 ms is within 1 ms despite float round
 _WITHIN_EPS = tuple(w + _EPS for w in WITHIN_S)
 
 
-class _Write:
-    __slots__ = ("version", "t", "tmax", "converged", "measured")
-
-    def __init__(self, version: int, t: float, measured: bool) -> None:
-        self.version = version
-        self.t = t
-        self.tmax = t  # the latest removal of an older copy seen so far
-        self.converged = False
-        self.measured = measured
-
-
-class _Key:
-    __slots__ = ("copies", "writes")
-
-    def __init__(self, copies: dict[str, tuple[int, float]]) -> None:
-        #: node name -> (version held, when it expires: inf without a TTL)
-        self.copies = copies
-        #: its writes not yet counted, oldest first (rarely more than one: a list)
-        self.writes: list[_Write] = []
+# A tracked write is a list, [version, t, tmax, converged, measured] (a list literal is
+# cheaper to make than an object, on a path taken by every write of a cached key):
+# ``tmax`` is the latest removal of an older copy seen so far. A tracked key's state is a
+# pair (copies, writes): node name -> (version held, when it expires: inf without a TTL),
+# and its writes not yet counted, oldest first (rarely more than one: a list).
+_V, _T, _TMAX, _CONV, _MEAS = range(5)
 
 
 class Convergence:
@@ -65,18 +53,16 @@ class Convergence:
 
     def __init__(self, measure_from_s: float) -> None:
         self.measure_from_s = measure_from_s
-        #: key -> its state; nodes test membership before reporting a fill or removal
-        self.keys: dict[int, _Key] = {}
+        #: key -> (copies, writes); nodes test membership before reporting a fill or removal
+        self.keys: dict[int, tuple[dict[str, tuple[int, float]], list[list]]] = {}
         #: key -> its latest write, converged: (version, t, measured, when it converged)
         self.last: dict[int, tuple[int, float, bool, float]] = {}
         #: the key's copies now, from the directory (set by the engine: Database.copies)
         self.gather: Callable[[int], dict[str, tuple[int, float]]] = lambda key: {}
-        self._band = [0] * (len(WITHIN_S) + 1)  # converged writes by the first threshold they are within
-        self._zeros = 0  # converged writes with no older copy at all (d = 0)
-        self.counts = [0] * N_BUCKETS  # convergence times, in ms buckets (a list: cheap to bump)
-        self.converged = 0
-        self.sum_s = 0.0
-        self.max_s = 0.0
+        #: the counted writes' convergence times, when positive, in the order counted
+        #: (summarized by report(), at once)
+        self._times = array("d")
+        self._zeros = 0  # counted writes with no older copy at all (converged at once)
 
     # -- from the database --------------------------------------------------------------
 
@@ -89,27 +75,32 @@ class Convergence:
             prev = self.last.pop(key, None)
             if prev is not None and prev[2]:
                 if prev[3] > prev[1]:
-                    self._final_at(prev[3] - prev[1])
-                else:  # converged at once (_final_at's first case, without the call)
+                    self._times.append(prev[3] - prev[1])
+                else:  # converged at once
                     self._zeros += 1
             if not copies:  # nothing to converge: done at once
                 self.last[key] = (version, t, measured, t)
                 return
-            self.keys[key] = k = _Key(copies)
-        k.writes.append(_Write(version, t, measured))
+            k = (copies, [[version, t, t, False, measured]])
+            self.keys[key] = k
+            for v, expires in copies.values():
+                if v < version and expires > t:
+                    return  # the common case: an older copy can be served, the write is open
+        else:
+            k[1].append([version, t, t, False, measured])
         self._settle(k, t)
         self._retire(key, k)
 
-    def _retire(self, key: int, k: _Key) -> None:
+    def _retire(self, key: int, k: tuple) -> None:
         """Count the converged writes but the latest; a key whose writes have all
         converged goes back to one tuple (the latest, which a stale set may reopen)."""
-        w = k.writes
-        while len(w) > 1 and w[0].converged:
+        w = k[1]
+        while len(w) > 1 and w[0][_CONV]:
             self._final(w.pop(0))
-        if w[0].converged:
+        if w[0][_CONV]:
             last = w[0]
             del self.keys[key]
-            self.last[key] = (last.version, last.t, last.measured, last.tmax)
+            self.last[key] = (last[_V], last[_T], last[_MEAS], last[_TMAX])
 
     def older_copy(self, node: str, key: int, version: int, t: float, expires: float) -> None:
         """``node`` stored ``version`` of an untracked key at ``t``, older than the
@@ -117,138 +108,151 @@ class Convergence:
         prev = self.last.pop(key, None)
         if prev is None:
             return
-        k = _Key(self.gather(key))  # this node's new copy among them
-        k.copies[node] = (version, expires)
-        w = _Write(prev[0], prev[1], prev[2])
-        w.tmax = prev[3]
-        k.writes.append(w)
-        self.keys[key] = k
+        copies = self.gather(key)  # this node's new copy among them
+        copies[node] = (version, expires)
+        self.keys[key] = (copies, [[prev[0], prev[1], prev[3], False, prev[2]]])
 
     # -- from the nodes -----------------------------------------------------------------
 
     def added(self, node: str, key: int, version: int, t: float, expires: float) -> None:
         """``node`` stored ``version`` of a tracked key at ``t`` (a fill or an update)."""
         k = self.keys[key]
-        copies = k.copies
+        copies, writes = k
         replaced = node in copies
         if replaced:
             self._gone(k, node, t)
         copies[node] = (version, expires)
-        if version < k.writes[-1].version:
-            for w in k.writes:
-                if w.version > version and w.converged:
-                    w.converged = False  # a stale set: an older version is servable again
+        if version < writes[-1][_V]:
+            for w in writes:
+                if w[_V] > version and w[_CONV]:
+                    w[_CONV] = False  # a stale set: an older version is servable again
         if replaced:  # (a copy added never makes a write converge; one removed may)
             self._settle(k, t)
-            if k.writes[0].converged:
+            if writes[0][_CONV]:
                 self._retire(key, k)
 
     def removed(self, node: str, key: int, t: float) -> None:
         """``node``'s copy of a tracked key is gone as of ``t``."""
         k = self.keys[key]
-        copies = k.copies
+        copies, writes = k
         if node not in copies:
             return
-        writes = k.writes
         if len(copies) == 1 and len(writes) == 1:
             # the common case, the steps of _gone, _settle and _retire without the calls:
             # the key's last copy goes and its one write converges (if it had not already)
-            version, expires = copies.pop(node)
+            version, expires = copies[node]
             w = writes[0]
-            if not w.converged:
+            tmax = w[_TMAX]
+            if not w[_CONV]:
                 end = t if t < expires else expires
-                if w.version > version and end > w.tmax:
-                    w.tmax = end
-                w.converged = True
+                if w[_V] > version and end > tmax:
+                    tmax = end
             del self.keys[key]
-            self.last[key] = (w.version, w.t, w.measured, w.tmax)
+            self.last[key] = (w[_V], w[_T], w[_MEAS], tmax)
         else:
             self._gone(k, node, t)
             self._settle(k, t)
-            if k.writes[0].converged:
+            if writes[0][_CONV]:
                 self._retire(key, k)
 
-    def _gone(self, k: _Key, node: str, t: float) -> None:
-        version, expires = k.copies.pop(node)
+    @staticmethod
+    def _gone(k: tuple, node: str, t: float) -> None:
+        version, expires = k[0].pop(node)
         end = min(t, expires)  # an expired copy could not be served after it expired
-        for w in k.writes:
-            if w.version > version and not w.converged and end > w.tmax:
-                w.tmax = end
+        for w in k[1]:
+            if w[_V] > version and not w[_CONV] and end > w[_TMAX]:
+                w[_TMAX] = end
 
     @staticmethod
-    def _settle(k: _Key, now: float) -> None:
+    def _settle(k: tuple, now: float) -> None:
         """Mark converged the writes no older copy can be served for any more."""
-        for w in k.writes:
-            if w.converged:
+        copies = k[0]
+        for w in k[1]:
+            if w[_CONV]:
                 continue
-            last = w.tmax
-            for version, expires in k.copies.values():
-                if version < w.version:
+            last = w[_TMAX]
+            for version, expires in copies.values():
+                if version < w[_V]:
                     if expires > now:
                         break
                     last = max(last, expires)
             else:
-                w.tmax = last
-                w.converged = True
+                w[_TMAX] = last
+                w[_CONV] = True
 
-    def _final(self, w: _Write) -> None:
-        if w.measured:
-            self._final_at(w.tmax - w.t)
-
-    def _final_at(self, d: float) -> None:
-        """Count a measured write that converged ``d`` seconds after it was made."""
-        if d <= 0.0:  # the common case (no copy at the write): counted in report()
-            self._zeros += 1
-            return
-        self._band[bisect_left(_WITHIN_EPS, d)] += 1
-        ms = d * 1000.0
-        if ms <= MIN_MS:
-            self.counts[0] += 1
-        else:
-            b = math.floor((math.log2(ms) - LOG2_MIN) * INV_LOG2_G) + 1
-            self.counts[b if b < N_BUCKETS else N_BUCKETS - 1] += 1
-        self.converged += 1
-        self.sum_s += d
-        if d > self.max_s:
-            self.max_s = d
+    def _final(self, w: list) -> None:
+        if w[_MEAS]:
+            d = w[_TMAX] - w[_T]
+            if d > 0.0:
+                self._times.append(d)
+            else:
+                self._zeros += 1
 
     # -- results ------------------------------------------------------------------------
 
     def report(self, now: float) -> dict:
         """The measured writes so far: converged (with their times) and unconverged,
         as of ``now``; does not change the tracker."""
-        saved = (list(self._band), list(self.counts), self.converged, self.sum_s, self.max_s, self._zeros)
+        times = list(self._times)
+        zeros = self._zeros
         unconverged = 0
         for _, t, measured, tconv in self.last.values():
             if measured:
-                self._final_at(tconv - t)
-        for k in self.keys.values():
-            for w in k.writes:
-                if not w.measured:
+                if tconv > t:
+                    times.append(tconv - t)
+                else:
+                    zeros += 1
+        for copies, writes in self.keys.values():
+            for w in writes:
+                if not w[_MEAS]:
                     continue
-                done, last = w.converged, w.tmax
+                done, last = w[_CONV], w[_TMAX]
                 if not done:
                     done = True
-                    for version, expires in k.copies.values():
-                        if version < w.version:
+                    for version, expires in copies.values():
+                        if version < w[_V]:
                             if expires > now:
                                 done = False
                                 break
                             last = max(last, expires)
                 if done:
-                    self._final_at(last - w.t)
+                    if last > w[_T]:
+                        times.append(last - w[_T])
+                    else:
+                        zeros += 1
                 else:
                     unconverged += 1
-        band, counts, converged, total_s, max_s = self._band, self.counts, self.converged, self.sum_s, self.max_s
-        zeros = self._zeros
-        band[0] += zeros
-        counts[0] += zeros
-        converged += zeros
-        self._band, self.counts, self.converged, self.sum_s, self.max_s, self._zeros = saved  # unchanged
-        within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
-        return {"converged": converged, "unconverged": unconverged, "within": within,
-                "counts": np.asarray(counts, dtype=np.int64),
-                "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
+        return _summarize(times, zeros, unconverged)
+
+
+def _summarize(times: list[float], zeros: int, unconverged: int) -> dict:
+    """Convergence counts from the positive convergence times (in the order the writes
+    converged) and the number converged at once: the shares within each threshold,
+    a histogram in the latency buckets of cachesim.metrics, the mean and the max."""
+    d = np.asarray(times, dtype=float)
+    converged = len(d) + zeros
+    band = np.bincount(np.searchsorted(_WITHIN_EPS, d, side="left"), minlength=len(WITHIN_S) + 1).tolist()
+    band[0] += zeros
+    within = [sum(band[: i + 1]) for i in range(len(WITHIN_S))]
+    counts = np.zeros(N_BUCKETS, dtype=np.int64)
+    if len(d):
+        ms = d * 1000.0
+        with np.errstate(divide="ignore"):
+            x = (np.log2(ms) - LOG2_MIN) * INV_LOG2_G
+        b = np.floor(x)
+        # numpy's log2 may differ from math.log2 in the last bits: where that could move
+        # a value across a bucket edge, take the bucket as metrics.bucket_index does
+        for i in np.flatnonzero(np.abs(x - np.rint(x)) < 1e-6):
+            b[i] = math.floor((math.log2(ms[i]) - LOG2_MIN) * INV_LOG2_G) if ms[i] > MIN_MS else 0.0
+        idx = np.minimum(b.astype(np.int64) + 1, N_BUCKETS - 1)
+        idx[ms <= MIN_MS] = 0
+        counts += np.bincount(idx, minlength=N_BUCKETS)
+        total_s, max_s = float(np.cumsum(d)[-1]), float(d.max())  # (cumsum: added in order, like a loop)
+    else:
+        total_s = max_s = 0.0
+    counts[0] += zeros
+    return {"converged": converged, "unconverged": unconverged, "within": within, "counts": counts,
+            "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
 
 
 def nines(share: float | None) -> float | None:

@@ -122,7 +122,11 @@ class Database(Station):
             if holders:
                 for i in tuple(holders):
                     node = nodes[i]
-                    node.catch_up()  # (its due answers too: the order of completions is the run's)
+                    # node.catch_up(), called only when something is due (its due answers
+                    # too: the order of completions is the run's)
+                    inbox, slots = node._inbox, node._slots
+                    if inbox and inbox[0][0] <= now or slots and slots[0][0] <= now:
+                        node.catch_up()
                     if node.alive:
                         v = node.store.peek(key)
                         if v is not MISS:
