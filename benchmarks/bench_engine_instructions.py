@@ -58,7 +58,7 @@ def instructions(root: Path, n: int, over: dict[str, str]) -> int:
     out = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          sys.executable, "-c", code],
-        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=True)
+        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}, check=True)
     m = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     if not m:
         raise SystemExit(f"no instruction count in valgrind's output:\n{out.stderr[-2000:]}")
