@@ -27,10 +27,15 @@ def standard_config(requests: int, scenario: str = "baseline") -> cachesim.SimCo
     """The standard scenario: ``scenario`` on 8 nodes at 2,000 req/s for ``requests``
     requests, a snapshot every 0.1 s, no warm-up."""
     rate = 2000.0
-    return cachesim.load_scenario(scenario).with_overrides({
-        "cluster.nodes": 8, "duration_s": requests / rate, "warmup_s": 0,
-        "snapshot_interval_s": 0.1, "workload.rate_rps": rate,
-    })
+    return cachesim.load_scenario(scenario).with_overrides(
+        {
+            "cluster.nodes": 8,
+            "duration_s": requests / rate,
+            "warmup_s": 0,
+            "snapshot_interval_s": 0.1,
+            "workload.rate_rps": rate,
+        }
+    )
 
 
 def run_engine(cfg: cachesim.SimConfig) -> tuple[float, dict]:

@@ -56,9 +56,20 @@ def instructions(root: Path, n: int, over: dict[str, str]) -> int:
     paths = [p for p in sys.path if p and os.path.isdir(p)]
     code = RUN.format(root=str(root), bench=str(root / "benchmarks"), paths=paths, n=n, over=over)
     out = subprocess.run(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         sys.executable, "-c", code],
-        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}, check=True)
+        [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"},
+        check=True,
+    )
     m = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     if not m:
         raise SystemExit(f"no instruction count in valgrind's output:\n{out.stderr[-2000:]}")
@@ -73,10 +84,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--short", type=int, default=4000, help="requests in the short run")
     ap.add_argument("--long", type=int, default=24000, help="requests in the long run")
-    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
-                    help="the checkout to measure")
-    ap.add_argument("--case", action="append", default=[],
-                    help="overrides, e.g. nodes=256,routing=random (repeatable; default: the standard case)")
+    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1], help="the checkout to measure")
+    ap.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        help="overrides, e.g. nodes=256,routing=random (repeatable; default: the standard case)",
+    )
     ap.add_argument("--scaling", action="store_true", help=f"the cases {', '.join(SCALING)}")
     args = ap.parse_args()
     if args.long <= args.short:

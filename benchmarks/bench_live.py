@@ -95,9 +95,13 @@ def interleaved(cfg: cachesim.SimConfig) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=500_000)
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="alternate headless and streamed runs this many times; the ratio compares the fastest "
-                         "of each (other load on the machine only ever slows a run down)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="alternate headless and streamed runs this many times; the ratio compares the fastest "
+        "of each (other load on the machine only ever slows a run down)",
+    )
     args = ap.parse_args()
     cfg = standard_config(args.requests)
 
@@ -135,15 +139,22 @@ def main() -> None:
     runs = "" if args.repeat == 1 else f"   (fastest of {args.repeat}: " + ", ".join(f"{h:.2f}" for h in headless) + ")"
     print(f"snapshots                         {len(live.sim.snapshots):>10,}")
     print(f"headless run                      {best:>10.2f} s{runs}")
-    print(f"streamed with chart updates       {best_s:>10.2f} s   ({best_n} updates, "
-          f"{best_n / best_s:.1f} per wall second)")
+    print(
+        f"streamed with chart updates       {best_s:>10.2f} s   ({best_n} updates, "
+        f"{best_n / best_s:.1f} per wall second)"
+    )
     print(f"  of which filling the buffers    {ingest:>10.2f} s   ({len(live.sim.snapshots):,} snapshots)")
-    pairs = "" if args.repeat == 1 else "   (run by run: " + ", ".join(
-        f"{s / h:.2f}" for h, (s, _) in zip(headless, streamed, strict=True)) + ")"
+    pairs = (
+        ""
+        if args.repeat == 1
+        else "   (run by run: " + ", ".join(f"{s / h:.2f}" for h, (s, _) in zip(headless, streamed, strict=True)) + ")"
+    )
     print(f"live / headless                   {best_s / best:>10.2f} x{pairs}")
     print(f"  in CPU time of this process     {min(cpu):>10.2f} x   (run by run: {', '.join(f'{c:.2f}' for c in cpu)})")
-    print(f"  interleaved, turn by turn       {statistics.median(turns):>10.2f} x   (median; run by run: "
-          f"{', '.join(f'{c:.2f}' for c in turns)})")
+    print(
+        f"  interleaved, turn by turn       {statistics.median(turns):>10.2f} x   (median; run by run: "
+        f"{', '.join(f'{c:.2f}' for c in turns)})"
+    )
     print(f"one update, 600-point window      {ms(whole)}  (5 charts, KPIs, legend, log)")
     print(f"  shared by the charts            {ms(parts['shared'])}  (window, KPIs, log, lines, rules)")
     for kind in CHARTS:

@@ -157,8 +157,9 @@ def load(args: argparse.Namespace) -> None:
             ctx.close()
             time.sleep(2)
             idle = rss_mb(proc.pid)
-            print(f"server idle: {idle:.0f} MB RSS (after one warm-up session: a 2 s run, Live and Analysis)",
-                  flush=True)
+            print(
+                f"server idle: {idle:.0f} MB RSS (after one warm-up session: a 2 s run, Live and Analysis)", flush=True
+            )
             sampler = PeakSampler(proc.pid)
             sampler.start()
             started = time.perf_counter()
@@ -199,8 +200,10 @@ def load(args: argparse.Namespace) -> None:
                 f"({after / idle:.2f}x idle)"
             )
             released = [ln for ln in SERVER_LOG.read_text(errors="replace").splitlines() if "memory released" in ln]
-            print(f"the server released memory {len(released)} time(s) as sessions were freed"
-                  + (f"; last: {released[-1].split('sessions freed: ')[-1]}" if released else ""))
+            print(
+                f"the server released memory {len(released)} time(s) as sessions were freed"
+                + (f"; last: {released[-1].split('sessions freed: ')[-1]}" if released else "")
+            )
             browser.close()
     finally:
         proc.terminate()

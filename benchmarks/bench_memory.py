@@ -52,23 +52,33 @@ print(json.dumps({"requests": res.summary["issued"], "seconds": el, "snapshots":
 
 
 def measure(n: int, rate: float, nodes: int = 8, keys: int = 10_000, setup_only: bool = False) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(rate), str(nodes), str(keys),
-                          "1" if setup_only else "0"], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(n), str(rate), str(nodes), str(keys), "1" if setup_only else "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
 def show(label: str, r: dict) -> None:
     rate = r["requests"] / r["seconds"] if r["seconds"] else 0
-    print(f"{label:<34} {r['requests']:>11,} {r['snapshots']:>9,} {r['seconds']:>7.1f} {rate:>8,.0f} "
-          f"{r['setup_s']:>8.3f} {r['import_rss_mb']:>8.1f} {r['peak_rss_mb']:>9.1f}", flush=True)
+    print(
+        f"{label:<34} {r['requests']:>11,} {r['snapshots']:>9,} {r['seconds']:>7.1f} {rate:>8,.0f} "
+        f"{r['setup_s']:>8.3f} {r['import_rss_mb']:>8.1f} {r['peak_rss_mb']:>9.1f}",
+        flush=True,
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1e5 and 1e6 requests only")
     args = ap.parse_args()
-    print(f"{'case':<34} {'requests':>11} {'snaps':>9} {'wall s':>7} {'req/s':>8} {'setup s':>8} "
-          f"{'import':>8} {'peak MB':>9}")
+    print(
+        f"{'case':<34} {'requests':>11} {'snaps':>9} {'wall s':>7} {'req/s':>8} {'setup s':>8} "
+        f"{'import':>8} {'peak MB':>9}"
+    )
     small = measure(100_000, 2000.0)
     show("1e5 requests, 8 nodes", small)
     big = measure(1_000_000 if args.quick else 10_000_000, 2000.0)
@@ -81,8 +91,10 @@ def main() -> None:
     k7 = measure(2000, 2000.0, keys=10_000_000, setup_only=True)
     show("set-up, 1e4 keys", k4)
     show("set-up, 1e7 keys", k7)
-    print(f"  1e7 keys add {k7['peak_rss_mb'] - k4['peak_rss_mb']:.1f} MB and "
-          f"{k7['setup_s'] - k4['setup_s']:.3f} s of set-up")
+    print(
+        f"  1e7 keys add {k7['peak_rss_mb'] - k4['peak_rss_mb']:.1f} MB and "
+        f"{k7['setup_s'] - k4['setup_s']:.3f} s of set-up"
+    )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def main() -> None:
     gc.collect()
     idle = rss()
     cfg = cachesim.load_scenario("baseline").with_overrides(
-        {"duration_s": args.duration, "workload.rate_rps": 1000, "cluster.nodes": 10, "warmup_s": 0})
+        {"duration_s": args.duration, "workload.rate_rps": 1000, "cluster.nodes": 10, "warmup_s": 0}
+    )
     held: list = []
 
     def session() -> None:
@@ -61,8 +62,12 @@ def main() -> None:
     release()
     after_release = rss()
     print(f"{args.sessions} runs of {args.duration:g} s at 1,000 req/s on 10 nodes, one thread each")
-    for label, v in (("idle", idle), ("runs held", peak), ("dropped, gc only", after_gc),
-                     ("dropped, release()", after_release)):
+    for label, v in (
+        ("idle", idle),
+        ("runs held", peak),
+        ("dropped, gc only", after_gc),
+        ("dropped, release()", after_release),
+    ):
         print(f"  {label:<20} {v:8.1f} MB  {v / idle:5.2f}x idle")
 
 

@@ -101,8 +101,10 @@ def main() -> None:
             f"capacity {capacity:,} {'bytes' if args.bytes else 'objects'}; read_trace {read_s * 1e3:.0f} ms; "
             f"checkout {args.root}"
         )
-        print(f"{'policy':<7} {'cachesim req/s':>15} {'libCacheSim req/s':>18} {'ratio':>6} {'cpu ratio':>9} "
-              f"{'miss ratio':>10}  agree")
+        print(
+            f"{'policy':<7} {'cachesim req/s':>15} {'libCacheSim req/s':>18} {'ratio':>6} {'cpu ratio':>9} "
+            f"{'miss ratio':>10}  agree"
+        )
         for policy in args.policies.split(","):
 
             def run_ours(p: str = policy) -> object:

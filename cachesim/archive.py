@@ -144,8 +144,9 @@ def _csv(raw: dict[str, bytes], base: str, name: str, **kwargs: Any) -> pd.DataF
 
 
 def _hot(raw: dict[str, bytes], name: str, config: SimConfig) -> Any:
-    frames = {base: _csv(raw, base, name, dtype={"node": str, "kind": str, "home": str})
-              for base in HOT_FILES if base in raw}
+    frames = {
+        base: _csv(raw, base, name, dtype={"node": str, "kind": str, "home": str}) for base in HOT_FILES if base in raw
+    }
     try:
         return load_frames(config, frames)
     except (ValueError, KeyError, TypeError, AttributeError):

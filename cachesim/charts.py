@@ -37,12 +37,18 @@ DETECTION_KINDS: tuple[str, ...] = tuple(k.value for k in NOTICED_KINDS)
 MARKER_KINDS: tuple[str, ...] = tuple(k.value for k in _MARKER_KINDS)
 #: A colour for every marker kind (tests/engine/test_events.py checks that none is missing).
 KIND_COLORS = {
-    K.KILL: "#dc2626", K.RESTART: "#16a34a", K.SLOW: "#f59e0b", K.HEAL: "#0d9488",
-    K.PARTITION: "#7c3aed", K.LOSS: "#db2777", K.NODE_DOWN_DETECTED: "#991b1b",
-    K.NODE_UP_DETECTED: "#166534", K.ANOMALY: "#ea580c", K.RECOVERED: "#0e7490",
+    K.KILL: "#dc2626",
+    K.RESTART: "#16a34a",
+    K.SLOW: "#f59e0b",
+    K.HEAL: "#0d9488",
+    K.PARTITION: "#7c3aed",
+    K.LOSS: "#db2777",
+    K.NODE_DOWN_DETECTED: "#991b1b",
+    K.NODE_UP_DETECTED: "#166534",
+    K.ANOMALY: "#ea580c",
+    K.RECOVERED: "#0e7490",
 }
-STATE_COLORS = {"up": "#2563eb", "slow": "#f59e0b", "partitioned": "#7c3aed",
-                "unrouted": "#94a3b8", "down": "#dc2626"}
+STATE_COLORS = {"up": "#2563eb", "slow": "#f59e0b", "partitioned": "#7c3aed", "unrouted": "#94a3b8", "down": "#dc2626"}
 PERCENTILE_COLORS = {"p50": "#93c5fd", "p95": "#3b82f6", "p99": "#1e3a8a"}
 RUN_COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
 LOAD_COLORS = {"throughput": "#2563eb", "DB load": "#f59e0b", "failures": "#dc2626"}
@@ -110,14 +116,12 @@ def _frame(cols: Columns) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def markers(events: pd.DataFrame | None, domain: Domain = None,
-            kinds: Sequence[str] = MARKER_KINDS) -> pd.DataFrame:
+def markers(events: pd.DataFrame | None, domain: Domain = None, kinds: Sequence[str] = MARKER_KINDS) -> pd.DataFrame:
     """The events drawn as rules (chaos actions and detections), inside ``domain``."""
     return _frame(marker_columns(events, domain, kinds))
 
 
-def marker_columns(events: ColumnsLike | None, domain: Domain = None,
-                   kinds: Sequence[str] = MARKER_KINDS) -> Columns:
+def marker_columns(events: ColumnsLike | None, domain: Domain = None, kinds: Sequence[str] = MARKER_KINDS) -> Columns:
     """:func:`markers` on columns (``events``: t, kind, target, message). No events (None
     or an empty DataFrame) gives float columns, as an empty DataFrame has; events of
     which none is drawn give typed empty columns."""
@@ -130,9 +134,12 @@ def marker_columns(events: ColumnsLike | None, domain: Domain = None,
         keep &= (t >= domain[0]) & (t <= domain[1])
     idx = np.flatnonzero(keep)
     return {
-        "t": t[idx], "kind": kind[idx], "target": np.asarray(events["target"], dtype=object)[idx],
+        "t": t[idx],
+        "kind": kind[idx],
+        "target": np.asarray(events["target"], dtype=object)[idx],
         "message": np.asarray(events["message"], dtype=object)[idx],
-        "style": np.where(np.isin(kind[idx], list(CHAOS_KINDS)), "chaos", "detected")}
+        "style": np.where(np.isin(kind[idx], list(CHAOS_KINDS)), "chaos", "detected"),
+    }
 
 
 def legend_items(events: pd.DataFrame | None) -> list[tuple[str, str, bool]]:
@@ -157,22 +164,40 @@ def _legend(**kw: Any) -> alt.Legend:
 
 def _rules(ev: pd.DataFrame, domain: Domain) -> alt.Chart:
     kinds = [k for k in MARKER_KINDS if k in set(ev["kind"])]
-    return alt.Chart(ev).mark_rule(strokeWidth=1.5, opacity=0.85).encode(
-        x=_x(domain),
-        color=alt.Color("kind:N", title="event", scale=alt.Scale(domain=kinds, range=[KIND_COLORS[k] for k in kinds]),
-                        legend=None),
-        strokeDash=alt.StrokeDash("style:N", legend=None,
-                                  scale=alt.Scale(domain=["chaos", "detected"], range=[[1, 0], [4, 3]])),
-        tooltip=[alt.Tooltip("t:Q", format=".2f", title="t (s)"), alt.Tooltip("kind:N"),
-                 alt.Tooltip("target:N"), alt.Tooltip("message:N")],
+    return (
+        alt.Chart(ev)
+        .mark_rule(strokeWidth=1.5, opacity=0.85)
+        .encode(
+            x=_x(domain),
+            color=alt.Color(
+                "kind:N",
+                title="event",
+                scale=alt.Scale(domain=kinds, range=[KIND_COLORS[k] for k in kinds]),
+                legend=None,
+            ),
+            strokeDash=alt.StrokeDash(
+                "style:N", legend=None, scale=alt.Scale(domain=["chaos", "detected"], range=[[1, 0], [4, 3]])
+            ),
+            tooltip=[
+                alt.Tooltip("t:Q", format=".2f", title="t (s)"),
+                alt.Tooltip("kind:N"),
+                alt.Tooltip("target:N"),
+                alt.Tooltip("message:N"),
+            ],
+        )
     )
 
 
 def _with_rules(layers: list, d: Frames, domain: Domain, title: str, height: int) -> alt.LayerChart:
     if not d["rules"].empty:
         layers = [*layers, _rules(d["rules"], domain)]
-    return alt.LayerChart(layer=layers, title=title, height=height, autosize=FIT_X,
-                          resolve=alt.Resolve(scale=alt.ScaleResolveMap(color="independent")))
+    return alt.LayerChart(
+        layer=layers,
+        title=title,
+        height=height,
+        autosize=FIT_X,
+        resolve=alt.Resolve(scale=alt.ScaleResolveMap(color="independent")),
+    )
 
 
 def _time_tooltip() -> alt.Tooltip:
@@ -207,8 +232,14 @@ def hit_ratio_columns(ts: ColumnsLike) -> Columns:
     return _long(ts, {"hit ratio": np.asarray(ts["hit_ratio"], dtype=float)}, "hit_ratio")
 
 
-def hit_ratio_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
-                   theory: float | None = None, theory_label: str = "analytic") -> Frames:
+def hit_ratio_data(
+    ts: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    *,
+    domain: Domain = None,
+    theory: float | None = None,
+    theory_label: str = "analytic",
+) -> Frames:
     d = {"ts": _frame(hit_ratio_columns(ts)), "rules": markers(events, domain)}
     if theory is not None:
         d["ref"] = pd.DataFrame({"hit_ratio": [float(theory)], "label": [f"{theory_label}: {theory:.1%}"]})
@@ -216,18 +247,25 @@ def hit_ratio_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, doma
 
 
 def _hit_ratio(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = True) -> alt.LayerChart:
-    layers = [alt.Chart(d["ts"]).mark_line(strokeWidth=1.6).encode(
-        x=_x(domain),
-        y=alt.Y("hit_ratio:Q", title="hit ratio", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=alt.Color("series:N", legend=_legend(), scale=alt.Scale(domain=["hit ratio"], range=["#2563eb"])),
-        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("hit_ratio:Q", format=".1%", title="hit ratio")))]
+    layers = [
+        alt.Chart(d["ts"])
+        .mark_line(strokeWidth=1.6)
+        .encode(
+            x=_x(domain),
+            y=alt.Y("hit_ratio:Q", title="hit ratio", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color("series:N", legend=_legend(), scale=alt.Scale(domain=["hit ratio"], range=["#2563eb"])),
+            tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("hit_ratio:Q", format=".1%", title="hit ratio")),
+        )
+    ]
     layers += _previous(d, domain, "hit_ratio")
     if "ref" in d:
         layers += [
-            alt.Chart(d["ref"]).mark_rule(color="#16a34a", strokeDash=[6, 4], strokeWidth=2).encode(
-                y=alt.Y("hit_ratio:Q"), tooltip=[alt.Tooltip("label:N")]),
-            alt.Chart(d["ref"]).mark_text(align="left", dx=4, dy=-8, color="#15803d", fontSize=11).encode(
-                y=alt.Y("hit_ratio:Q"), x=alt.XValue(0), text=alt.Text("label:N")),
+            alt.Chart(d["ref"])
+            .mark_rule(color="#16a34a", strokeDash=[6, 4], strokeWidth=2)
+            .encode(y=alt.Y("hit_ratio:Q"), tooltip=[alt.Tooltip("label:N")]),
+            alt.Chart(d["ref"])
+            .mark_text(align="left", dx=4, dy=-8, color="#15803d", fontSize=11)
+            .encode(y=alt.Y("hit_ratio:Q"), x=alt.XValue(0), text=alt.Text("label:N")),
         ]
     return _with_rules(layers, d, domain, "Hit ratio", height)
 
@@ -253,8 +291,11 @@ def previous_columns(prev: ColumnsLike, field: str, domain: Domain = None) -> Co
 def _previous(d: Frames, domain: Domain, field: str) -> list[alt.Chart]:
     if "prev" not in d or d["prev"].empty:
         return []
-    return [alt.Chart(d["prev"]).mark_line(strokeWidth=1.4, strokeDash=[5, 3], color=PREVIOUS_COLOR, opacity=0.9)
-            .encode(x=_x(domain), y=alt.Y("prev:Q", title=None))]
+    return [
+        alt.Chart(d["prev"])
+        .mark_line(strokeWidth=1.4, strokeDash=[5, 3], color=PREVIOUS_COLOR, opacity=0.9)
+        .encode(x=_x(domain), y=alt.Y("prev:Q", title=None))
+    ]
 
 
 def failure_columns(ts: ColumnsLike) -> Columns:
@@ -272,8 +313,9 @@ FAILURE_COLOR = "#dc2626"
 
 def latency_columns(ts: ColumnsLike) -> Columns:
     """Long columns (t, series p50/p95/p99, ms) of positive latencies."""
-    return _long(ts, {p: np.asarray(ts[f"latency_{p}_ms"], dtype=float) for p in PERCENTILE_COLORS}, "ms",
-                 positive=True)
+    return _long(
+        ts, {p: np.asarray(ts[f"latency_{p}_ms"], dtype=float) for p in PERCENTILE_COLORS}, "ms", positive=True
+    )
 
 
 def latency_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None) -> Frames:
@@ -283,21 +325,44 @@ def latency_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain
 
 
 def _latency(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = True) -> alt.LayerChart:
-    line = alt.Chart(d["ts"]).mark_line(strokeWidth=1.4).encode(
-        x=_x(domain),
-        y=alt.Y("ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
-        color=alt.Color("series:N", legend=_legend(),
-                        scale=alt.Scale(domain=list(PERCENTILE_COLORS), range=list(PERCENTILE_COLORS.values()))),
-        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("series:N", title="percentile"),
-                      alt.Tooltip("ms:Q", format=".2f")))
+    line = (
+        alt.Chart(d["ts"])
+        .mark_line(strokeWidth=1.4)
+        .encode(
+            x=_x(domain),
+            y=alt.Y("ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
+            color=alt.Color(
+                "series:N",
+                legend=_legend(),
+                scale=alt.Scale(domain=list(PERCENTILE_COLORS), range=list(PERCENTILE_COLORS.values())),
+            ),
+            tooltip=_tips(
+                tooltips,
+                _time_tooltip(),
+                alt.Tooltip("series:N", title="percentile"),
+                alt.Tooltip("ms:Q", format=".2f"),
+            ),
+        )
+    )
     layers: list = [line, *_previous(d, domain, "latency_p99_ms")]
     if "fail" not in d:
         return _with_rules(layers, d, domain, "Latency p50 / p95 / p99 (completed requests only)", height)
-    fail = alt.Chart(d["fail"]).mark_area(color=FAILURE_COLOR, opacity=0.25, line={"color": FAILURE_COLOR}).encode(
-        x=_x(domain),
-        y=alt.Y("failure_ratio:Q", title="failure ratio", scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%", orient="right", titleColor=FAILURE_COLOR, labelColor=FAILURE_COLOR)),
-        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("failure_ratio:Q", format=".1%", title="failure ratio")))
+    fail = (
+        alt.Chart(d["fail"])
+        .mark_area(color=FAILURE_COLOR, opacity=0.25, line={"color": FAILURE_COLOR})
+        .encode(
+            x=_x(domain),
+            y=alt.Y(
+                "failure_ratio:Q",
+                title="failure ratio",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%", orient="right", titleColor=FAILURE_COLOR, labelColor=FAILURE_COLOR),
+            ),
+            tooltip=_tips(
+                tooltips, _time_tooltip(), alt.Tooltip("failure_ratio:Q", format=".1%", title="failure ratio")
+            ),
+        )
+    )
     chart = _with_rules([*layers, fail], d, domain, LATENCY_TITLE, height)
     chart.resolve = alt.Resolve(scale=alt.ScaleResolveMap(color="independent", y="independent"))
     return chart
@@ -321,12 +386,20 @@ def load_data(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: D
 
 
 def _load(d: Frames, domain: Domain, height: int = HEIGHT, tooltips: bool = True) -> alt.LayerChart:
-    line = alt.Chart(d["ts"]).mark_line(strokeWidth=1.4).encode(
-        x=_x(domain),
-        y=alt.Y("rps:Q", title="per simulated second"),
-        color=alt.Color("series:N", legend=_legend(),
-                        scale=alt.Scale(domain=list(LOAD_COLORS), range=list(LOAD_COLORS.values()))),
-        tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("series:N"), alt.Tooltip("rps:Q", format=",.0f")))
+    line = (
+        alt.Chart(d["ts"])
+        .mark_line(strokeWidth=1.4)
+        .encode(
+            x=_x(domain),
+            y=alt.Y("rps:Q", title="per simulated second"),
+            color=alt.Color(
+                "series:N",
+                legend=_legend(),
+                scale=alt.Scale(domain=list(LOAD_COLORS), range=list(LOAD_COLORS.values())),
+            ),
+            tooltip=_tips(tooltips, _time_tooltip(), alt.Tooltip("series:N"), alt.Tooltip("rps:Q", format=",.0f")),
+        )
+    )
     return _with_rules([line], d, domain, "Throughput, DB load and failures", height)
 
 
@@ -349,19 +422,26 @@ def node_load_columns(node_ts: ColumnsLike, max_marks: int = 6000) -> tuple[Colu
         rows = np.flatnonzero(np.isin(t, times[::step]))
     interval = float(times[1] - times[0]) if len(times) > 1 else 1.0
     t = t[rows]
-    picked = {c: np.asarray(node_ts[c])[rows] for c in ("up", "partitioned", "routed", "slow_factor", "occupancy",
-                                                         "capacity")}
+    picked = {
+        c: np.asarray(node_ts[c])[rows] for c in ("up", "partitioned", "routed", "slow_factor", "occupancy", "capacity")
+    }
     code = derived.node_state_codes(picked)
-    cells = {"t": t, "t0": t - interval * step, "name": names[rows], "state": derived.NODE_STATES[code],
-             "rps": derived.ratios(np.asarray(node_ts["requests"])[rows], interval),
-             "fill": derived.node_fill(picked)}
+    cells = {
+        "t": t,
+        "t0": t - interval * step,
+        "name": names[rows],
+        "state": derived.NODE_STATES[code],
+        "rps": derived.ratios(np.asarray(node_ts["requests"])[rows], interval),
+        "fill": derived.node_fill(picked),
+    }
     serving = code >= derived.SERVING
     on, off = np.flatnonzero(serving), np.flatnonzero(~serving)
     return {c: v[on] for c, v in cells.items()}, {c: v[off] for c, v in cells.items()}
 
 
-def node_load_data(node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
-                   max_marks: int = 6000) -> Frames:
+def node_load_data(
+    node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None, max_marks: int = 6000
+) -> Frames:
     """Per-node, per-window cells (bounded to ``max_marks`` by keeping every k-th
     window), split into nodes serving (``cells``) and not serving (``off``)."""
     cells, off = node_load_columns(node_ts, max_marks)
@@ -372,27 +452,60 @@ def _node_load(d: Frames, domain: Domain, height: int | None = None, tooltips: b
     order = list(dict.fromkeys([*d["cells"]["name"], *d["off"]["name"]]))
     order.sort(key=lambda n: (len(n), n))  # node-2 before node-10
     y = alt.Y("name:N", title=None, sort=order)
-    tip = _tips(tooltips, alt.Tooltip("name:N", title="node"), _time_tooltip(), alt.Tooltip("state:N"),
-                alt.Tooltip("rps:Q", format=",.0f", title="req/s"),
-                alt.Tooltip("fill:Q", format=".0%", title="occupancy"))
+    tip = _tips(
+        tooltips,
+        alt.Tooltip("name:N", title="node"),
+        _time_tooltip(),
+        alt.Tooltip("state:N"),
+        alt.Tooltip("rps:Q", format=",.0f", title="req/s"),
+        alt.Tooltip("fill:Q", format=".0%", title="occupancy"),
+    )
     states = [s for s in STATE_COLORS if s not in ("up", "slow")]
-    serving = alt.Chart(d["cells"]).mark_rect().encode(
-        x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
-        color=alt.Color("rps:Q", title="req/s", scale=alt.Scale(scheme="blues"),
-                        legend=alt.Legend(orient="bottom", gradientLength=120)))
-    off = alt.Chart(d["off"]).mark_rect().encode(
-        x=_x(domain), x2=alt.X2("t0:Q"), y=y, tooltip=tip,
-        color=alt.Color("state:N", title="not serving", legend=alt.Legend(orient="bottom"),
-                        scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states])))
+    serving = (
+        alt.Chart(d["cells"])
+        .mark_rect()
+        .encode(
+            x=_x(domain),
+            x2=alt.X2("t0:Q"),
+            y=y,
+            tooltip=tip,
+            color=alt.Color(
+                "rps:Q",
+                title="req/s",
+                scale=alt.Scale(scheme="blues"),
+                legend=alt.Legend(orient="bottom", gradientLength=120),
+            ),
+        )
+    )
+    off = (
+        alt.Chart(d["off"])
+        .mark_rect()
+        .encode(
+            x=_x(domain),
+            x2=alt.X2("t0:Q"),
+            y=y,
+            tooltip=tip,
+            color=alt.Color(
+                "state:N",
+                title="not serving",
+                legend=alt.Legend(orient="bottom"),
+                scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states]),
+            ),
+        )
+    )
     h = height or max(HEIGHT, min(400, 22 * len(order)))
     return _with_rules([serving, off], d, domain, "Per-node load and state", h)
 
 
 def node_occupancy_columns(latest: ColumnsLike) -> Columns:
     """The occupancy bars' columns (name, state, occupancy, capacity, fill)."""
-    return {"name": np.asarray(latest["name"], dtype=object), "state": derived.node_state(latest),
-            "occupancy": np.asarray(latest["occupancy"]), "capacity": np.asarray(latest["capacity"]),
-            "fill": derived.node_fill(latest)}
+    return {
+        "name": np.asarray(latest["name"], dtype=object),
+        "state": derived.node_state(latest),
+        "occupancy": np.asarray(latest["occupancy"]),
+        "capacity": np.asarray(latest["capacity"]),
+        "fill": derived.node_fill(latest),
+    }
 
 
 def node_occupancy_data(latest: pd.DataFrame) -> Frames:
@@ -400,42 +513,69 @@ def node_occupancy_data(latest: pd.DataFrame) -> Frames:
     return {"nodes": _frame(node_occupancy_columns(latest))}
 
 
-def _node_occupancy(d: Frames, domain: Domain = None, height: int | None = None,
-                    tooltips: bool = True) -> alt.Chart:
+def _node_occupancy(d: Frames, domain: Domain = None, height: int | None = None, tooltips: bool = True) -> alt.Chart:
     df = d["nodes"]
     states = list(STATE_COLORS)
-    return alt.Chart(df).mark_bar().encode(
-        x=alt.X("fill:Q", title="occupancy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        y=alt.Y("name:N", title=None, sort=list(df["name"])),
-        color=alt.Color("state:N", legend=alt.Legend(orient="bottom", direction="horizontal", title=None),
-                        scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states])),
-        tooltip=_tips(tooltips, alt.Tooltip("name:N"), alt.Tooltip("state:N"), alt.Tooltip("occupancy:Q"),
-                      alt.Tooltip("capacity:Q"), alt.Tooltip("fill:Q", format=".0%")),
-    ).properties(title="Cache occupancy", height=height or max(60, min(320, 20 * len(df))), autosize=FIT_X)
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("fill:Q", title="occupancy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            y=alt.Y("name:N", title=None, sort=list(df["name"])),
+            color=alt.Color(
+                "state:N",
+                legend=alt.Legend(orient="bottom", direction="horizontal", title=None),
+                scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states]),
+            ),
+            tooltip=_tips(
+                tooltips,
+                alt.Tooltip("name:N"),
+                alt.Tooltip("state:N"),
+                alt.Tooltip("occupancy:Q"),
+                alt.Tooltip("capacity:Q"),
+                alt.Tooltip("fill:Q", format=".0%"),
+            ),
+        )
+        .properties(title="Cache occupancy", height=height or max(60, min(320, 20 * len(df))), autosize=FIT_X)
+    )
 
 
-def hit_ratio_chart(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
-                    theory: float | None = None, theory_label: str = "analytic",
-                    height: int = HEIGHT) -> alt.LayerChart:
+def hit_ratio_chart(
+    ts: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    *,
+    domain: Domain = None,
+    theory: float | None = None,
+    theory_label: str = "analytic",
+    height: int = HEIGHT,
+) -> alt.LayerChart:
     """Hit ratio per snapshot window; chaos rules; optional analytic reference line."""
     data = hit_ratio_data(ts, events, domain=domain, theory=theory, theory_label=theory_label)
     return _hit_ratio(data, domain, height)
 
 
-def latency_chart(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
-                  height: int = HEIGHT) -> alt.LayerChart:
+def latency_chart(
+    ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None, height: int = HEIGHT
+) -> alt.LayerChart:
     """p50, p95 and p99 latency per window (log scale), with chaos rules."""
     return _latency(latency_data(ts, events, domain=domain), domain, height)
 
 
-def load_chart(ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
-               height: int = HEIGHT) -> alt.LayerChart:
+def load_chart(
+    ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None, height: int = HEIGHT
+) -> alt.LayerChart:
     """Throughput, database load and failures per simulated second, with chaos rules."""
     return _load(load_data(ts, events, domain=domain), domain, height)
 
 
-def node_load_chart(node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *, domain: Domain = None,
-                    max_marks: int = 6000, height: int | None = None) -> alt.LayerChart:
+def node_load_chart(
+    node_ts: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    *,
+    domain: Domain = None,
+    max_marks: int = 6000,
+    height: int | None = None,
+) -> alt.LayerChart:
     """Heatmap of requests per second by node and window; nodes not serving in red/gray."""
     return _node_load(node_load_data(node_ts, events, domain=domain, max_marks=max_marks), domain, height)
 
@@ -448,45 +588,72 @@ def node_occupancy_chart(latest: pd.DataFrame, *, height: int | None = None) -> 
 # -- layouts by name (see cachesim.ui.vega for the cached Vega-Lite specs) ---------------
 
 LAYOUTS: dict[str, Callable[..., alt.TopLevelMixin]] = {
-    "hit_ratio": _hit_ratio, "latency": _latency, "load": _load,
-    "node_load": _node_load, "node_occupancy": _node_occupancy,
+    "hit_ratio": _hit_ratio,
+    "latency": _latency,
+    "load": _load,
+    "node_load": _node_load,
+    "node_occupancy": _node_occupancy,
 }
 
 
 # -- distributions, comparisons, schedules ----------------------------------------------
 
 
-def latency_cdf_chart(hist: pd.DataFrame, quantiles: Mapping[str, float | None] | None = None, *,
-                      height: int = 260) -> alt.Chart | alt.LayerChart:
+def latency_cdf_chart(
+    hist: pd.DataFrame, quantiles: Mapping[str, float | None] | None = None, *, height: int = 260
+) -> alt.Chart | alt.LayerChart:
     """Cumulative distribution of request latency (log x) from ``latency_histogram()``,
     with dashed rules at the given quantiles, e.g. ``{"p50": 1.2, "p99": 8.0}``."""
     df = hist.loc[:, ["upper_ms", "count"]].sort_values("upper_ms")
     total = df["count"].sum()
     df = df.assign(cdf=df["count"].cumsum() / total if total else 0.0)
-    line = alt.Chart(df).mark_line(interpolate="step-before", color="#2563eb").encode(
-        x=alt.X("upper_ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
-        y=alt.Y("cdf:Q", title="share of requests at or below", axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])),
-        tooltip=[alt.Tooltip("upper_ms:Q", format=".2f", title="≤ ms"), alt.Tooltip("cdf:Q", format=".2%")])
+    line = (
+        alt.Chart(df)
+        .mark_line(interpolate="step-before", color="#2563eb")
+        .encode(
+            x=alt.X("upper_ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
+            y=alt.Y(
+                "cdf:Q",
+                title="share of requests at or below",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            tooltip=[alt.Tooltip("upper_ms:Q", format=".2f", title="≤ ms"), alt.Tooltip("cdf:Q", format=".2%")],
+        )
+    )
     q = pd.DataFrame([(k, float(v)) for k, v in (quantiles or {}).items() if v], columns=["quantile", "ms"])
     if q.empty:
         return line.properties(title="Latency distribution (CDF)", height=height, autosize=FIT_X)
-    rules = alt.Chart(q).mark_rule(strokeDash=[4, 3], color="#64748b").encode(
-        x=alt.X("ms:Q"), tooltip=[alt.Tooltip("quantile:N"), alt.Tooltip("ms:Q", format=".2f")])
-    labels = alt.Chart(q).mark_text(align="left", dx=3, dy=-4, color="#334155", fontSize=11).encode(
-        x=alt.X("ms:Q"), y=alt.YValue(12), text=alt.Text("quantile:N"))
-    return alt.LayerChart(layer=[line, rules, labels], title="Latency distribution (CDF)", height=height,
-                          autosize=FIT_X)
+    rules = (
+        alt.Chart(q)
+        .mark_rule(strokeDash=[4, 3], color="#64748b")
+        .encode(x=alt.X("ms:Q"), tooltip=[alt.Tooltip("quantile:N"), alt.Tooltip("ms:Q", format=".2f")])
+    )
+    labels = (
+        alt.Chart(q)
+        .mark_text(align="left", dx=3, dy=-4, color="#334155", fontSize=11)
+        .encode(x=alt.X("ms:Q"), y=alt.YValue(12), text=alt.Text("quantile:N"))
+    )
+    return alt.LayerChart(
+        layer=[line, rules, labels], title="Latency distribution (CDF)", height=height, autosize=FIT_X
+    )
 
 
-CONVERGENCE_WITHIN = (("1 ms", "converged_1ms"), ("10 ms", "converged_10ms"), ("100 ms", "converged_100ms"),
-                      ("1 s", "converged_1s"), ("10 s", "converged_10s"))
+CONVERGENCE_WITHIN = (
+    ("1 ms", "converged_1ms"),
+    ("10 ms", "converged_10ms"),
+    ("100 ms", "converged_100ms"),
+    ("1 s", "converged_1s"),
+    ("10 s", "converged_10s"),
+)
 
 
 def convergence_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
     """The share of writes converged within each threshold, and its nines."""
-    rows = [(label, summary.get(key), summary.get(key.replace("converged_", "convergence_nines_")))
-            for label, key in CONVERGENCE_WITHIN]
+    rows = [
+        (label, summary.get(key), summary.get(key.replace("converged_", "convergence_nines_")))
+        for label, key in CONVERGENCE_WITHIN
+    ]
     return pd.DataFrame([r for r in rows if r[1] is not None], columns=["within", "share", "nines"])
 
 
@@ -495,11 +662,20 @@ def convergence_chart(summary: Mapping[str, Any], *, height: int = 240) -> alt.C
     key within 1 ms .. 10 s (the unconverged count against every bar)."""
     df = convergence_frame(summary)
     order = [label for label, _ in CONVERGENCE_WITHIN]
-    return alt.Chart(df).mark_bar(color="#7c3aed").encode(
-        x=alt.X("within:N", sort=order, title="converged within"),
-        y=alt.Y("share:Q", title="share of writes", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-        tooltip=[alt.Tooltip("within:N"), alt.Tooltip("share:Q", format=".3%"), alt.Tooltip("nines:Q", format=".2f")],
-    ).properties(title="Write convergence: no node serves an older version", height=height, autosize=FIT_X)
+    return (
+        alt.Chart(df)
+        .mark_bar(color="#7c3aed")
+        .encode(
+            x=alt.X("within:N", sort=order, title="converged within"),
+            y=alt.Y("share:Q", title="share of writes", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            tooltip=[
+                alt.Tooltip("within:N"),
+                alt.Tooltip("share:Q", format=".3%"),
+                alt.Tooltip("nines:Q", format=".2f"),
+            ],
+        )
+        .properties(title="Write convergence: no node serves an older version", height=height, autosize=FIT_X)
+    )
 
 
 #: In a two-column grid: the failure ratio sits beside the latency (which counts completed requests only).
@@ -529,15 +705,27 @@ def compare_chart(frames: Mapping[str, pd.DataFrame], metric: str, *, height: in
     scale = alt.Scale(type="log") if metric.startswith("latency") else alt.Scale(zero=metric != "hit_ratio")
     if metric == "failure_ratio":
         scale = alt.Scale(domain=[0, 1])
-    return alt.Chart(df).mark_line(strokeWidth=1.4).encode(
-        x=_x(None),
-        y=alt.Y("value:Q", title=title, scale=scale,
-                axis=alt.Axis(format="%") if metric.endswith("_ratio") else alt.Axis()),
-        color=alt.Color("run:N", sort=list(frames), scale=alt.Scale(domain=list(frames), range=RUN_COLORS),
-                        legend=alt.Legend(orient="bottom", direction="horizontal", title=None, columns=2,
-                                          labelLimit=260)),
-        tooltip=[alt.Tooltip("run:N"), _time_tooltip(), alt.Tooltip("value:Q", format=fmt, title=title)],
-    ).properties(title=title, height=height, autosize=FIT_X)
+    return (
+        alt.Chart(df)
+        .mark_line(strokeWidth=1.4)
+        .encode(
+            x=_x(None),
+            y=alt.Y(
+                "value:Q",
+                title=title,
+                scale=scale,
+                axis=alt.Axis(format="%") if metric.endswith("_ratio") else alt.Axis(),
+            ),
+            color=alt.Color(
+                "run:N",
+                sort=list(frames),
+                scale=alt.Scale(domain=list(frames), range=RUN_COLORS),
+                legend=alt.Legend(orient="bottom", direction="horizontal", title=None, columns=2, labelLimit=260),
+            ),
+            tooltip=[alt.Tooltip("run:N"), _time_tooltip(), alt.Tooltip("value:Q", format=fmt, title=title)],
+        )
+        .properties(title=title, height=height, autosize=FIT_X)
+    )
 
 
 def zoom_overview_data(ts: pd.DataFrame, events: pd.DataFrame | None = None) -> Frames:
@@ -553,31 +741,51 @@ def zoom_overview_chart(d: Frames, *, param: str = "zoom", height: int = 60) -> 
     brush = alt.selection_interval(name=param, encodings=["x"])
     hit, fail, rules = d["hit"], d["fail"], d["rules"]
     x = _x(None, title="drag here to zoom every chart below; double-click to reset")
-    layers = [alt.Chart(hit).mark_area(color="#93c5fd", opacity=0.7).encode(
-        x=x, y=alt.Y("hit_ratio:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%",
-                                                                                           tickCount=2))
-    ).add_params(brush)]
+    layers = [
+        alt.Chart(hit)
+        .mark_area(color="#93c5fd", opacity=0.7)
+        .encode(
+            x=x,
+            y=alt.Y("hit_ratio:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=2)),
+        )
+        .add_params(brush)
+    ]
     if not fail.empty:
         layers.append(alt.Chart(fail).mark_line(color=FAILURE_COLOR, strokeWidth=1).encode(x=x, y="failure_ratio:Q"))
     if not rules.empty:
         layers.append(alt.Chart(rules).mark_rule(color="#475569", strokeWidth=1, opacity=0.6).encode(x=x))
-    return alt.LayerChart(layer=layers, height=height, autosize=FIT_X,
-                          title=alt.Title("Whole run: hit ratio (blue), failure ratio (red)", fontSize=11))
+    return alt.LayerChart(
+        layer=layers,
+        height=height,
+        autosize=FIT_X,
+        title=alt.Title("Whole run: hit ratio (blue), failure ratio (red)", fontSize=11),
+    )
 
 
 #: The interval selection the Analysis charts share (drag on the strip; double-click resets).
 ZOOM = "zoom"
 
 
-def zoom_chart(ts: pd.DataFrame, node_ts: pd.DataFrame, events: pd.DataFrame | None = None, *,
-               theory: float | None = None, theory_label: str = "analytic", param: str = ZOOM) -> alt.VConcatChart:
+def zoom_chart(
+    ts: pd.DataFrame,
+    node_ts: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    *,
+    theory: float | None = None,
+    theory_label: str = "analytic",
+    param: str = ZOOM,
+) -> alt.VConcatChart:
     """The whole-run time series stacked: a strip of the run to drag a time range on
     (:func:`zoom_overview_chart`), then hit ratio, latency (with the failure ratio), load
     and per-node load, whose x scales all take their domain from the dragged range
     (double-click shows the whole run again)."""
     overview = zoom_overview_chart(zoom_overview_data(ts, events), param=param)
-    views = [hit_ratio_chart(ts, events, theory=theory, theory_label=theory_label), latency_chart(ts, events),
-             load_chart(ts, events), node_load_chart(node_ts, events)]
+    views = [
+        hit_ratio_chart(ts, events, theory=theory, theory_label=theory_label),
+        latency_chart(ts, events),
+        load_chart(ts, events),
+        node_load_chart(node_ts, events),
+    ]
     for chart in (overview, *views):
         chart.autosize = alt.Undefined  # a stacked chart sizes as a whole (Streamlit fits it to the page)
         for unit in chart.layer:
@@ -606,8 +814,17 @@ def _inner_y_axis(unit: alt.Chart) -> None:
         return
     axis = {} if y["axis"] is alt.Undefined else y["axis"].to_dict()
     right = axis.get("orient") == "right"
-    axis |= {"labelAlign": "right" if right else "left", "labelPadding": -4, "tickSize": 0, "domain": False,
-             "minExtent": 0, "maxExtent": 0, "title": None, "labelBaseline": "bottom", "labelOpacity": 0.8}
+    axis |= {
+        "labelAlign": "right" if right else "left",
+        "labelPadding": -4,
+        "tickSize": 0,
+        "domain": False,
+        "minExtent": 0,
+        "maxExtent": 0,
+        "title": None,
+        "labelBaseline": "bottom",
+        "labelOpacity": 0.8,
+    }
     y["axis"] = alt.Axis(**axis)
 
 
@@ -616,13 +833,29 @@ def chaos_timeline_chart(spans: pd.DataFrame, duration_s: float, *, height: int 
     (``cachesim.ui.chaos_editor.schedule_spans`` makes it from a config's events)."""
     df = spans
     kinds = [k for k in CHAOS_KINDS if k in set(df["action"])]
-    return alt.Chart(df).mark_bar(cornerRadius=3, opacity=0.85).encode(
-        x=alt.X("at_s:Q", title="simulated time (s)", scale=alt.Scale(domain=[0, duration_s], nice=False),
-                axis=alt.Axis(tickCount=10)),
-        x2=alt.X2("end_s:Q"),
-        y=alt.Y("target:N", title=None),
-        color=alt.Color("action:N", legend=alt.Legend(orient="bottom", direction="horizontal", title=None),
-                        scale=alt.Scale(domain=kinds, range=[KIND_COLORS[k] for k in kinds])),
-        tooltip=[alt.Tooltip("action:N"), alt.Tooltip("target:N"), alt.Tooltip("at_s:Q", title="from (s)"),
-                 alt.Tooltip("end_s:Q", title="until (s)", format=".1f")],
-    ).properties(title="Chaos schedule", height=height or max(50, 28 * df["target"].nunique()), autosize=FIT_X)
+    return (
+        alt.Chart(df)
+        .mark_bar(cornerRadius=3, opacity=0.85)
+        .encode(
+            x=alt.X(
+                "at_s:Q",
+                title="simulated time (s)",
+                scale=alt.Scale(domain=[0, duration_s], nice=False),
+                axis=alt.Axis(tickCount=10),
+            ),
+            x2=alt.X2("end_s:Q"),
+            y=alt.Y("target:N", title=None),
+            color=alt.Color(
+                "action:N",
+                legend=alt.Legend(orient="bottom", direction="horizontal", title=None),
+                scale=alt.Scale(domain=kinds, range=[KIND_COLORS[k] for k in kinds]),
+            ),
+            tooltip=[
+                alt.Tooltip("action:N"),
+                alt.Tooltip("target:N"),
+                alt.Tooltip("at_s:Q", title="from (s)"),
+                alt.Tooltip("end_s:Q", title="until (s)", format=".1f"),
+            ],
+        )
+        .properties(title="Chaos schedule", height=height or max(50, 28 * df["target"].nunique()), autosize=FIT_X)
+    )

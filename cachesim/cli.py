@@ -61,15 +61,28 @@ def _build_parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("eval-analyst", help="score an OpenAI-compatible model on the analyst's question bank")
-    p.add_argument("--base-url", required=True, metavar="URL",
-                   help="the server's OpenAI-compatible API, e.g. http://localhost:8000/v1")
+    p.add_argument(
+        "--base-url",
+        required=True,
+        metavar="URL",
+        help="the server's OpenAI-compatible API, e.g. http://localhost:8000/v1",
+    )
     p.add_argument("--model", required=True, metavar="NAME", help="the model name the server expects")
-    p.add_argument("--api-key", metavar="KEY", default=None,
-                   help="the API key (default: $OPENAI_API_KEY; local servers may need none)")
-    p.add_argument("--scenario", action="append", metavar="NAME",
-                   help="only the questions over this built-in scenario (repeatable)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
-                   help="seconds to wait for each answer (default 120)")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=None,
+        help="the API key (default: $OPENAI_API_KEY; local servers may need none)",
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="only the questions over this built-in scenario (repeatable)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, metavar="S", help="seconds to wait for each answer (default 120)"
+    )
     p.add_argument("--show", action="store_true", help="print each answer too")
     p.set_defaults(handler=_cmd_eval_analyst)
 
@@ -79,11 +92,16 @@ def _build_parser() -> _Parser:
 
     p = sub.add_parser("run", help="run a simulation and print its summary")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--scenario", metavar="NAME",
-                        help="a built-in scenario (default: baseline)")
+    source.add_argument("--scenario", metavar="NAME", help="a built-in scenario (default: baseline)")
     source.add_argument("--config", metavar="FILE.toml", help="a config file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="set a config field by its dotted name, e.g. cluster.nodes=8 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a config field by its dotted name, e.g. cluster.nodes=8 (repeatable)",
+    )
     p.add_argument("--out", metavar="DIR", help="save the whole result to DIR")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_cmd_run)
@@ -92,23 +110,58 @@ def _build_parser() -> _Parser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--scenario", metavar="NAME", help="a built-in scenario (default: baseline)")
     source.add_argument("--config", metavar="FILE.toml", help="a config file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="set a config field for every run (repeatable)")
-    p.add_argument("--vary", action="append", default=[], metavar="KEY=VALUES", required=True,
-                   help="a field and its values: a list cluster.nodes=2,4,8, a range cluster.capacity=100:1000:100 "
-                        "or a geometric range cluster.capacity=100:3200:*2 (repeatable: a grid)")
-    p.add_argument("--seeds", "--reps", dest="seeds", type=_positive_int, default=1, metavar="N",
-                   help="replications per grid point; their seeds are derived from the config's seed (default 1)")
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                   help="local worker processes (default: all cores; 1 runs them one by one here)")
-    p.add_argument("--dask", metavar="ADDRESS",
-                   help="run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
-                        "LocalCluster (default: $DASK_SCHEDULER_ADDRESS when set)")
-    p.add_argument("--target-ci", metavar="METRIC=HALF_WIDTH",
-                   help="adaptive replications: add seeds until METRIC's 95%% CI half-width is at most "
-                        "HALF_WIDTH, e.g. hit_ratio=0.005")
-    p.add_argument("--max-reps", type=_positive_int, default=30, metavar="N",
-                   help="with --target-ci: at most N replications per point (default 30)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a config field for every run (repeatable)",
+    )
+    p.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=VALUES",
+        required=True,
+        help="a field and its values: a list cluster.nodes=2,4,8, a range cluster.capacity=100:1000:100 "
+        "or a geometric range cluster.capacity=100:3200:*2 (repeatable: a grid)",
+    )
+    p.add_argument(
+        "--seeds",
+        "--reps",
+        dest="seeds",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="replications per grid point; their seeds are derived from the config's seed (default 1)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="local worker processes (default: all cores; 1 runs them one by one here)",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
+        "LocalCluster (default: $DASK_SCHEDULER_ADDRESS when set)",
+    )
+    p.add_argument(
+        "--target-ci",
+        metavar="METRIC=HALF_WIDTH",
+        help="adaptive replications: add seeds until METRIC's 95%% CI half-width is at most "
+        "HALF_WIDTH, e.g. hit_ratio=0.005",
+    )
+    p.add_argument(
+        "--max-reps",
+        type=_positive_int,
+        default=30,
+        metavar="N",
+        help="with --target-ci: at most N replications per point (default 30)",
+    )
     p.add_argument("--csv", metavar="FILE", help="also write every run's row to FILE")
     p.add_argument("--parquet", metavar="FILE", help="also write every run's row to FILE as Parquet (needs pyarrow)")
     p.add_argument("--json", action="store_true", help="print every run's row as JSON lines")
@@ -117,32 +170,44 @@ def _build_parser() -> _Parser:
     from cachesim.policies import EVICTION_POLICIES
 
     p = sub.add_parser("replay", help="replay a trace through one eviction policy")
-    p.add_argument("trace", metavar="TRACE",
-                   help="a CSV (key[,time,size,op]) or oracleGeneral .bin file")
-    p.add_argument("--policy", required=True, choices=list(EVICTION_POLICIES),
-                   help="eviction policy")
-    p.add_argument("--capacity", required=True, type=_positive_int, metavar="N",
-                   help="cache capacity: objects, or bytes with --bytes")
-    p.add_argument("--bytes", dest="use_bytes", action="store_true",
-                   help="capacity in bytes, objects take their trace sizes")
-    p.add_argument("--json", action="store_true",
-                   help='print {"requests", "hits", "misses", "miss_ratio"} as JSON')
+    p.add_argument("trace", metavar="TRACE", help="a CSV (key[,time,size,op]) or oracleGeneral .bin file")
+    p.add_argument("--policy", required=True, choices=list(EVICTION_POLICIES), help="eviction policy")
+    p.add_argument(
+        "--capacity",
+        required=True,
+        type=_positive_int,
+        metavar="N",
+        help="cache capacity: objects, or bytes with --bytes",
+    )
+    p.add_argument(
+        "--bytes", dest="use_bytes", action="store_true", help="capacity in bytes, objects take their trace sizes"
+    )
+    p.add_argument("--json", action="store_true", help='print {"requests", "hits", "misses", "miss_ratio"} as JSON')
     p.set_defaults(handler=_cmd_replay)
 
     p = sub.add_parser("mrc", help="miss-ratio curves of a trace (exact LRU, SHARDS, replay)")
-    p.add_argument("trace", metavar="TRACE",
-                   help="a CSV or oracleGeneral file (optionally .zst), or sample:NAME")
-    p.add_argument("--policy", default="lru", metavar="P1,P2",
-                   help="eviction policies, comma-separated (default lru)")
-    p.add_argument("--sizes", default="", metavar="S1,S2,...",
-                   help="cache sizes (objects, or bytes with --bytes; k/M/G suffixes); "
-                        "default: 20 sizes from 1 to the whole trace")
-    p.add_argument("--bytes", dest="use_bytes", action="store_true",
-                   help="sizes in bytes, objects take their trace sizes")
-    p.add_argument("--sample", type=float, default=None, metavar="RATE",
-                   help="SHARDS spatial sampling rate in (0, 1], e.g. 0.01")
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                   help="worker processes for the non-LRU replays (default: the CPUs)")
+    p.add_argument("trace", metavar="TRACE", help="a CSV or oracleGeneral file (optionally .zst), or sample:NAME")
+    p.add_argument("--policy", default="lru", metavar="P1,P2", help="eviction policies, comma-separated (default lru)")
+    p.add_argument(
+        "--sizes",
+        default="",
+        metavar="S1,S2,...",
+        help="cache sizes (objects, or bytes with --bytes; k/M/G suffixes); "
+        "default: 20 sizes from 1 to the whole trace",
+    )
+    p.add_argument(
+        "--bytes", dest="use_bytes", action="store_true", help="sizes in bytes, objects take their trace sizes"
+    )
+    p.add_argument(
+        "--sample", type=float, default=None, metavar="RATE", help="SHARDS spatial sampling rate in (0, 1], e.g. 0.01"
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes for the non-LRU replays (default: the CPUs)",
+    )
     p.add_argument("--json", action="store_true", help="print the curves as one JSON object")
     p.set_defaults(handler=_cmd_mrc)
     return parser
@@ -176,8 +241,13 @@ def _cmd_eval_analyst(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UsageError("--timeout must be > 0 seconds")
     key = args.api_key or os.environ.get("OPENAI_API_KEY")
-    settings = LLMSettings(model=args.model, api_key=SecretStr(key) if key else None,
-                           base_url=args.base_url, timeout_s=args.timeout, max_retries=1)
+    settings = LLMSettings(
+        model=args.model,
+        api_key=SecretStr(key) if key else None,
+        base_url=args.base_url,
+        timeout_s=args.timeout,
+        max_retries=1,
+    )
     print(f"simulating the bank's runs: {', '.join(args.scenario or RUN_OVERRIDES)}", file=sys.stderr)
     runs = bank_runs(args.scenario)
 
@@ -238,8 +308,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, allow_nan=False))
     else:
-        print(f"{label}: {res.sim_time_s:g} s simulated ({res.status}), "
-              f"summary after warmup_s={cfg.warmup_s:g}")
+        print(f"{label}: {res.sim_time_s:g} s simulated ({res.status}), summary after warmup_s={cfg.warmup_s:g}")
         _print_table(summary.items())
         if saved is not None:
             print(f"saved to {saved}")
@@ -272,8 +341,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if args.target_ci:
             metric, sep, target = args.target_ci.partition("=")
             if not sep or metric.strip() not in KNOWN_METRICS:
-                raise UsageError(f"--target-ci expects METRIC=HALF_WIDTH with METRIC one of "
-                                 f"{', '.join(KNOWN_METRICS)}, got {args.target_ci!r}")
+                raise UsageError(
+                    f"--target-ci expects METRIC=HALF_WIDTH with METRIC one of "
+                    f"{', '.join(KNOWN_METRICS)}, got {args.target_ci!r}"
+                )
             try:
                 half = float(target)
             except ValueError:
@@ -334,11 +405,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         agg = aggregate(table, list(plan.keys), KEY_METRICS) if len(table) else table
         reps = sorted(set(agg["runs"])) if len(table) else [0]
         per_point = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
-        print(f"{label}: {len(table)} runs ({len(agg)} points x {per_point} seeds) on {result.executor}"
-              f" in {result.elapsed_s:.1f} s" + (f"; {len(result.failures)} failed" if result.failures else ""))
+        print(
+            f"{label}: {len(table)} runs ({len(agg)} points x {per_point} seeds) on {result.executor}"
+            f" in {result.elapsed_s:.1f} s" + (f"; {len(result.failures)} failed" if result.failures else "")
+        )
         if len(table):
-            cols = [*plan.keys, "runs"] + [f"{m}_{s}" for m in KEY_METRICS for s in ("mean", "ci")
-                                           if f"{m}_{s}" in agg]
+            cols = [*plan.keys, "runs"] + [f"{m}_{s}" for m in KEY_METRICS for s in ("mean", "ci") if f"{m}_{s}" in agg]
             print(agg[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
             print("(_ci: half-width of the 95% Student-t confidence interval over the replications)")
     if interrupted or result.cancelled:
@@ -347,9 +419,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK if len(table) or not result.failures else 1
 
 
-KNOWN_METRICS = ("issued", "completed", "failed", "hits", "misses", "hit_ratio", "stale_reads", "latency_mean_ms",
-                 "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps", "db_reads", "db_writes",
-                 "latency_max_ms", "timeouts", "retries", "stale_read_ratio", "db_load_rps", "byte_hit_ratio")
+KNOWN_METRICS = (
+    "issued",
+    "completed",
+    "failed",
+    "hits",
+    "misses",
+    "hit_ratio",
+    "stale_reads",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "throughput_rps",
+    "db_reads",
+    "db_writes",
+    "latency_max_ms",
+    "timeouts",
+    "retries",
+    "stale_read_ratio",
+    "db_load_rps",
+    "byte_hit_ratio",
+)
 
 
 def _check_writable(path: str) -> None:
@@ -391,10 +482,12 @@ def sweep_progress_line(progress: Any, width: int = 30) -> str:
     """One line for a sweep's :class:`cachesim.sweeps.Progress`."""
     filled = int(round(progress.fraction * width))
     eta = progress.eta_s
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} runs"
-            + (f", {progress.failed} failed" if progress.failed else "")
-            + (f", ETA {eta:,.0f} s" if eta is not None and progress.done < progress.total else "")
-            + f"  {progress.elapsed_s:,.1f} s elapsed")
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} runs"
+        + (f", {progress.failed} failed" if progress.failed else "")
+        + (f", ETA {eta:,.0f} s" if eta is not None and progress.done < progress.total else "")
+        + f"  {progress.elapsed_s:,.1f} s elapsed"
+    )
 
 
 def _load_config(args: argparse.Namespace) -> tuple[Any, str]:
@@ -460,8 +553,10 @@ def _run_with_progress(sim: Any, duration_s: float, stream: IO[str] | None = Non
 def _progress_line(t: float, duration_s: float, elapsed: float, width: int = 30) -> str:
     frac = min(max(t / duration_s, 0.0), 1.0) if duration_s > 0 else 1.0
     filled = int(round(frac * width))
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {frac:4.0%}  "
-            f"t={t:,.1f}/{duration_s:,.1f} s  {elapsed:,.1f} s elapsed")
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {frac:4.0%}  "
+        f"t={t:,.1f}/{duration_s:,.1f} s  {elapsed:,.1f} s elapsed"
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -571,20 +666,27 @@ def _cmd_mrc(args: argparse.Namespace) -> int:
     if not args.sizes.strip():
         sizes = default_sizes(trace, use_bytes=args.use_bytes, points=20)
     curves = [
-        miss_ratio_curve(trace, name, sizes, use_bytes=args.use_bytes, sample_rate=rate,
-                         jobs=args.jobs)
+        miss_ratio_curve(trace, name, sizes, use_bytes=args.use_bytes, sample_rate=rate, jobs=args.jobs)
         for name in policies
     ]
     unit = "bytes" if args.use_bytes else "objects"
     if args.json:
-        print(json.dumps({
-            "trace": args.trace, "requests": len(trace), "unit": unit,
-            "curves": [c.to_dict() for c in curves],
-            "capacity_for_90pct_hits": {c.policy: c.capacity_for(0.9) for c in curves},
-        }))
+        print(
+            json.dumps(
+                {
+                    "trace": args.trace,
+                    "requests": len(trace),
+                    "unit": unit,
+                    "curves": [c.to_dict() for c in curves],
+                    "capacity_for_90pct_hits": {c.policy: c.capacity_for(0.9) for c in curves},
+                }
+            )
+        )
         return EXIT_OK
-    print(f"{args.trace}: {len(trace):,} requests; miss ratio by cache size ({unit})"
-          + (f", SHARDS at rate {rate:g}" if rate is not None and rate < 1 else ""))
+    print(
+        f"{args.trace}: {len(trace):,} requests; miss ratio by cache size ({unit})"
+        + (f", SHARDS at rate {rate:g}" if rate is not None and rate < 1 else "")
+    )
     header = [f"{'size':>14}"] + [f"{c.policy:>9}" for c in curves]
     print(" ".join(header))
     for i, size in enumerate(curves[0].sizes):
@@ -592,7 +694,8 @@ def _cmd_mrc(args: argparse.Namespace) -> int:
     for c in curves:
         cap = c.capacity_for(0.9)
         lowest = float(c.miss_ratios.min())
-        answer = (f"{cap:,} {unit}" if cap is not None
-                  else f"not reached on these sizes (lowest miss ratio {lowest:.4f})")
+        answer = (
+            f"{cap:,} {unit}" if cap is not None else f"not reached on these sizes (lowest miss ratio {lowest:.4f})"
+        )
         print(f"{c.policy}: 90% hit ratio at {answer}")
     return EXIT_OK

@@ -52,19 +52,42 @@ class _Section(BaseModel):
 
 
 class WorkloadConfig(_Section):
-    rate_rps: float = Field(2000.0, gt=0, le=1_000_000, description="Offered load, requests per simulated second (open loop, Poisson).")
-    clients: int = Field(4, ge=1, le=10_000, description="Client processes; the rate is split evenly over them (open-loop Poisson clients together are one Poisson process at rate_rps, drawn as such: the count does not change the traffic).")
+    rate_rps: float = Field(
+        2000.0, gt=0, le=1_000_000, description="Offered load, requests per simulated second (open loop, Poisson)."
+    )
+    clients: int = Field(
+        4,
+        ge=1,
+        le=10_000,
+        description="Client processes; the rate is split evenly over them (open-loop Poisson clients together are one Poisson process at rate_rps, drawn as such: the count does not change the traffic).",
+    )
     keys: int = Field(10_000, ge=1, le=10_000_000, description="Size of the key space.")
     distribution: Literal["zipf", "uniform", "hotspot"] = Field("zipf", description="Key popularity.")
     zipf_alpha: float = Field(0.9, ge=0, le=3, description="Zipf exponent: P(rank k) ~ 1/k^alpha.")
     hotspot_fraction: float = Field(0.1, gt=0, le=1, description="Hotspot: fraction of keys that are hot.")
     hotspot_share: float = Field(0.9, ge=0, le=1, description="Hotspot: share of requests that go to the hot keys.")
     write_ratio: float = Field(0.05, ge=0, le=1, description="Fraction of requests that are writes.")
-    trace: str | None = Field(None, description="Replay the keys (and ops) of a trace file instead of the generator; arrivals by trace_timing.")
-    trace_timing: Literal["poisson", "trace"] = Field("poisson", description="Arrivals of a replayed trace: poisson (at rate_rps) or trace (at the trace's own timestamps, divided by trace_speed; the trace is replayed once).")
-    trace_speed: float = Field(1.0, gt=0, le=1_000_000, description="trace timing: how many times faster than recorded the trace is replayed (2 = twice as fast).")
-    size: Literal["trace", "fixed", "lognormal"] = Field("trace", description="Object sizes in bytes: trace (a replayed trace's size column; 1 byte each without one), fixed (size_bytes each) or lognormal (mean size_bytes, log-sd size_sigma); a deterministic function of key and seed.")
-    size_bytes: int = Field(4096, ge=1, le=1_000_000_000, description="fixed: every object's size; lognormal: the mean size (bytes).")
+    trace: str | None = Field(
+        None,
+        description="Replay the keys (and ops) of a trace file instead of the generator; arrivals by trace_timing.",
+    )
+    trace_timing: Literal["poisson", "trace"] = Field(
+        "poisson",
+        description="Arrivals of a replayed trace: poisson (at rate_rps) or trace (at the trace's own timestamps, divided by trace_speed; the trace is replayed once).",
+    )
+    trace_speed: float = Field(
+        1.0,
+        gt=0,
+        le=1_000_000,
+        description="trace timing: how many times faster than recorded the trace is replayed (2 = twice as fast).",
+    )
+    size: Literal["trace", "fixed", "lognormal"] = Field(
+        "trace",
+        description="Object sizes in bytes: trace (a replayed trace's size column; 1 byte each without one), fixed (size_bytes each) or lognormal (mean size_bytes, log-sd size_sigma); a deterministic function of key and seed.",
+    )
+    size_bytes: int = Field(
+        4096, ge=1, le=1_000_000_000, description="fixed: every object's size; lognormal: the mean size (bytes)."
+    )
     size_sigma: float = Field(1.0, ge=0, le=4, description="lognormal: standard deviation of the log of the size.")
 
     @field_validator("trace")
@@ -78,29 +101,70 @@ class WorkloadConfig(_Section):
 class LeaseConfig(_Section):
     """Memcache leases ("Scaling Memcache at Facebook", section 3.2.1)."""
 
-    enabled: bool = Field(False, description="Leases: a miss gets a token for the key, a fill must present it, an invalidation voids it (a late fill is refused: no stale set); while a key's token is out, other misses wait and retry (no thundering herd).")
-    interval_s: float = Field(10.0, ge=MIN_INTERVAL_S, le=3600, description="A node hands out at most one token per key per interval (0.001 to 3600 s; the paper: 10 s): a token is out until its fill, an invalidation, or the interval's end.")
-    backoff_s: float = Field(0.01, ge=MIN_INTERVAL_S, le=10, description="How long a miss told to wait holds off before it looks the key up again at the node (0.001 to 10 s).")
+    enabled: bool = Field(
+        False,
+        description="Leases: a miss gets a token for the key, a fill must present it, an invalidation voids it (a late fill is refused: no stale set); while a key's token is out, other misses wait and retry (no thundering herd).",
+    )
+    interval_s: float = Field(
+        10.0,
+        ge=MIN_INTERVAL_S,
+        le=3600,
+        description="A node hands out at most one token per key per interval (0.001 to 3600 s; the paper: 10 s): a token is out until its fill, an invalidation, or the interval's end.",
+    )
+    backoff_s: float = Field(
+        0.01,
+        ge=MIN_INTERVAL_S,
+        le=10,
+        description="How long a miss told to wait holds off before it looks the key up again at the node (0.001 to 10 s).",
+    )
 
 
 class ClusterConfig(_Section):
     nodes: int = Field(4, ge=1, le=1024, description="Cache nodes, named node-1 .. node-N.")
-    capacity: int = Field(1000, ge=0, le=50_000_000, description="Items per node; 0 means no cache (every read goes to the database).")
-    capacity_bytes: int = Field(0, ge=0, le=2**50, description="Bytes per node, instead of capacity (then set capacity to 0); 0 means items count (capacity).")
+    capacity: int = Field(
+        1000, ge=0, le=50_000_000, description="Items per node; 0 means no cache (every read goes to the database)."
+    )
+    capacity_bytes: int = Field(
+        0,
+        ge=0,
+        le=2**50,
+        description="Bytes per node, instead of capacity (then set capacity to 0); 0 means items count (capacity).",
+    )
     eviction: str = Field("lru", description=f"Eviction policy: {' | '.join(EVICTION_NAMES)}.")
-    routing: str = Field("consistent_hash",
-                         description=f"How the load balancer picks a node: {' | '.join(ROUTING_NAMES)}.")
+    routing: str = Field(
+        "consistent_hash", description=f"How the load balancer picks a node: {' | '.join(ROUTING_NAMES)}."
+    )
     virtual_nodes: int = Field(100, ge=1, le=2000, description="Points per node on the consistent-hash ring.")
     service_time_ms: float = Field(0.5, ge=0, le=10_000, description="Mean time a node spends on one request.")
-    service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
+    service_distribution: Literal["constant", "exponential"] = Field(
+        "exponential", description="Service-time distribution."
+    )
     concurrency: int = Field(8, ge=1, le=10_000, description="Requests a node serves in parallel; the rest queue.")
-    queue_limit: int = Field(1000, ge=0, le=1_000_000, description="Requests a node lets wait; more are dropped (the client times out).")
-    ttl_s: float = Field(0.0, ge=0, le=86_400, description="Entry lifetime in seconds; 0 means no expiry (else at least 0.001).")
-    health_check_interval_s: float = Field(0.5, ge=MIN_PROBE_S, le=3600, description="How often the balancer probes nodes (at least 0.01 s).")
-    coalesce_misses: bool = Field(False, description="Collapse concurrent misses on one key into a single database read.")
+    queue_limit: int = Field(
+        1000, ge=0, le=1_000_000, description="Requests a node lets wait; more are dropped (the client times out)."
+    )
+    ttl_s: float = Field(
+        0.0, ge=0, le=86_400, description="Entry lifetime in seconds; 0 means no expiry (else at least 0.001)."
+    )
+    health_check_interval_s: float = Field(
+        0.5, ge=MIN_PROBE_S, le=3600, description="How often the balancer probes nodes (at least 0.01 s)."
+    )
+    coalesce_misses: bool = Field(
+        False, description="Collapse concurrent misses on one key into a single database read."
+    )
     leases: LeaseConfig = LeaseConfig()
-    gutter_nodes: int = Field(0, ge=0, le=64, description="Gutter pool: spare nodes outside the routing ring (0 to 64; the paper: about 1% of the cluster). A read whose node gives no answer (timeout, or believed down) is retried at the gutter; a gutter miss reads the database and fills with gutter_ttl_s; no invalidations reach the gutter.")
-    gutter_ttl_s: float = Field(10.0, ge=MIN_INTERVAL_S, le=86_400, description="Entry lifetime in the gutter pool (0.001 to 86400 s): bounds how long a gutter copy can be stale.")
+    gutter_nodes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Gutter pool: spare nodes outside the routing ring (0 to 64; the paper: about 1% of the cluster). A read whose node gives no answer (timeout, or believed down) is retried at the gutter; a gutter miss reads the database and fills with gutter_ttl_s; no invalidations reach the gutter.",
+    )
+    gutter_ttl_s: float = Field(
+        10.0,
+        ge=MIN_INTERVAL_S,
+        le=86_400,
+        description="Entry lifetime in the gutter pool (0.001 to 86400 s): bounds how long a gutter copy can be stale.",
+    )
 
     @property
     def in_bytes(self) -> bool:
@@ -143,19 +207,36 @@ def _registered(what: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 class DatabaseConfig(_Section):
-    service_time_ms: float = Field(5.0, ge=0, le=60_000, description="Mean time the database spends on one read or write.")
-    service_distribution: Literal["constant", "exponential"] = Field("exponential", description="Service-time distribution.")
+    service_time_ms: float = Field(
+        5.0, ge=0, le=60_000, description="Mean time the database spends on one read or write."
+    )
+    service_distribution: Literal["constant", "exponential"] = Field(
+        "exponential", description="Service-time distribution."
+    )
     concurrency: int = Field(16, ge=1, le=10_000, description="Requests the database serves in parallel.")
-    queue_limit: int = Field(10_000, ge=0, le=1_000_000, description="Requests the database lets wait; more are dropped.")
+    queue_limit: int = Field(
+        10_000, ge=0, le=1_000_000, description="Requests the database lets wait; more are dropped."
+    )
     write_policy: Literal["invalidate", "write_through", "none"] = Field(
-        "invalidate", description="On a write: invalidate the nodes' copies, update them, or nothing (TTL only).")
+        "invalidate", description="On a write: invalidate the nodes' copies, update them, or nothing (TTL only)."
+    )
 
 
 class NetworkConfig(_Section):
     latency_ms: float = Field(1.0, ge=0, le=10_000, description="Mean one-way delay per hop.")
-    jitter_ms: float = Field(0.2, ge=0, le=10_000, description="Standard deviation of the delay (gamma-distributed: always positive, mean exactly latency_ms).")
+    jitter_ms: float = Field(
+        0.2,
+        ge=0,
+        le=10_000,
+        description="Standard deviation of the delay (gamma-distributed: always positive, mean exactly latency_ms).",
+    )
     loss_rate: float = Field(0.0, ge=0, lt=1, description="Probability that a message is lost.")
-    bandwidth_mbps: float = Field(0.0, ge=0, le=1_000_000, description="Link bandwidth (megabits/s): a hop that carries an object (a read's answer, a write) takes size x 8 / bandwidth longer; 0 means no transfer time.")
+    bandwidth_mbps: float = Field(
+        0.0,
+        ge=0,
+        le=1_000_000,
+        description="Link bandwidth (megabits/s): a hop that carries an object (a read's answer, a write) takes size x 8 / bandwidth longer; 0 means no transfer time.",
+    )
 
     @model_validator(mode="after")
     def _jitter_needs_latency(self) -> NetworkConfig:
@@ -165,15 +246,21 @@ class NetworkConfig(_Section):
 
 
 class ClientConfig(_Section):
-    timeout_ms: float = Field(100.0, ge=MIN_TIMEOUT_MS, le=600_000, description="A request attempt fails after this long.")
+    timeout_ms: float = Field(
+        100.0, ge=MIN_TIMEOUT_MS, le=600_000, description="A request attempt fails after this long."
+    )
     retries: int = Field(1, ge=0, le=10, description="Extra attempts after a timeout.")
 
 
 class ChaosEvent(_Section):
     at_s: float = Field(ge=0, description="When, in simulated seconds.")
     action: Literal[CHAOS_ACTIONS]  # type: ignore[valid-type]  # the chaos kinds of cachesim.events
-    target: str = Field("", description="A node (node-3), several (node-1,node-2), 'database' (partition), or empty (heal all / loss).")
-    duration_s: float | None = Field(None, ge=MIN_INTERVAL_S, description="Undo the action after this long; empty means until a later event.")
+    target: str = Field(
+        "", description="A node (node-3), several (node-1,node-2), 'database' (partition), or empty (heal all / loss)."
+    )
+    duration_s: float | None = Field(
+        None, ge=MIN_INTERVAL_S, description="Undo the action after this long; empty means until a later event."
+    )
     factor: float = Field(10.0, ge=1, le=1000, description="slow: service-time multiplier.")
     loss_rate: float = Field(0.2, ge=0, lt=1, description="loss: network loss rate while it lasts.")
 
@@ -184,10 +271,14 @@ class ChaosEvent(_Section):
 class ChaosConfig(_Section):
     events: tuple[ChaosEvent, ...] = Field((), description="Scheduled faults.")
     random_kill_per_min: float = Field(0.0, ge=0, le=600, description="Random node kills per simulated minute.")
-    random_downtime_s: float = Field(5.0, ge=MIN_INTERVAL_S, le=3600, description="How long a randomly killed node stays down.")
+    random_downtime_s: float = Field(
+        5.0, ge=MIN_INTERVAL_S, le=3600, description="How long a randomly killed node stays down."
+    )
     random_slow_per_min: float = Field(0.0, ge=0, le=600, description="Random slowdowns per simulated minute.")
     random_slow_factor: float = Field(5.0, ge=1, le=1000, description="Service-time multiplier of a random slowdown.")
-    random_slow_duration_s: float = Field(5.0, ge=MIN_INTERVAL_S, le=3600, description="How long a random slowdown lasts.")
+    random_slow_duration_s: float = Field(
+        5.0, ge=MIN_INTERVAL_S, le=3600, description="How long a random slowdown lasts."
+    )
 
 
 class SimConfig(_Section):
@@ -218,17 +309,22 @@ class SimConfig(_Section):
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup_s ({self.warmup_s:g}) must be less than duration_s ({self.duration_s:g})")
         if self.snapshot_interval_s > self.duration_s:
-            raise ValueError(f"snapshot_interval_s ({self.snapshot_interval_s:g}) must be at most duration_s ({self.duration_s:g})")
+            raise ValueError(
+                f"snapshot_interval_s ({self.snapshot_interval_s:g}) must be at most duration_s ({self.duration_s:g})"
+            )
         if self.duration_s / self.snapshot_interval_s > 1_000_000:
             raise ValueError("duration_s / snapshot_interval_s must be at most 1,000,000 snapshots")
         if self.workload.rate_rps * self.snapshot_interval_s > 1e9:
             raise ValueError("workload.rate_rps x snapshot_interval_s must be at most 1e9 requests per snapshot")
         if self.cluster.capacity and self.cluster.capacity_bytes:
-            raise ValueError("cluster.capacity_bytes: set cluster.capacity (items per node) or "
-                             "cluster.capacity_bytes (bytes per node), not both; the other must be 0")
+            raise ValueError(
+                "cluster.capacity_bytes: set cluster.capacity (items per node) or "
+                "cluster.capacity_bytes (bytes per node), not both; the other must be 0"
+            )
         if self.workload.trace_timing == "trace" and self.workload.trace is None:
-            raise ValueError("workload.trace_timing: 'trace' needs a trace (workload.trace); "
-                             "without one arrivals are poisson")
+            raise ValueError(
+                "workload.trace_timing: 'trace' needs a trace (workload.trace); without one arrivals are poisson"
+            )
         names = set(self.node_names())
         for i, ev in enumerate(self.chaos.events):
             where = f"chaos.events.{i}.target"
@@ -239,7 +335,9 @@ class SimConfig(_Section):
             allowed = names | ({DATABASE_ENDPOINT} if ev.action in events.DATABASE_ACTIONS else set())
             for t in targets:
                 if t not in allowed and ev.action not in events.NETWORK_ACTIONS:
-                    raise ValueError(f"{where}: {t!r} is not a node of this cluster (node-1 .. node-{self.cluster.nodes})")
+                    raise ValueError(
+                        f"{where}: {t!r} is not a node of this cluster (node-1 .. node-{self.cluster.nodes})"
+                    )
         return self
 
     # -- helpers -----------------------------------------------------------------------
@@ -318,8 +416,10 @@ class SimConfig(_Section):
                 is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
                 if last:
                     if is_section:
-                        raise ConfigError(f"{dotted} is a section, not a value: set its fields instead "
-                                          f"(e.g. {dotted}.{next(iter(annotation.model_fields))}=...)")
+                        raise ConfigError(
+                            f"{dotted} is a section, not a value: set its fields instead "
+                            f"(e.g. {dotted}.{next(iter(annotation.model_fields))}=...)"
+                        )
                     node[part] = _coerce(dotted, annotation, value)
                 else:
                     if not is_section:

@@ -146,8 +146,9 @@ def node_fill(nodes: Mapping[str, Any]) -> np.ndarray:
 # -- differences between runs -----------------------------------------------------------
 
 
-def config_diff(flats: Mapping[str, Mapping[str, Any]],
-                ignore: tuple[str, ...] = ("description",)) -> list[tuple[str, list[Any]]]:
+def config_diff(
+    flats: Mapping[str, Mapping[str, Any]], ignore: tuple[str, ...] = ("description",)
+) -> list[tuple[str, list[Any]]]:
     """The dotted config keys whose values differ between runs (``flats``: run ->
     ``config.flat()``, in order), each with its value in every run (None where a run
     has no such key), sorted by key."""

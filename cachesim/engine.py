@@ -60,8 +60,7 @@ class Simulation:
         size_of = size_function(cfg) if is_sized else None
         arrivals = trace_arrivals(trace, w.trace_speed) if trace is not None and w.trace_timing == "trace" else None
         if trace is not None:
-            sampler = TraceSampler(trace, w.write_ratio, streams["ops"].gen,
-                                   track_sizes=is_sized and size_of is None)
+            sampler = TraceSampler(trace, w.write_ratio, streams["ops"].gen, track_sizes=is_sized and size_of is None)
             if is_sized and size_of is None:
                 size_of = sampler.size_of
         else:
@@ -71,8 +70,7 @@ class Simulation:
         directory = Directory()
         names = tuple(f"node-{i + 1}" for i in range(cfg.cluster.nodes))
         obs.hot = Recorder(names, home_router(cfg))
-        self.nodes = [CacheNode(env, cfg, i, streams["service"], obs, net, directory)
-                      for i in range(cfg.cluster.nodes)]
+        self.nodes = [CacheNode(env, cfg, i, streams["service"], obs, net, directory) for i in range(cfg.cluster.nodes)]
         self.db = Database(env, cfg, streams["db"], obs, net, directory)
         # the gutter pool (none by default): its service times from its own stream
         self.gutter = GutterPool(env, cfg, streams["gutter"], obs, net) if cfg.cluster.gutter_nodes else None
@@ -122,9 +120,13 @@ class Simulation:
         self._node_prev = [(0, 0, 0)] * len(names)  # (requests, hits, misses) at the last snapshot
         #: the database's queue length and busy slots at each snapshot (t, queue, busy)
         self._db_samples: list[tuple[float, int, int]] = []
-        self.events.add(0.0, EventKind.RUN_STARTED, "engine",
-                        f"run started: {cfg.cluster.nodes} nodes, {cfg.cluster.eviction}, "
-                        f"{cfg.cluster.routing}, {w.rate_rps:g} req/s for {cfg.duration_s:g} s")
+        self.events.add(
+            0.0,
+            EventKind.RUN_STARTED,
+            "engine",
+            f"run started: {cfg.cluster.nodes} nodes, {cfg.cluster.eviction}, "
+            f"{cfg.cluster.routing}, {w.rate_rps:g} req/s for {cfg.duration_s:g} s",
+        )
 
     # -- running ------------------------------------------------------------------------
 
@@ -194,16 +196,41 @@ class Simulation:
         now = float(self.env.now)
         stale_time = sum(n.stale_time_s + n.open_stale_time(now) for n in self._all_nodes)
         return RunRecord(
-            config=self.config, status=self.status, sim_time_s=float(self.env.now),
-            snapshots=self.snapshots, events=list(self.events),
-            counters=obs.counters(), at_warmup=obs.at_warmup, m_issued=obs.m_issued,
-            m_failed=obs.m_failed, m_counts=np.asarray(obs.m_counts, dtype=np.int64), m_sum_ms=obs.m_sum_ms,
-            m_max_ms=obs.m_max_ms, hot_keys=obs.hot.summary() if obs.hot is not None else None,
+            config=self.config,
+            status=self.status,
+            sim_time_s=float(self.env.now),
+            snapshots=self.snapshots,
+            events=list(self.events),
+            counters=obs.counters(),
+            at_warmup=obs.at_warmup,
+            m_issued=obs.m_issued,
+            m_failed=obs.m_failed,
+            m_counts=np.asarray(obs.m_counts, dtype=np.int64),
+            m_sum_ms=obs.m_sum_ms,
+            m_max_ms=obs.m_max_ms,
+            hot_keys=obs.hot.summary() if obs.hot is not None else None,
             db_samples=list(self._db_samples),
-            stale_time_s=stale_time, convergence=self.convergence.report(now),
-            node_totals=[(n.name, n.alive, self.balancer.believed_up[n.index], n.slow_factor, n.requests,
-                          n.hits, n.misses, n.dropped, n.rejected, n.evictions, n.invalidated,
-                          n.occupancy, n.capacity, int(out[n.index])) for n in self.nodes],
+            stale_time_s=stale_time,
+            convergence=self.convergence.report(now),
+            node_totals=[
+                (
+                    n.name,
+                    n.alive,
+                    self.balancer.believed_up[n.index],
+                    n.slow_factor,
+                    n.requests,
+                    n.hits,
+                    n.misses,
+                    n.dropped,
+                    n.rejected,
+                    n.evictions,
+                    n.invalidated,
+                    n.occupancy,
+                    n.capacity,
+                    int(out[n.index]),
+                )
+                for n in self.nodes
+            ],
         )
 
     def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
@@ -240,8 +267,20 @@ class Simulation:
         for i, n in enumerate(self.nodes):
             r, h, m = n.requests, n.hits, n.misses
             pr, ph, pm = prev[i]
-            rows.append((n.alive, routed[i], parted and net.is_partitioned(n.name), n.slow_factor,
-                         r - pr, h - ph, m - pm, n.occupancy, len(n.queue), n.busy))
+            rows.append(
+                (
+                    n.alive,
+                    routed[i],
+                    parted and net.is_partitioned(n.name),
+                    n.slow_factor,
+                    r - pr,
+                    h - ph,
+                    m - pm,
+                    n.occupancy,
+                    len(n.queue),
+                    n.busy,
+                )
+            )
             cum.append((r, h, m))
         self._node_prev = cum
         return NodeTable(self._names, self.config.cluster.node_capacity, np.array(rows, dtype=NODE_DTYPE))

@@ -30,10 +30,10 @@ import pandas as pd
 class Group(StrEnum):
     """What produced an event, and so what it means."""
 
-    CHAOS = "chaos"          # a chaos action: what the config's chaos.events schedule
+    CHAOS = "chaos"  # a chaos action: what the config's chaos.events schedule
     DETECTION = "detection"  # the balancer's verdict on a node
-    ANOMALY = "anomaly"      # the observer's hit-ratio alert and its end
-    RUN = "run"              # the engine's start and finish markers
+    ANOMALY = "anomaly"  # the observer's hit-ratio alert and its end
+    RUN = "run"  # the engine's start and finish markers
 
 
 class EventKind(StrEnum):
@@ -68,22 +68,33 @@ class EventKind(StrEnum):
 class TargetKind(StrEnum):
     """What an event's ``target`` names."""
 
-    NONE = ""                # run markers and the observer's alerts act on nothing in particular
+    NONE = ""  # run markers and the observer's alerts act on nothing in particular
     ENDPOINTS = "endpoints"  # cache nodes and/or the database, by name, comma-separated
-    NETWORK = "network"      # every link: loss (the target is written "network")
-    ALL = "all"              # everything: a heal without a target (the target is written "all")
+    NETWORK = "network"  # every link: loss (the target is written "network")
+    ALL = "all"  # everything: a heal without a target (the target is written "all")
 
 
 K = EventKind
 GROUPS: dict[EventKind, Group] = {
-    K.KILL: Group.CHAOS, K.RESTART: Group.CHAOS, K.SLOW: Group.CHAOS, K.HEAL: Group.CHAOS,
-    K.PARTITION: Group.CHAOS, K.LOSS: Group.CHAOS,
-    K.NODE_DOWN_DETECTED: Group.DETECTION, K.NODE_UP_DETECTED: Group.DETECTION,
-    K.ANOMALY: Group.ANOMALY, K.RECOVERED: Group.ANOMALY,
-    K.RUN_STARTED: Group.RUN, K.RUN_FINISHED: Group.RUN,
+    K.KILL: Group.CHAOS,
+    K.RESTART: Group.CHAOS,
+    K.SLOW: Group.CHAOS,
+    K.HEAL: Group.CHAOS,
+    K.PARTITION: Group.CHAOS,
+    K.LOSS: Group.CHAOS,
+    K.NODE_DOWN_DETECTED: Group.DETECTION,
+    K.NODE_UP_DETECTED: Group.DETECTION,
+    K.ANOMALY: Group.ANOMALY,
+    K.RECOVERED: Group.ANOMALY,
+    K.RUN_STARTED: Group.RUN,
+    K.RUN_FINISHED: Group.RUN,
 }
-SOURCES: dict[Group, str] = {Group.CHAOS: "chaos", Group.DETECTION: "balancer", Group.ANOMALY: "observer",
-                             Group.RUN: "engine"}
+SOURCES: dict[Group, str] = {
+    Group.CHAOS: "chaos",
+    Group.DETECTION: "balancer",
+    Group.ANOMALY: "observer",
+    Group.RUN: "engine",
+}
 
 
 def kinds(*groups: Group) -> tuple[EventKind, ...]:
@@ -108,18 +119,27 @@ PAUSE_KINDS = kinds(Group.CHAOS, Group.DETECTION)
 #: What ends a fault: the next of these on the same target (or on everything; a
 #: network fault only by another on the network). A later loss replaces the loss rate.
 UNDONE_BY: dict[EventKind, tuple[EventKind, ...]] = {
-    K.KILL: (K.RESTART,), K.SLOW: (K.HEAL,), K.PARTITION: (K.HEAL,), K.LOSS: (K.LOSS, K.HEAL),
+    K.KILL: (K.RESTART,),
+    K.SLOW: (K.HEAL,),
+    K.PARTITION: (K.HEAL,),
+    K.LOSS: (K.LOSS, K.HEAL),
 }
 
 #: A short label per kind (the marker legend, the live log).
 LABELS: dict[EventKind, str] = {k: k.value for k in EventKind} | {
-    K.NODE_DOWN_DETECTED: "detected down", K.NODE_UP_DETECTED: "detected up",
-    K.RUN_STARTED: "started", K.RUN_FINISHED: "finished",
+    K.NODE_DOWN_DETECTED: "detected down",
+    K.NODE_UP_DETECTED: "detected up",
+    K.RUN_STARTED: "started",
+    K.RUN_FINISHED: "finished",
 }
 #: What chaos did, as a verb ("chaos killed node-2"; a loss has no endpoint: "... the network").
 VERBS: dict[EventKind, str] = {
-    K.KILL: "killed", K.RESTART: "restarted", K.SLOW: "slowed", K.HEAL: "healed",
-    K.PARTITION: "partitioned", K.LOSS: "raised packet loss on",
+    K.KILL: "killed",
+    K.RESTART: "restarted",
+    K.SLOW: "slowed",
+    K.HEAL: "healed",
+    K.PARTITION: "partitioned",
+    K.LOSS: "raised packet loss on",
 }
 
 #: The name of the database as a partition's endpoint.
@@ -129,8 +149,12 @@ DATABASE = "database"
 
 #: The ChaosEvent fields each action uses (the others do not apply to it).
 PARAMETERS: dict[EventKind, tuple[str, ...]] = {
-    K.KILL: ("duration_s",), K.RESTART: (), K.SLOW: ("duration_s", "factor"), K.HEAL: (),
-    K.PARTITION: ("duration_s",), K.LOSS: ("duration_s", "loss_rate"),
+    K.KILL: ("duration_s",),
+    K.RESTART: (),
+    K.SLOW: ("duration_s", "factor"),
+    K.HEAL: (),
+    K.PARTITION: ("duration_s",),
+    K.LOSS: ("duration_s", "loss_rate"),
 }
 #: Actions that must name a target (node-1, ...); heal without one heals everything,
 #: loss acts on the whole network.
@@ -230,8 +254,18 @@ COLUMNS = ("t", "kind", "source", "target", "message", "target_kind", "ends_at")
 
 def frame(events: Iterable[Event]) -> pd.DataFrame:
     """Events as a frame with :data:`COLUMNS` (kinds as plain strings)."""
-    rows = [(e.t, str(e.kind), e.source, e.target, e.message, str(e.target_kind),
-             np.nan if e.ends_at is None else e.ends_at) for e in events]
+    rows = [
+        (
+            e.t,
+            str(e.kind),
+            e.source,
+            e.target,
+            e.message,
+            str(e.target_kind),
+            np.nan if e.ends_at is None else e.ends_at,
+        )
+        for e in events
+    ]
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     df["ends_at"] = df["ends_at"].astype(float)
     return df
@@ -247,8 +281,7 @@ def complete(df: pd.DataFrame) -> pd.DataFrame:
     if "target_kind" not in df.columns:
         kind = df["kind"] if "kind" in df.columns else pd.Series("", index=df.index)
         target = df["target"] if "target" in df.columns else pd.Series("", index=df.index)
-        df["target_kind"] = [target_kind_of(str(k), str(t)).value
-                             for k, t in zip(kind, target.fillna(""), strict=True)]
+        df["target_kind"] = [target_kind_of(str(k), str(t)).value for k, t in zip(kind, target.fillna(""), strict=True)]
     if "ends_at" not in df.columns:
         df["ends_at"] = np.nan
     df["ends_at"] = pd.to_numeric(df["ends_at"], errors="coerce").astype(float)

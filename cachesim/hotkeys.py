@@ -64,10 +64,21 @@ def sizes(nodes: int) -> tuple[int, int]:
     nodes, then 16,000 / nodes (at least 64) and 65,536 / nodes (at least 256)."""
     n = max(1, nodes)
     return max(64, min(K, TOTAL_COUNTERS // n)), max(256, min(BATCH, TOTAL_BATCH // n))
+
+
 #: Rows of the moved-miss log kept at most (one per node per outage window).
 MAX_MOVED_ROWS = 200_000
-HOT_KEY_COLUMNS = ("key", "requests", "requests_error", "misses", "misses_error", "hit_ratio",
-                   "home", "owners", "owner_changed")
+HOT_KEY_COLUMNS = (
+    "key",
+    "requests",
+    "requests_error",
+    "misses",
+    "misses_error",
+    "hit_ratio",
+    "home",
+    "owners",
+    "owner_changed",
+)
 MOVED_COLUMNS = ("t", "node", "home", "misses")
 SKETCH_COLUMNS = ("node", "kind", "key", "count", "error")
 META_COLUMNS = ("node", "kind", "k", "floor", "n")
@@ -85,12 +96,11 @@ class SpaceSaving:
     keys: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
     counts: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
     errors: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
-    floor: int = 0   # no key that is not held was seen more than this often
-    n: int = 0       # lookups folded in
+    floor: int = 0  # no key that is not held was seen more than this often
+    n: int = 0  # lookups folded in
 
     def copy(self) -> SpaceSaving:
-        return SpaceSaving(self.k, self.keys.copy(), self.counts.copy(), self.errors.copy(),
-                           self.floor, self.n)
+        return SpaceSaving(self.k, self.keys.copy(), self.counts.copy(), self.errors.copy(), self.floor, self.n)
 
     @property
     def bound(self) -> float:
@@ -130,8 +140,9 @@ class SpaceSaving:
         return self.floor, self.floor
 
 
-def merged(sketches: Sequence[SpaceSaving],
-           keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def merged(
+    sketches: Sequence[SpaceSaving], keys: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(keys, upper bounds, errors) of the union of ``sketches`` (or of ``keys``)."""
     if keys is None:
         keys = np.unique(np.concatenate([s.keys for s in sketches])) if sketches else _EMPTY
@@ -158,8 +169,9 @@ def held_mask(s: SpaceSaving, keys: np.ndarray) -> np.ndarray:
 class Recorder:
     """The engine side: per-node key buffers (appended on the hot path) and sketches."""
 
-    def __init__(self, names: Sequence[str], home: object | None = None, k: int | None = None,
-                 batch: int | None = None) -> None:
+    def __init__(
+        self, names: Sequence[str], home: object | None = None, k: int | None = None, batch: int | None = None
+    ) -> None:
         self.names = tuple(names)
         dk, db = sizes(len(self.names))
         k, self.batch = k or dk, batch or db
@@ -184,7 +196,7 @@ class Recorder:
             for i, buf in enumerate(buffers):
                 whole = len(buf) - len(buf) % self.batch
                 for start in range(0, whole, self.batch):
-                    sketches[i].update(np.frombuffer(buf[start:start + self.batch], dtype=np.int64))
+                    sketches[i].update(np.frombuffer(buf[start : start + self.batch], dtype=np.int64))
                 if whole:
                     del buf[:whole]
         self._miss_mark = [len(b) for b in self.misses]
@@ -192,7 +204,7 @@ class Recorder:
     def _count_moved(self, t: float) -> None:
         pick = self._home.pick  # type: ignore[attr-defined]
         for i, buf in enumerate(self.misses):
-            window = np.frombuffer(buf[self._miss_mark[i]:], dtype=np.int64)
+            window = np.frombuffer(buf[self._miss_mark[i] :], dtype=np.int64)
             if not len(window):
                 continue
             u, c = np.unique(window, return_counts=True)
@@ -208,8 +220,7 @@ class Recorder:
         for i in range(len(self.names)):
             hit[i].update(np.frombuffer(self.hits[i][:], dtype=np.int64))
             miss[i].update(np.frombuffer(self.misses[i][:], dtype=np.int64))
-        return HotKeySummary(self.names, hit, miss, list(self.moved),
-                             self._home is not None)
+        return HotKeySummary(self.names, hit, miss, list(self.moved), self._home is not None)
 
 
 @dataclass
@@ -229,8 +240,9 @@ class HotKeySummary:
     def lookups(self) -> int:
         return sum(s.n for s in self.hit + self.miss)
 
-    def frame(self, node: str | None = None, by: str = "requests", top: int = 20,
-              home_of: object | None = None) -> pd.DataFrame:
+    def frame(
+        self, node: str | None = None, by: str = "requests", top: int = 20, home_of: object | None = None
+    ) -> pd.DataFrame:
         """The ``top`` keys by ``requests`` (lookups) or ``misses``, run-wide or of one node."""
         if by not in ("requests", "misses"):
             raise ValueError(f"by must be 'requests' or 'misses', not {by!r}")
@@ -258,42 +270,70 @@ class HotKeySummary:
             home = self.names[home_of.pick(key)] if self.key_affine and home_of is not None else ""  # type: ignore[attr-defined]
             changed = bool(self.key_affine and home and any(o != home for o in owners))
             rq = int(req[j])
-            rows.append((key, rq, int(req_err[j]), int(mis[j]), int(mis_err[j]),
-                         1.0 - int(mis[j]) / rq if rq else None, home, ",".join(owners), changed))
+            rows.append(
+                (
+                    key,
+                    rq,
+                    int(req_err[j]),
+                    int(mis[j]),
+                    int(mis_err[j]),
+                    1.0 - int(mis[j]) / rq if rq else None,
+                    home,
+                    ",".join(owners),
+                    changed,
+                )
+            )
         return pd.DataFrame(rows, columns=list(HOT_KEY_COLUMNS))
 
     def moved_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([(t, self.names[i], self.names[h], m) for t, i, h, m in self.moved],
-                            columns=list(MOVED_COLUMNS))
+        return pd.DataFrame(
+            [(t, self.names[i], self.names[h], m) for t, i, h, m in self.moved], columns=list(MOVED_COLUMNS)
+        )
 
     # -- persistence --------------------------------------------------------------------
 
     def sketch_frame(self) -> pd.DataFrame:
         """Every counter: node, kind (hit | miss), key, count, error."""
-        parts = [pd.DataFrame({"node": name, "kind": kind, "key": s.keys, "count": s.counts,
-                               "error": s.errors})
-                 for kind, sketches in (("hit", self.hit), ("miss", self.miss))
-                 for name, s in zip(self.names, sketches, strict=True)]
+        parts = [
+            pd.DataFrame({"node": name, "kind": kind, "key": s.keys, "count": s.counts, "error": s.errors})
+            for kind, sketches in (("hit", self.hit), ("miss", self.miss))
+            for name, s in zip(self.names, sketches, strict=True)
+        ]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SKETCH_COLUMNS))
 
     def meta_frame(self) -> pd.DataFrame:
         """Per sketch: node, kind, k, floor, n."""
-        return pd.DataFrame([(name, kind, s.k, s.floor, s.n)
-                             for kind, sketches in (("hit", self.hit), ("miss", self.miss))
-                             for name, s in zip(self.names, sketches, strict=True)],
-                            columns=list(META_COLUMNS))
+        return pd.DataFrame(
+            [
+                (name, kind, s.k, s.floor, s.n)
+                for kind, sketches in (("hit", self.hit), ("miss", self.miss))
+                for name, s in zip(self.names, sketches, strict=True)
+            ],
+            columns=list(META_COLUMNS),
+        )
 
     @classmethod
-    def from_frames(cls, names: Sequence[str], sketch: pd.DataFrame, meta: pd.DataFrame,
-                    moved: pd.DataFrame | None, key_affine: bool) -> HotKeySummary:
+    def from_frames(
+        cls,
+        names: Sequence[str],
+        sketch: pd.DataFrame,
+        meta: pd.DataFrame,
+        moved: pd.DataFrame | None,
+        key_affine: bool,
+    ) -> HotKeySummary:
         """The inverse of sketch_frame/meta_frame/moved_frame; ValueError if they do not fit."""
         names = tuple(names)
         index = {n: i for i, n in enumerate(names)}
-        parts: dict[str, list[SpaceSaving]] = {"hit": [SpaceSaving() for _ in names],
-                                               "miss": [SpaceSaving() for _ in names]}
+        parts: dict[str, list[SpaceSaving]] = {
+            "hit": [SpaceSaving() for _ in names],
+            "miss": [SpaceSaving() for _ in names],
+        }
         for r in meta.itertuples(index=False):
-            if r.node not in index or r.kind not in parts or not (int(r.k) >= 1 and int(r.floor) >= 0
-                                                                   and int(r.n) >= 0):
+            if (
+                r.node not in index
+                or r.kind not in parts
+                or not (int(r.k) >= 1 and int(r.floor) >= 0 and int(r.n) >= 0)
+            ):
                 raise ValueError("hot-key sketch metadata does not fit the run")
             parts[r.kind][index[r.node]] = SpaceSaving(int(r.k), floor=int(r.floor), n=int(r.n))
         for (node, kind), g in sketch.groupby(["node", "kind"], sort=False):
@@ -315,8 +355,7 @@ class HotKeySummary:
 
 
 def empty_summary(names: Sequence[str] = ()) -> HotKeySummary:
-    return HotKeySummary(tuple(names), [SpaceSaving() for _ in names], [SpaceSaving() for _ in names],
-                         [], False)
+    return HotKeySummary(tuple(names), [SpaceSaving() for _ in names], [SpaceSaving() for _ in names], [], False)
 
 
 def home_router(cfg: object) -> object | None:
@@ -341,5 +380,6 @@ def load_frames(cfg: object, frames: dict[str, pd.DataFrame]) -> HotKeySummary |
         return None
     c = cfg.cluster  # type: ignore[attr-defined]
     names = [f"node-{i + 1}" for i in range(c.nodes)]
-    return HotKeySummary.from_frames(names, frames[FILES[0]], frames[FILES[1]], frames.get(FILES[2]),
-                                     c.routing == "consistent_hash")
+    return HotKeySummary.from_frames(
+        names, frames[FILES[0]], frames[FILES[1]], frames.get(FILES[2]), c.routing == "consistent_hash"
+    )

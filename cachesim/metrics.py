@@ -67,8 +67,6 @@ def quantiles_from_counts(counts: np.ndarray, qs: tuple[float, ...]) -> list[flo
     return out
 
 
-
-
 class EventLog:
     """The run's events, the most recent ``maxlen`` kept; ``dropped`` counts the rest."""
 
@@ -76,11 +74,27 @@ class EventLog:
         self._events: deque[Event] = deque(maxlen=maxlen)
         self.total = 0
 
-    def add(self, t: float, kind: str, source: str, message: str, target: str = "", *,
-            target_kind: TargetKind | None = None, ends_at: float | None = None) -> Event:
+    def add(
+        self,
+        t: float,
+        kind: str,
+        source: str,
+        message: str,
+        target: str = "",
+        *,
+        target_kind: TargetKind | None = None,
+        ends_at: float | None = None,
+    ) -> Event:
         """Log an event (``target_kind``, unless given, is what ``target`` names for ``kind``)."""
-        ev = Event(round(t, 9), EventKind(kind), source, message, target, target_kind or TargetKind.NONE,
-                   None if ends_at is None else round(ends_at, 9))
+        ev = Event(
+            round(t, 9),
+            EventKind(kind),
+            source,
+            message,
+            target,
+            target_kind or TargetKind.NONE,
+            None if ends_at is None else round(ends_at, 9),
+        )
         self._events.append(ev)
         self.total += 1
         return ev
@@ -126,8 +140,8 @@ class NodeSnapshot:
     """One cache node at the end of a snapshot window (counts are per window)."""
 
     name: str
-    up: bool          # the process is alive
-    routed: bool      # the balancer currently sends it traffic
+    up: bool  # the process is alive
+    routed: bool  # the balancer currently sends it traffic
     slow_factor: float
     partitioned: bool
     requests: int
@@ -141,9 +155,20 @@ class NodeSnapshot:
 
 #: One node's record in a :class:`NodeTable` (29 bytes: per-window counts fit in 32 bits,
 #: as the config bounds the requests of one window).
-NODE_DTYPE = np.dtype([("up", "?"), ("routed", "?"), ("partitioned", "?"), ("slow_factor", "f4"),
-                       ("requests", "i4"), ("hits", "i4"), ("misses", "i4"), ("occupancy", "i4"),
-                       ("queue_len", "i4"), ("busy", "i4")])
+NODE_DTYPE = np.dtype(
+    [
+        ("up", "?"),
+        ("routed", "?"),
+        ("partitioned", "?"),
+        ("slow_factor", "f4"),
+        ("requests", "i4"),
+        ("hits", "i4"),
+        ("misses", "i4"),
+        ("occupancy", "i4"),
+        ("queue_len", "i4"),
+        ("busy", "i4"),
+    ]
+)
 
 
 class NodeTable:
@@ -163,9 +188,20 @@ class NodeTable:
 
     def __getitem__(self, i: int) -> NodeSnapshot:
         r = self.data[i]
-        return NodeSnapshot(self.names[i], bool(r["up"]), bool(r["routed"]), float(r["slow_factor"]),
-                            bool(r["partitioned"]), int(r["requests"]), int(r["hits"]), int(r["misses"]),
-                            int(r["occupancy"]), self.capacity, int(r["queue_len"]), int(r["busy"]))
+        return NodeSnapshot(
+            self.names[i],
+            bool(r["up"]),
+            bool(r["routed"]),
+            float(r["slow_factor"]),
+            bool(r["partitioned"]),
+            int(r["requests"]),
+            int(r["hits"]),
+            int(r["misses"]),
+            int(r["occupancy"]),
+            self.capacity,
+            int(r["queue_len"]),
+            int(r["busy"]),
+        )
 
     def __iter__(self):
         return (self[i] for i in range(len(self.names)))
@@ -220,10 +256,10 @@ class Snapshot:
     total_failed: int
     in_flight: int
     # the mechanisms of issue 13 (see agents/consistency.py, agents/leases.py, agents/gutter.py)
-    stale_sets: int = 0            # fills that stored a version the database had already superseded
-    lease_waits: int = 0           # misses told to wait and retry: another lookup holds the key's lease
-    lease_refused_fills: int = 0   # fills refused: their lease was voided by an invalidation
-    gutter_requests: int = 0       # reads retried at the gutter pool
+    stale_sets: int = 0  # fills that stored a version the database had already superseded
+    lease_waits: int = 0  # misses told to wait and retry: another lookup holds the key's lease
+    lease_refused_fills: int = 0  # fills refused: their lease was voided by an invalidation
+    gutter_requests: int = 0  # reads retried at the gutter pool
     nodes: NodeTable = field(default=NO_NODES)
     events: tuple[Event, ...] = field(default=())
     #: bytes of the objects looked up that hit / missed (the counts, when objects have
@@ -243,21 +279,43 @@ class Snapshot:
         }
 
 
-SNAPSHOT_COLUMNS = tuple(
-    name for name in Snapshot.__dataclass_fields__ if name not in ("nodes", "events")
-) + ("nodes_up",)
+SNAPSHOT_COLUMNS = tuple(name for name in Snapshot.__dataclass_fields__ if name not in ("nodes", "events")) + (
+    "nodes_up",
+)
 NODE_COLUMNS = ("t",) + tuple(NodeSnapshot.__dataclass_fields__)
 #: A run's timeseries: the snapshot's columns, then the rates derived from its counts
 #: that a Snapshot does not carry (see :func:`cachesim.derived.window_rates`).
 TIMESERIES_COLUMNS = SNAPSHOT_COLUMNS + tuple(c for c in WINDOW_RATES if c not in SNAPSHOT_COLUMNS)
 
 #: The columns a :class:`SnapshotLog` stores; the rest of a Snapshot is derived from them.
-_STORED_INT = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses", "stale_reads",
-               "db_reads", "db_writes", "invalidations_sent", "invalidations_lost", "updates_sent",
-               "updates_lost", "stale_sets", "lease_waits", "lease_refused_fills", "gutter_requests",
-               "hit_bytes", "miss_bytes",
-               "total_issued", "total_completed", "total_failed", "in_flight", "nodes_up",
-               "events_end")
+_STORED_INT = (
+    "issued",
+    "completed",
+    "failed",
+    "timeouts",
+    "retries",
+    "hits",
+    "misses",
+    "stale_reads",
+    "db_reads",
+    "db_writes",
+    "invalidations_sent",
+    "invalidations_lost",
+    "updates_sent",
+    "updates_lost",
+    "stale_sets",
+    "lease_waits",
+    "lease_refused_fills",
+    "gutter_requests",
+    "hit_bytes",
+    "miss_bytes",
+    "total_issued",
+    "total_completed",
+    "total_failed",
+    "in_flight",
+    "nodes_up",
+    "events_end",
+)
 _STORED_FLOAT = ("t", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
 
 
@@ -313,8 +371,10 @@ class SnapshotLog:
         n = self._n if n is None else n
         k = len(self._names)
         data = self._nodes[:n].reshape(-1)
-        cols: dict[str, np.ndarray] = {"t": np.repeat(self._float[0, :n], k),
-                                       "name": np.tile(np.asarray(self._names, dtype=object), n)}
+        cols: dict[str, np.ndarray] = {
+            "t": np.repeat(self._float[0, :n], k),
+            "name": np.tile(np.asarray(self._names, dtype=object), n),
+        }
         for c in NODE_COLUMNS[2:]:
             cols[c] = np.full(n * k, self._capacity, dtype=np.int64) if c == "capacity" else data[c]
         return cols

@@ -105,8 +105,11 @@ def _heir_phrase(hs: list[Heir]) -> str:
 def scheduled(cfg: SimConfig, kind: str, target: str, t: float) -> ChaosEvent | None:
     """The chaos schedule's entry behind an event (same action, a target it names, at t)."""
     for ev in cfg.chaos.events:
-        if ev.action == kind and math.isclose(ev.at_s, t, abs_tol=1e-6) and (
-                not target or target == ev.target or target in ev.targets()):
+        if (
+            ev.action == kind
+            and math.isclose(ev.at_s, t, abs_tol=1e-6)
+            and (not target or target == ev.target or target in ev.targets())
+        ):
             return ev
     return None
 
@@ -131,16 +134,25 @@ def _moves(cfg: SimConfig, target: str, down: Iterable[str]) -> str:
     if hs:
         who = _heir_phrase(hs)
         verb = "does" if len(hs) == 1 else "do"
-        return (f"its keys move to {who}, which {verb} not have them cached, so the hit ratio dips "
-                "while they warm up")
+        return f"its keys move to {who}, which {verb} not have them cached, so the hit ratio dips while they warm up"
     if cfg.cluster.nodes <= 1:
         return "no node is left to serve, so every request fails until it is back"
-    return ("its share of the traffic spreads over the other nodes (with this routing every node caches "
-            "any key, so the hit ratio barely moves; the others carry more load)")
+    return (
+        "its share of the traffic spreads over the other nodes (with this routing every node caches "
+        "any key, so the hit ratio barely moves; the others carry more load)"
+    )
 
 
-def narrate(kind: str, target: str, t: float, cfg: SimConfig, *, message: str = "",
-            down: Iterable[str] = (), target_kind: str | None = None) -> str:
+def narrate(
+    kind: str,
+    target: str,
+    t: float,
+    cfg: SimConfig,
+    *,
+    message: str = "",
+    down: Iterable[str] = (),
+    target_kind: str | None = None,
+) -> str:
     """What an event of ``kind`` on ``target`` at ``t`` means and what it will do next.
     ``down``: nodes already out at that time (they inherit nothing). ``message``: the
     event's own line, used for the observer's anomalies (which carry the numbers).
@@ -153,61 +165,84 @@ def narrate(kind: str, target: str, t: float, cfg: SimConfig, *, message: str = 
     if kind == K.KILL:
         ev = scheduled(cfg, kind, target, t)
         back = f" It restarts at t={t + ev.duration_s:.1f} s, empty." if ev and ev.duration_s else ""
-        return (f"{who} killed at {at}; its cache is lost. Until {_detect_phrase(cfg)} notice, its requests "
-                f"{_timeout_phrase(cfg)}; then {_moves(cfg, target, down)}.{back}")
+        return (
+            f"{who} killed at {at}; its cache is lost. Until {_detect_phrase(cfg)} notice, its requests "
+            f"{_timeout_phrase(cfg)}; then {_moves(cfg, target, down)}.{back}"
+        )
     if kind == K.RESTART:
         hs = heirs(cfg, target, down)
         source = f" from {_heir_phrase(hs)}" if hs else ""
-        return (f"{who} restarted at {at}, with an empty cache. Once {_detect_phrase(cfg)} see it healthy, "
-                f"its keys move back to it{source}; it misses on all of them at first, so the hit ratio dips "
-                "while it warms up.")
+        return (
+            f"{who} restarted at {at}, with an empty cache. Once {_detect_phrase(cfg)} see it healthy, "
+            f"its keys move back to it{source}; it misses on all of them at first, so the hit ratio dips "
+            "while it warms up."
+        )
     if kind == K.SLOW:
         ev = scheduled(cfg, kind, target, t)
         factor = ev.factor if ev else cfg.chaos.random_slow_factor
-        until = f" until t={t + ev.duration_s:.1f} s" if ev and ev.duration_s else (
-            "" if ev else f" for {cfg.chaos.random_slow_duration_s:g} s")
+        until = (
+            f" until t={t + ev.duration_s:.1f} s"
+            if ev and ev.duration_s
+            else ("" if ev else f" for {cfg.chaos.random_slow_duration_s:g} s")
+        )
         service = cfg.cluster.service_time_ms
-        return (f"{who} slowed {factor:g}× at {at}{until}: each request takes {service * factor:g} ms instead of "
-                f"{service:g} ms, so its queue grows and tail latency rises; requests that wait past "
-                f"{cfg.client.timeout_ms:g} ms fail. The balancer still routes to it (it answers health checks).")
+        return (
+            f"{who} slowed {factor:g}× at {at}{until}: each request takes {service * factor:g} ms instead of "
+            f"{service:g} ms, so its queue grows and tail latency rises; requests that wait past "
+            f"{cfg.client.timeout_ms:g} ms fail. The balancer still routes to it (it answers health checks)."
+        )
     if kind == K.PARTITION:
         ev = scheduled(cfg, kind, target, t)
         until = f" until t={t + ev.duration_s:.1f} s" if ev and ev.duration_s else ""
         if target == DATABASE:
-            return (f"The database is cut off at {at}{until}: misses and writes cannot reach it, so they "
-                    f"{_timeout_phrase(cfg)} and fail; hits are still served from the caches. When it heals, "
-                    "misses are answered again.")
-        return (f"{who} cut off from the rest of the system at {at}{until}: its requests are lost and "
-                f"{_timeout_phrase(cfg)}. Once {_detect_phrase(cfg)} mark it down, {_moves(cfg, target, down)}. "
-                "It keeps its cache, so after the heal it serves its keys again (stale if they were written "
-                "meanwhile).")
+            return (
+                f"The database is cut off at {at}{until}: misses and writes cannot reach it, so they "
+                f"{_timeout_phrase(cfg)} and fail; hits are still served from the caches. When it heals, "
+                "misses are answered again."
+            )
+        return (
+            f"{who} cut off from the rest of the system at {at}{until}: its requests are lost and "
+            f"{_timeout_phrase(cfg)}. Once {_detect_phrase(cfg)} mark it down, {_moves(cfg, target, down)}. "
+            "It keeps its cache, so after the heal it serves its keys again (stale if they were written "
+            "meanwhile)."
+        )
     if kind == K.HEAL:
         if target == DATABASE:
             return f"The database is reachable again at {at}: misses and writes are answered again."
         if scope == TargetKind.ALL:
-            return (f"Every partition and slowdown healed at {at}: nodes serve at full speed and reach each other "
-                    "and the database again.")
+            return (
+                f"Every partition and slowdown healed at {at}: nodes serve at full speed and reach each other "
+                "and the database again."
+            )
         if scope == TargetKind.NETWORK:
-            return (f"Network loss back to {cfg.network.loss_rate:.0%} at {at}: requests stop timing out on lost "
-                    "messages, so latency and failures fall back.")
-        return (f"{who} healed at {at}: it serves at full speed again; if it was marked down, the balancer "
-                "routes to it once a health check sees it.")
+            return (
+                f"Network loss back to {cfg.network.loss_rate:.0%} at {at}: requests stop timing out on lost "
+                "messages, so latency and failures fall back."
+            )
+        return (
+            f"{who} healed at {at}: it serves at full speed again; if it was marked down, the balancer "
+            "routes to it once a health check sees it."
+        )
     if kind == K.LOSS:
         ev = scheduled(cfg, kind, target, t)
         rate = ev.loss_rate if ev else cfg.network.loss_rate
         until = f" until t={t + ev.duration_s:.1f} s" if ev and ev.duration_s else ""
-        return (f"Network loss set to {rate:.0%} at {at}{until}: a lost message means its request has to "
-                f"{_timeout_phrase(cfg)}, so latency rises and some requests fail.")
+        return (
+            f"Network loss set to {rate:.0%} at {at}{until}: a lost message means its request has to "
+            f"{_timeout_phrase(cfg)}, so latency rises and some requests fail."
+        )
     if kind == K.NODE_DOWN_DETECTED:
-        return (f"The balancer marked {who} down at {at} and stops routing to it; "
-                f"{_moves(cfg, target, down)}.")
+        return f"The balancer marked {who} down at {at} and stops routing to it; {_moves(cfg, target, down)}."
     if kind == K.NODE_UP_DETECTED:
-        return (f"The balancer sees {who} healthy at {at} and routes to it again; its keys come back to it, "
-                "and it misses on those it no longer holds until it warms up.")
+        return (
+            f"The balancer sees {who} healthy at {at} and routes to it again; its keys come back to it, "
+            "and it misses on those it no longer holds until it warms up."
+        )
     if kind == K.ANOMALY:
         what = message.rstrip(".") if message else "the hit ratio fell"
-        return (f"Incident detected at {at}: {what}. More requests go to the database until the caches "
-                "hold the keys again.")
+        return (
+            f"Incident detected at {at}: {what}. More requests go to the database until the caches hold the keys again."
+        )
     if kind == K.RECOVERED:
         what = message.rstrip(".") if message else "the hit ratio is back"
         return f"Recovered at {at}: {what}."
@@ -218,8 +253,7 @@ def narrate_event(ev: Any, cfg: SimConfig, down: Iterable[str] = ()) -> str:
     """:func:`narrate` for an event record (``cachesim.metrics.Event`` or a row with
     t, kind, target, message)."""
     kind, target, target_kind = fields_of(ev)
-    return narrate(kind, target, float(ev.t), cfg, message=str(ev.message or ""), down=down,
-                   target_kind=target_kind)
+    return narrate(kind, target, float(ev.t), cfg, message=str(ev.message or ""), down=down, target_kind=target_kind)
 
 
 def narrate_events(events: Iterable[Any], cfg: SimConfig, down: list[str] | None = None) -> list[str]:

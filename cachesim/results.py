@@ -40,14 +40,42 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: The summary keys DESIGN.md promises (more may follow them).
-SUMMARY_KEYS = ("issued", "completed", "failed", "in_flight", "hits", "misses", "hit_ratio",
-                "stale_reads", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
-                "latency_p99_ms", "throughput_rps", "db_reads", "db_writes")
+SUMMARY_KEYS = (
+    "issued",
+    "completed",
+    "failed",
+    "in_flight",
+    "hits",
+    "misses",
+    "hit_ratio",
+    "stale_reads",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "throughput_rps",
+    "db_reads",
+    "db_writes",
+)
 EVENT_COLUMNS = event_vocabulary.COLUMNS  # t, kind, source, target, message, target_kind, ends_at
 DB_COLUMNS = ("t", "queue_len", "busy")
-NODE_TABLE_COLUMNS = ("node", "up", "routed", "slow_factor", "requests", "hits", "misses",
-                      "hit_ratio", "dropped", "rejected", "evictions", "invalidated", "occupancy",
-                      "capacity", "outstanding")
+NODE_TABLE_COLUMNS = (
+    "node",
+    "up",
+    "routed",
+    "slow_factor",
+    "requests",
+    "hits",
+    "misses",
+    "hit_ratio",
+    "dropped",
+    "rejected",
+    "evictions",
+    "invalidated",
+    "occupancy",
+    "capacity",
+    "outstanding",
+)
 
 
 @dataclass(frozen=True)
@@ -60,17 +88,17 @@ class RunRecord:
     sim_time_s: float
     snapshots: SnapshotLog
     events: list[Event]
-    counters: dict[str, int]        # the observer's cumulative counters now
+    counters: dict[str, int]  # the observer's cumulative counters now
     at_warmup: dict[str, int] | None  # and when warm-up ended (None: not yet)
-    m_issued: int                   # requests issued after warm-up ...
-    m_failed: int                   # ... failed,
-    m_counts: np.ndarray            # ... and completed, by latency bucket
+    m_issued: int  # requests issued after warm-up ...
+    m_failed: int  # ... failed,
+    m_counts: np.ndarray  # ... and completed, by latency bucket
     m_sum_ms: float
     m_max_ms: float
-    node_totals: list[tuple]        # NODE_TABLE_COLUMNS, one tuple per node
+    node_totals: list[tuple]  # NODE_TABLE_COLUMNS, one tuple per node
     hot_keys: HotKeySummary | None = None  # heavy-hitter sketches (cachesim.hotkeys)
     db_samples: list[tuple[float, int, int]] | None = None  # DB_COLUMNS at each snapshot
-    stale_time_s: float = 0.0       # time entries spent stale after a stale set (after warm-up)
+    stale_time_s: float = 0.0  # time entries spent stale after a stale set (after warm-up)
     convergence: dict | None = None  # Convergence.report(): the measured writes' convergence
 
 
@@ -182,15 +210,26 @@ class RunResult:
     def from_record(cls, rec: RunRecord) -> RunResult:
         ts, node_ts = _snapshot_frames(rec.snapshots)
         nodes = pd.DataFrame(
-            [(name, up, routed, slow, req, hits, misses, _ratio(hits, hits + misses), *rest)
-             for name, up, routed, slow, req, hits, misses, *rest in rec.node_totals],
-            columns=list(NODE_TABLE_COLUMNS))
+            [
+                (name, up, routed, slow, req, hits, misses, _ratio(hits, hits + misses), *rest)
+                for name, up, routed, slow, req, hits, misses, *rest in rec.node_totals
+            ],
+            columns=list(NODE_TABLE_COLUMNS),
+        )
         events = event_vocabulary.frame(rec.events)
-        return cls(config=rec.config, summary=_summary(rec), status=rec.status, sim_time_s=rec.sim_time_s,
-                   _timeseries=ts, _node_timeseries=node_ts, _nodes=nodes, _events=events,
-                   _latency=_latency_frame(rec.m_counts), _hot=rec.hot_keys,
-                   _db=pd.DataFrame(rec.db_samples, columns=list(DB_COLUMNS))
-                   if rec.db_samples is not None else None)
+        return cls(
+            config=rec.config,
+            summary=_summary(rec),
+            status=rec.status,
+            sim_time_s=rec.sim_time_s,
+            _timeseries=ts,
+            _node_timeseries=node_ts,
+            _nodes=nodes,
+            _events=events,
+            _latency=_latency_frame(rec.m_counts),
+            _hot=rec.hot_keys,
+            _db=pd.DataFrame(rec.db_samples, columns=list(DB_COLUMNS)) if rec.db_samples is not None else None,
+        )
 
     # -- persistence --------------------------------------------------------------------
 
@@ -219,15 +258,18 @@ class RunResult:
         if not (d / "summary.json").is_file():
             raise FileNotFoundError(f"{d} holds no saved run (summary.json is missing)")
         meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-        events = pd.read_csv(d / "events.csv", keep_default_na=False,
-                             dtype={"kind": str, "source": str, "target": str, "message": str,
-                                    "target_kind": str})
+        events = pd.read_csv(
+            d / "events.csv",
+            keep_default_na=False,
+            dtype={"kind": str, "source": str, "target": str, "message": str, "target_kind": str},
+        )
         events["t"] = events["t"].astype(float)
         events = event_vocabulary.complete(events)  # saved before target_kind and ends_at existed
         return cls(
             config=SimConfig.load(d / "config.toml"),
             summary=json.loads((d / "summary.json").read_text(encoding="utf-8")),
-            status=meta["status"], sim_time_s=float(meta["sim_time_s"]),
+            status=meta["status"],
+            sim_time_s=float(meta["sim_time_s"]),
             _timeseries=with_rates(pd.read_csv(d / "timeseries.csv")),
             _node_timeseries=pd.read_csv(d / "node_timeseries.csv", dtype={"name": str}),
             _nodes=pd.read_csv(d / "nodes.csv", dtype={"node": str}),
@@ -275,20 +317,25 @@ def with_rates(ts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _load_hot(d: Path) -> HotKeySummary | None:
-    frames = {name: pd.read_csv(d / name, dtype={"node": str, "kind": str, "home": str})
-              for name in HOT_FILES if (d / name).is_file()}
+    frames = {
+        name: pd.read_csv(d / name, dtype={"node": str, "kind": str, "home": str})
+        for name in HOT_FILES
+        if (d / name).is_file()
+    }
     return load_frames(SimConfig.load(d / "config.toml"), frames)
 
 
 def _latency_frame(counts: np.ndarray) -> pd.DataFrame:
     idx = np.flatnonzero(counts)
     lower = bucket_edges()
-    return pd.DataFrame({
-        "lower_ms": lower[idx],
-        "upper_ms": np.where(idx == 0, lower[1], lower[idx] * GROWTH),
-        "value_ms": BUCKET_VALUES[idx],
-        "count": counts[idx],
-    })
+    return pd.DataFrame(
+        {
+            "lower_ms": lower[idx],
+            "upper_ms": np.where(idx == 0, lower[1], lower[idx] * GROWTH),
+            "value_ms": BUCKET_VALUES[idx],
+            "count": counts[idx],
+        }
+    )
 
 
 def _summary(rec: RunRecord) -> dict[str, Any]:

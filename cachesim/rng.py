@@ -53,8 +53,9 @@ class RandomStreams:
     def __init__(self, seed: int) -> None:
         seq = np.random.SeedSequence(seed)
         children = seq.spawn(len(STREAMS))
-        self._streams = {name: Stream(np.random.Generator(np.random.PCG64(c)))
-                         for name, c in zip(STREAMS, children, strict=True)}
+        self._streams = {
+            name: Stream(np.random.Generator(np.random.PCG64(c))) for name, c in zip(STREAMS, children, strict=True)
+        }
 
     def __getitem__(self, name: str) -> Stream:
         return self._streams[name]

@@ -117,8 +117,9 @@ class TraceSampler:
     With ``track_sizes`` it also keeps each key's size, that of its latest request
     (:meth:`size_of`), for byte-sized caches."""
 
-    def __init__(self, trace: Trace | str, write_ratio: float, op_gen: np.random.Generator,
-                 *, track_sizes: bool = False) -> None:
+    def __init__(
+        self, trace: Trace | str, write_ratio: float, op_gen: np.random.Generator, *, track_sizes: bool = False
+    ) -> None:
         from .samples import resolve_trace  # local: traces are only needed here
 
         if isinstance(trace, str):
@@ -163,8 +164,9 @@ def trace_arrivals(trace: Trace, speed: float) -> np.ndarray:
 
     if trace.times is None:
         name = trace.source or "the trace"
-        raise TraceError(f"workload.trace_timing: 'trace' needs a trace with a time column; {name} has none "
-                         "(use poisson timing)")
+        raise TraceError(
+            f"workload.trace_timing: 'trace' needs a trace with a time column; {name} has none (use poisson timing)"
+        )
     times = np.asarray(trace.times, dtype=np.float64)
     if not times.size:
         return times

@@ -97,17 +97,74 @@ class CacheNode:
     #: of the hot path is specialized. (``__dict__`` keeps other attributes settable: a
     #: sized node's _start, a test's instrumented methods.)
     __slots__ = (
-        "_answer", "_conv", "_conv_keys", "_expiry", "_fetching", "_hk_hit", "_hk_miss", "_inbox",
-        "_release_at", "_s_per_byte", "_seq", "_service_draw", "_size_of", "_slots", "_stale", "_transit",
-        "_versions", "_wake_armed", "alive", "capacity", "clients", "coalesce", "concurrency", "db",
-        "directory", "down_since", "dropped", "env", "epoch", "evictions", "exponential", "fetch_timeout_s",
-        "hits", "in_bytes", "index", "invalidated", "leases", "measure_from_s", "misses", "name", "net",
-        "obs", "queue", "queue_limit", "rejected", "requests", "schedule", "service_s", "slow_factor",
-        "stale_time_s", "store", "ttl_s", "write_through", "__dict__"
+        "_answer",
+        "_conv",
+        "_conv_keys",
+        "_expiry",
+        "_fetching",
+        "_hk_hit",
+        "_hk_miss",
+        "_inbox",
+        "_release_at",
+        "_s_per_byte",
+        "_seq",
+        "_service_draw",
+        "_size_of",
+        "_slots",
+        "_stale",
+        "_transit",
+        "_versions",
+        "_wake_armed",
+        "alive",
+        "capacity",
+        "clients",
+        "coalesce",
+        "concurrency",
+        "db",
+        "directory",
+        "down_since",
+        "dropped",
+        "env",
+        "epoch",
+        "evictions",
+        "exponential",
+        "fetch_timeout_s",
+        "hits",
+        "in_bytes",
+        "index",
+        "invalidated",
+        "leases",
+        "measure_from_s",
+        "misses",
+        "name",
+        "net",
+        "obs",
+        "queue",
+        "queue_limit",
+        "rejected",
+        "requests",
+        "schedule",
+        "service_s",
+        "slow_factor",
+        "stale_time_s",
+        "store",
+        "ttl_s",
+        "write_through",
+        "__dict__",
     )
 
-    def __init__(self, env: SimEnvironment, cfg: SimConfig, index: int, stream: Stream,
-                 obs: Observer, net: Network, directory: Directory, *, hot_keys: bool = True) -> None:
+    def __init__(
+        self,
+        env: SimEnvironment,
+        cfg: SimConfig,
+        index: int,
+        stream: Stream,
+        obs: Observer,
+        net: Network,
+        directory: Directory,
+        *,
+        hot_keys: bool = True,
+    ) -> None:
         self.env = env
         self.schedule = env.caller()
         self.index = index
@@ -217,8 +274,9 @@ class CacheNode:
                     if self._stale or key in self._conv_keys:
                         self._gone(key, at)
                         if key in self._conv_keys:
-                            self._conv.added(self.name, key, version, at, self._expiry.get(key, _INF)
-                                             if self.ttl_s else _INF)
+                            self._conv.added(
+                                self.name, key, version, at, self._expiry.get(key, _INF) if self.ttl_s else _INF
+                            )
             elif store.discard(key):
                 self.invalidated += 1
                 remove(key, self.index)

@@ -22,8 +22,15 @@ K = EventKind
 
 
 class ChaosMonkey:
-    def __init__(self, env: SimEnvironment, cfg: SimConfig, nodes: list[CacheNode],
-                 net: Network, stream: Stream, events: EventLog) -> None:
+    def __init__(
+        self,
+        env: SimEnvironment,
+        cfg: SimConfig,
+        nodes: list[CacheNode],
+        net: Network,
+        stream: Stream,
+        events: EventLog,
+    ) -> None:
         self.env = env
         self.cfg = cfg.chaos
         self.nodes = {n.name: n for n in nodes}
@@ -44,8 +51,15 @@ class ChaosMonkey:
         ev = Timeout(self.env, max(0.0, t - self.env.now))
         ev.callbacks.append(lambda _e: fn(*args))
 
-    def _log(self, kind: EventKind, target: str, message: str, *, ends_at: float | None = None,
-             target_kind: TargetKind | None = None) -> None:
+    def _log(
+        self,
+        kind: EventKind,
+        target: str,
+        message: str,
+        *,
+        ends_at: float | None = None,
+        target_kind: TargetKind | None = None,
+    ) -> None:
         self.events.add(self.env.now, kind, SOURCE, message, target, target_kind=target_kind, ends_at=ends_at)
 
     # -- actions ------------------------------------------------------------------------
@@ -70,16 +84,25 @@ class ChaosMonkey:
                     self._at(end, self._unslow, name)
         elif ev.action == K.PARTITION:
             self.net.partition(targets)
-            self._log(K.PARTITION, ",".join(targets),
-                      f"chaos partitioned {', '.join(targets)} from the rest of the system{until}", ends_at=end)
+            self._log(
+                K.PARTITION,
+                ",".join(targets),
+                f"chaos partitioned {', '.join(targets)} from the rest of the system{until}",
+                ends_at=end,
+            )
             if end is not None:
                 self._at(end, self._heal, targets)
         elif ev.action == K.HEAL:
             self._heal(targets or None)
         elif ev.action == K.LOSS:
             self.net.loss_rate = ev.loss_rate
-            self._log(K.LOSS, TargetKind.NETWORK.value, f"chaos set network loss to {ev.loss_rate:.0%}{until}",
-                      ends_at=end, target_kind=TargetKind.NETWORK)
+            self._log(
+                K.LOSS,
+                TargetKind.NETWORK.value,
+                f"chaos set network loss to {ev.loss_rate:.0%}{until}",
+                ends_at=end,
+                target_kind=TargetKind.NETWORK,
+            )
             if end is not None:
                 self._at(end, self._end_loss)
 
@@ -115,8 +138,12 @@ class ChaosMonkey:
 
     def _end_loss(self) -> None:
         self.net.loss_rate = self.net.base_loss
-        self._log(K.HEAL, TargetKind.NETWORK.value, f"network loss back to {self.net.base_loss:.0%}",
-                  target_kind=TargetKind.NETWORK)
+        self._log(
+            K.HEAL,
+            TargetKind.NETWORK.value,
+            f"network loss back to {self.net.base_loss:.0%}",
+            target_kind=TargetKind.NETWORK,
+        )
 
     # -- random faults ------------------------------------------------------------------
 
@@ -141,6 +168,11 @@ class ChaosMonkey:
         if node.alive and node.slow_factor == 1.0:
             node.slow_factor = self.cfg.random_slow_factor
             end = self.env.now + self.cfg.random_slow_duration_s
-            self._log(K.SLOW, name, f"chaos slowed {name} {self.cfg.random_slow_factor:g}x "
-                                    f"for {self.cfg.random_slow_duration_s:g} s (random)", ends_at=end)
+            self._log(
+                K.SLOW,
+                name,
+                f"chaos slowed {name} {self.cfg.random_slow_factor:g}x "
+                f"for {self.cfg.random_slow_duration_s:g} s (random)",
+                ends_at=end,
+            )
             self._at(end, self._unslow, name)

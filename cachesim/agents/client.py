@@ -31,8 +31,19 @@ if TYPE_CHECKING:
 class Request:
     """One attempt of a client request (a retry is a new attempt of the same request)."""
 
-    __slots__ = ("key", "is_write", "t0", "measured", "attempt", "deadline", "node",
-                 "over", "version", "epoch", "counted")
+    __slots__ = (
+        "key",
+        "is_write",
+        "t0",
+        "measured",
+        "attempt",
+        "deadline",
+        "node",
+        "over",
+        "version",
+        "epoch",
+        "counted",
+    )
 
     def __init__(self, key: int, is_write: bool, t0: float, measured: bool, attempt: int) -> None:
         self.key = key
@@ -61,8 +72,9 @@ class Clients:
     #: method lookup of the hot path go through a dict
     gutter: GutterPool | None = None
 
-    def __init__(self, env: SimEnvironment, cfg: SimConfig, arrivals: Stream, sampler,
-                 obs: Observer, net: Network) -> None:
+    def __init__(
+        self, env: SimEnvironment, cfg: SimConfig, arrivals: Stream, sampler, obs: Observer, net: Network
+    ) -> None:
         self.env = env
         self.schedule = env.caller()
         # The clients' arrivals together are one Poisson process at rate_rps (a sum of
@@ -195,6 +207,7 @@ class Clients:
         self.obs.gutter_requests += 1
         req.node = node = self.gutter.node_for(req.key)
         self._net_send(self.ENDPOINT, node.name, node.on_request, req)
+
     def _send_write_sized(self, req: Request) -> None:
         d = self.net.transit(self.ENDPOINT, DATABASE_ENDPOINT)
         if d >= 0.0:

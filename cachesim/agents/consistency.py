@@ -251,8 +251,14 @@ def _summarize(times: list[float], zeros: int, unconverged: int) -> dict:
     else:
         total_s = max_s = 0.0
     counts[0] += zeros
-    return {"converged": converged, "unconverged": unconverged, "within": within, "counts": counts,
-            "mean_s": total_s / converged if converged else math.nan, "max_s": max_s if converged else math.nan}
+    return {
+        "converged": converged,
+        "unconverged": unconverged,
+        "within": within,
+        "counts": counts,
+        "mean_s": total_s / converged if converged else math.nan,
+        "max_s": max_s if converged else math.nan,
+    }
 
 
 def nines(share: float | None) -> float | None:

@@ -32,14 +32,20 @@ if TYPE_CHECKING:
 class Database(Station):
     ENDPOINT = "database"
 
-    def __init__(self, env: SimEnvironment, cfg: SimConfig, stream: Stream,
-                 obs: Observer, net: Network, directory: Directory) -> None:
+    def __init__(
+        self, env: SimEnvironment, cfg: SimConfig, stream: Stream, obs: Observer, net: Network, directory: Directory
+    ) -> None:
         self.env = env
         self.schedule = env.caller()
         self.directory = directory
         d = cfg.database
-        self._init_station(service_ms=d.service_time_ms, exponential=d.service_distribution == "exponential",
-                           concurrency=d.concurrency, queue_limit=d.queue_limit, stream=stream)
+        self._init_station(
+            service_ms=d.service_time_ms,
+            exponential=d.service_distribution == "exponential",
+            concurrency=d.concurrency,
+            queue_limit=d.queue_limit,
+            stream=stream,
+        )
         self.write_policy = cfg.database.write_policy
         self.obs = obs
         self.net = net

@@ -32,8 +32,9 @@ class GutterPool:
         #: the gutter's own directory: the database never sends it a message
         self.directory = Directory()
         # hot keys are tracked per cluster node (the sketches are indexed by node): not here
-        self.nodes = [CacheNode(env, gcfg, i, stream, obs, net, self.directory, hot_keys=False)
-                      for i in range(c.gutter_nodes)]
+        self.nodes = [
+            CacheNode(env, gcfg, i, stream, obs, net, self.directory, hot_keys=False) for i in range(c.gutter_nodes)
+        ]
         for i, node in enumerate(self.nodes):
             node.name = f"gutter-{i + 1}"
 

@@ -26,16 +26,24 @@ if TYPE_CHECKING:
 class LoadBalancer:
     ENDPOINT = "balancer"
 
-    def __init__(self, env: SimEnvironment, cfg: SimConfig, nodes: list[CacheNode],
-                 net: Network, stream: Stream, events: EventLog) -> None:
+    def __init__(
+        self,
+        env: SimEnvironment,
+        cfg: SimConfig,
+        nodes: list[CacheNode],
+        net: Network,
+        stream: Stream,
+        events: EventLog,
+    ) -> None:
         self.env = env
         self.nodes = nodes
         self.net = net
         self.events = events
         self.interval_s = cfg.cluster.health_check_interval_s
         self.believed_up = [True] * len(nodes)
-        self.router = make_router(cfg.cluster.routing, [n.name for n in nodes],
-                                  virtual_nodes=cfg.cluster.virtual_nodes, stream=stream)
+        self.router = make_router(
+            cfg.cluster.routing, [n.name for n in nodes], virtual_nodes=cfg.cluster.virtual_nodes, stream=stream
+        )
         #: Requests sent to each node and not answered yet (the router's own array
         #: under least_outstanding routing, which it reads at every pick).
         self.outstanding = self.router.outstanding
@@ -71,12 +79,22 @@ class LoadBalancer:
                 changed = True
                 self.detections += 1
                 if ok:
-                    self.events.add(now, EventKind.NODE_UP_DETECTED, "balancer",
-                                    f"balancer sees {node.name} healthy again; routing to it", node.name)
+                    self.events.add(
+                        now,
+                        EventKind.NODE_UP_DETECTED,
+                        "balancer",
+                        f"balancer sees {node.name} healthy again; routing to it",
+                        node.name,
+                    )
                 else:
                     since = f" ({now - node.down_since:.2f} s after it failed)" if node.down_since is not None else ""
-                    self.events.add(now, EventKind.NODE_DOWN_DETECTED, "balancer",
-                                    f"balancer marked {node.name} down{since}; routing around it", node.name)
+                    self.events.add(
+                        now,
+                        EventKind.NODE_DOWN_DETECTED,
+                        "balancer",
+                        f"balancer marked {node.name} down{since}; routing around it",
+                        node.name,
+                    )
         if changed and not self.keep_ring:
             self.router.set_healthy([i for i, up in enumerate(self.believed_up) if up])
         self._schedule_check()

@@ -30,10 +30,28 @@ _floor = math.floor
 _log2 = math.log2
 
 #: Counters that a snapshot reports per window.
-WINDOW_COUNTERS = ("issued", "completed", "failed", "timeouts", "retries", "hits", "misses",
-                   "stale_reads", "db_reads", "db_writes", "invalidations_sent",
-                   "invalidations_lost", "updates_sent", "updates_lost", "stale_sets", "lease_waits",
-                   "lease_refused_fills", "gutter_requests", "hit_bytes", "miss_bytes")
+WINDOW_COUNTERS = (
+    "issued",
+    "completed",
+    "failed",
+    "timeouts",
+    "retries",
+    "hits",
+    "misses",
+    "stale_reads",
+    "db_reads",
+    "db_writes",
+    "invalidations_sent",
+    "invalidations_lost",
+    "updates_sent",
+    "updates_lost",
+    "stale_sets",
+    "lease_waits",
+    "lease_refused_fills",
+    "gutter_requests",
+    "hit_bytes",
+    "miss_bytes",
+)
 
 
 class Observer:
@@ -43,10 +61,30 @@ class Observer:
     #: layout; the observer has more, and the nodes and clients bump its counters per
     #: request). ``__dict__`` keeps other attributes settable.
     __slots__ = (
-        *WINDOW_COUNTERS, "_anomalous", "_event_index", "_hr_ewma", "_prev", "_prev_t", "_w_counts",
-        "_w_sum_ms", "at_warmup", "counts_bytes", "events", "failed_time_s", "failed_unavailable",
-        "horizon", "hot", "late", "m_counts", "m_failed", "m_issued", "m_max_ms", "m_sum_ms",
-        "measure_from_s", "run_counts", "__dict__"
+        *WINDOW_COUNTERS,
+        "_anomalous",
+        "_event_index",
+        "_hr_ewma",
+        "_prev",
+        "_prev_t",
+        "_w_counts",
+        "_w_sum_ms",
+        "at_warmup",
+        "counts_bytes",
+        "events",
+        "failed_time_s",
+        "failed_unavailable",
+        "horizon",
+        "hot",
+        "late",
+        "m_counts",
+        "m_failed",
+        "m_issued",
+        "m_max_ms",
+        "m_sum_ms",
+        "measure_from_s",
+        "run_counts",
+        "__dict__",
     )
 
     def __init__(self, measure_from_s: float, events: EventLog) -> None:
@@ -156,11 +194,22 @@ class Observer:
         new_events = tuple(self.events.since(self._event_index))
         self._event_index = self.events.total
         snap = Snapshot(
-            t=round(t, 9), interval_s=interval, **win,
-            hit_ratio=rates["hit_ratio"], failure_ratio=rates["failure_ratio"], throughput_rps=rates["throughput_rps"],
-            latency_mean_ms=mean, latency_p50_ms=p50, latency_p95_ms=p95, latency_p99_ms=p99,
-            total_issued=now["issued"], total_completed=now["completed"],
-            total_failed=now["failed"], in_flight=in_flight, nodes=nodes, events=new_events,
+            t=round(t, 9),
+            interval_s=interval,
+            **win,
+            hit_ratio=rates["hit_ratio"],
+            failure_ratio=rates["failure_ratio"],
+            throughput_rps=rates["throughput_rps"],
+            latency_mean_ms=mean,
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_p99_ms=p99,
+            total_issued=now["issued"],
+            total_completed=now["completed"],
+            total_failed=now["failed"],
+            in_flight=in_flight,
+            nodes=nodes,
+            events=new_events,
             byte_hit_ratio=rates["byte_hit_ratio"],
         )
         self._prev = now
@@ -187,11 +236,14 @@ class Observer:
         drop = self._hr_ewma - hr
         if not self._anomalous and drop > 0.12:
             self._anomalous = True
-            self.events.add(snap.t, EventKind.ANOMALY, "observer",
-                            f"hit ratio fell to {hr:.2f} from a recent average of {self._hr_ewma:.2f}")
+            self.events.add(
+                snap.t,
+                EventKind.ANOMALY,
+                "observer",
+                f"hit ratio fell to {hr:.2f} from a recent average of {self._hr_ewma:.2f}",
+            )
         elif self._anomalous and drop < 0.05:
             self._anomalous = False
-            self.events.add(snap.t, EventKind.RECOVERED, "observer",
-                            f"hit ratio back to {hr:.2f}")
+            self.events.add(snap.t, EventKind.RECOVERED, "observer", f"hit ratio back to {hr:.2f}")
         if not self._anomalous:
             self._hr_ewma = 0.8 * self._hr_ewma + 0.2 * hr

@@ -23,8 +23,9 @@ class Station:
     slow_factor: float = 1.0
     schedule: Callable[..., None]
 
-    def _init_station(self, *, service_ms: float, exponential: bool, concurrency: int,
-                      queue_limit: int, stream: Stream) -> None:
+    def _init_station(
+        self, *, service_ms: float, exponential: bool, concurrency: int, queue_limit: int, stream: Stream
+    ) -> None:
         self.service_s = service_ms / 1000.0
         self.exponential = exponential
         self.concurrency = concurrency

@@ -17,8 +17,8 @@ _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class AnalystError:
-    kind: str       # no_key | auth | rate_limit | timeout | connection | server | not_found |
-                    # bad_request | limit | unknown
+    kind: str  # no_key | auth | rate_limit | timeout | connection | server | not_found |
+    # bad_request | limit | unknown
     message: str
 
     def __str__(self) -> str:
@@ -61,46 +61,58 @@ def _classify(e: BaseException) -> str | None:
         return "server"
     if "BadRequestError" in names or "UnprocessableEntityError" in names or status in (400, 422):
         return "bad_request"
-    if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout",
-                "TimeoutError"}:
+    if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout", "TimeoutError"}:
         return "timeout"
-    if names & {"APIConnectionError", "ConnectError", "ConnectionError", "ConnectionRefusedError",
-                "RemoteProtocolError"}:
+    if names & {
+        "APIConnectionError",
+        "ConnectError",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "RemoteProtocolError",
+    }:
         return "connection"
-    if names & {"ModelCallLimitExceeded", "ModelCallLimitExceededError",
-                "ToolCallLimitExceededError", "GraphRecursionError"}:
+    if names & {
+        "ModelCallLimitExceeded",
+        "ModelCallLimitExceededError",
+        "ToolCallLimitExceededError",
+        "GraphRecursionError",
+    }:
         return "limit"
     if "OpenAIError" in names and "api_key" in str(e):
         return "no_key"
     return None
 
 
-def describe_error(exc: BaseException, *, server: str = "the LLM server", model: str = "",
-                   timeout_s: float | None = None, secrets: Iterable[str] = ()) -> AnalystError:
+def describe_error(
+    exc: BaseException,
+    *,
+    server: str = "the LLM server",
+    model: str = "",
+    timeout_s: float | None = None,
+    secrets: Iterable[str] = (),
+) -> AnalystError:
     """The one message the chat shows for ``exc``."""
     kind = next((k for k in map(_classify, _chain(exc)) if k), "unknown")
     status = next((s for s in map(_status, _chain(exc)) if s), None)
     wait = f" within {timeout_s:g} s" if timeout_s else ""
     messages = {
         "no_key": "No API key is configured. Set OPENAI_API_KEY in .streamlit/secrets.toml or "
-                  "the environment, or use the offline analyst.",
+        "the environment, or use the offline analyst.",
         "auth": f"{server} rejected the API key (HTTP {status or 401}). Check OPENAI_API_KEY in "
-                ".streamlit/secrets.toml or the environment; the offline analyst still works.",
+        ".streamlit/secrets.toml or the environment; the offline analyst still works.",
         "rate_limit": f"{server} is rate-limiting requests (HTTP 429). Wait a minute and ask "
-                      "again, or switch to the offline analyst.",
+        "again, or switch to the offline analyst.",
         "timeout": f"{server} did not answer{wait}. Ask again, or switch to the offline analyst.",
         "connection": f"Could not reach {server}. Check OPENAI_BASE_URL and that the server is "
-                      "running; the offline analyst still works.",
+        "running; the offline analyst still works.",
         "server": f"{server} had an internal error (HTTP {status or 500}). Try again in a "
-                  "moment, or switch to the offline analyst.",
+        "moment, or switch to the offline analyst.",
         "not_found": f"{server} does not know the model '{model}' (HTTP 404). Set "
-                     "CACHESIM_LLM_MODEL to a model it serves.",
+        "CACHESIM_LLM_MODEL to a model it serves.",
         "bad_request": f"{server} refused the request (HTTP {status or 400}); the model may not "
-                       "support tool calling. Try another CACHESIM_LLM_MODEL.",
-        "limit": "The analyst hit its limit of model or tool calls for one question. Ask a "
-                 "narrower question.",
-        "unknown": f"The analyst failed ({type(exc).__name__}). Try again, or switch to the "
-                   "offline analyst.",
+        "support tool calling. Try another CACHESIM_LLM_MODEL.",
+        "limit": "The analyst hit its limit of model or tool calls for one question. Ask a narrower question.",
+        "unknown": f"The analyst failed ({type(exc).__name__}). Try again, or switch to the offline analyst.",
     }
     text = messages[kind]
     if text.startswith("the "):  # "the LLM server ..." opens a sentence

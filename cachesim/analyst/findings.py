@@ -17,8 +17,22 @@ from ..events import Group, kinds
 from ..results import RunResult
 from .incidents import Incident, incidents
 
-TOPICS = ("overview", "warmup", "incident", "anomaly", "failures", "latency", "nodes",
-          "stale", "database", "node_loss", "db_load", "stale_cause", "hot_keys", "herd")
+TOPICS = (
+    "overview",
+    "warmup",
+    "incident",
+    "anomaly",
+    "failures",
+    "latency",
+    "nodes",
+    "stale",
+    "database",
+    "node_loss",
+    "db_load",
+    "stale_cause",
+    "hot_keys",
+    "herd",
+)
 
 
 @dataclass(frozen=True)
@@ -48,15 +62,19 @@ def overview(run: RunResult) -> Finding:
     s, cfg = run.summary, run.config
     hr = s.get("hit_ratio")
     p50, p99 = s.get("latency_p50_ms"), s.get("latency_p99_ms")
-    bits = [f"Over the measured {s['measured_s']:.1f} s (after {cfg.warmup_s:g} s of warm-up), "
-            f"{s['issued']} requests were issued at {s['throughput_rps'] or 0:.0f} completed/s"]
+    bits = [
+        f"Over the measured {s['measured_s']:.1f} s (after {cfg.warmup_s:g} s of warm-up), "
+        f"{s['issued']} requests were issued at {s['throughput_rps'] or 0:.0f} completed/s"
+    ]
     if hr is not None:
         bits.append(f"hit ratio {hr:.3f}")
     if p50 is not None and p99 is not None:
         bits.append(f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     bits.append(f"{s['failed']} failed ({_pct(s['failed'], s['issued'])})")
-    facts = {k: _r(s.get(k)) for k in ("issued", "completed", "failed", "hit_ratio",
-                                        "latency_p50_ms", "latency_p99_ms", "throughput_rps")}
+    facts = {
+        k: _r(s.get(k))
+        for k in ("issued", "completed", "failed", "hit_ratio", "latency_p50_ms", "latency_p99_ms", "throughput_rps")
+    }
     return Finding("overview", ", ".join(bits) + ".", facts=facts)
 
 
@@ -74,8 +92,10 @@ def warmup(run: RunResult) -> Finding | None:
     if not len(reached) or first >= 0.9 * steady:
         return None
     t = float(reached.iloc[0])
-    text = (f"[t=0.0-{t:.1f} s] Cold start: the hit ratio climbed from {first:.2f} in the first "
-            f"window to 90% of its steady level ({steady:.2f}) by t={t:.1f} s.")
+    text = (
+        f"[t=0.0-{t:.1f} s] Cold start: the hit ratio climbed from {first:.2f} in the first "
+        f"window to 90% of its steady level ({steady:.2f}) by t={t:.1f} s."
+    )
     return Finding("warmup", text, 0.0, t, {"first": _r(first), "steady": _r(steady), "t": t})
 
 
@@ -94,9 +114,11 @@ def unexplained_anomalies(run: RunResult, incs: list[Incident]) -> Finding | Non
     ts = run.timeseries()
     span = ts[(ts["t"] >= t0) & (ts["t"] <= t1 + 0.5)]
     low = span["hit_ratio"].min()
-    text = (f"[t={t0:.1f}-{t1:.1f} s] The observer flagged {len(lone)} hit-ratio drop(s) that no "
-            f"chaos action explains (lowest window {low:.2f}); look at load: database "
-            f"saturation, hot keys or misses piling up.")
+    text = (
+        f"[t={t0:.1f}-{t1:.1f} s] The observer flagged {len(lone)} hit-ratio drop(s) that no "
+        f"chaos action explains (lowest window {low:.2f}); look at load: database "
+        f"saturation, hot keys or misses piling up."
+    )
     return Finding("anomaly", text, t0, t1, {"count": int(len(lone)), "low": _r(float(low))})
 
 
@@ -107,10 +129,12 @@ def failures(run: RunResult, incs: list[Incident]) -> Finding | None:
     during = sum(i.failed for i in incs)
     ts = run.timeseries()
     peak = ts.loc[ts["failed"].idxmax()] if len(ts) else None
-    text = (f"{s['failed']} measured requests failed ({_pct(s['failed'], s['issued'])}); "
-            f"{s.get('timeouts', 0)} attempts timed out and {s.get('retries', 0)} were retried "
-            f"(client timeout {run.config.client.timeout_ms:g} ms, "
-            f"retries={run.config.client.retries}).")
+    text = (
+        f"{s['failed']} measured requests failed ({_pct(s['failed'], s['issued'])}); "
+        f"{s.get('timeouts', 0)} attempts timed out and {s.get('retries', 0)} were retried "
+        f"(client timeout {run.config.client.timeout_ms:g} ms, "
+        f"retries={run.config.client.retries})."
+    )
     if incs:
         text += f" {during} failures fell inside chaos incidents."
     if peak is not None and peak["failed"] > 0:
@@ -123,18 +147,22 @@ def latency(run: RunResult) -> Finding | None:
     if s.get("latency_p50_ms") is None:
         return None
     timeout = run.config.client.timeout_ms
-    text = (f"Latency: mean {s['latency_mean_ms']:.1f} ms, p50 {s['latency_p50_ms']:.1f} ms, "
-            f"p95 {s['latency_p95_ms']:.1f} ms, p99 {s['latency_p99_ms']:.1f} ms, max "
-            f"{s['latency_max_ms']:.1f} ms (client timeout {timeout:g} ms).")
+    text = (
+        f"Latency: mean {s['latency_mean_ms']:.1f} ms, p50 {s['latency_p50_ms']:.1f} ms, "
+        f"p95 {s['latency_p95_ms']:.1f} ms, p99 {s['latency_p99_ms']:.1f} ms, max "
+        f"{s['latency_max_ms']:.1f} ms (client timeout {timeout:g} ms)."
+    )
     if s["latency_p99_ms"] >= 0.9 * timeout:
         text += " The p99 sits at the timeout: the slowest requests are retries after a timeout."
     ts = run.timeseries()
     if ts["latency_p99_ms"].notna().any():
         i = ts["latency_p99_ms"].idxmax()
-        text += (f" The worst window p99 was {ts.at[i, 'latency_p99_ms']:.0f} ms at "
-                 f"t={ts.at[i, 't']:.1f} s.")
-    return Finding("latency", text, facts={k: _r(s[k]) for k in (
-        "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")})
+        text += f" The worst window p99 was {ts.at[i, 'latency_p99_ms']:.0f} ms at t={ts.at[i, 't']:.1f} s."
+    return Finding(
+        "latency",
+        text,
+        facts={k: _r(s[k]) for k in ("latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")},
+    )
 
 
 def nodes(run: RunResult) -> Finding | None:
@@ -144,19 +172,21 @@ def nodes(run: RunResult) -> Finding | None:
     mean = nd["requests"].mean()
     busiest = nd.loc[nd["requests"].idxmax()]
     quietest = nd.loc[nd["requests"].idxmin()]
-    text = (f"Per node: {busiest['node']} served the most requests ({int(busiest['requests'])}, "
-            f"{busiest['requests'] / mean:.2f}x the mean of {mean:.0f}) and {quietest['node']} the "
-            f"fewest ({int(quietest['requests'])}).")
+    text = (
+        f"Per node: {busiest['node']} served the most requests ({int(busiest['requests'])}, "
+        f"{busiest['requests'] / mean:.2f}x the mean of {mean:.0f}) and {quietest['node']} the "
+        f"fewest ({int(quietest['requests'])})."
+    )
     hr = nd.dropna(subset=["hit_ratio"])
     if len(hr):
         worst = hr.loc[hr["hit_ratio"].idxmin()]
         text += f" Lowest hit ratio: {worst['node']} at {worst['hit_ratio']:.2f}."
     dropped = nd[nd["dropped"] > 0]
     if len(dropped):
-        text += " Requests dropped: " + ", ".join(
-            f"{r.node} {int(r.dropped)}" for r in dropped.itertuples()) + "."
-    return Finding("nodes", text, facts={"busiest": busiest["node"],
-                                          "imbalance": _r(float(busiest["requests"] / mean))})
+        text += " Requests dropped: " + ", ".join(f"{r.node} {int(r.dropped)}" for r in dropped.itertuples()) + "."
+    return Finding(
+        "nodes", text, facts={"busiest": busiest["node"], "imbalance": _r(float(busiest["requests"] / mean))}
+    )
 
 
 def stale(run: RunResult) -> Finding | None:
@@ -168,10 +198,12 @@ def stale(run: RunResult) -> Finding | None:
     sent = s.get("invalidations_sent", 0) + s.get("updates_sent", 0)
     lost = s.get("invalidations_lost", 0) + s.get("updates_lost", 0)
     what = "updates" if run.config.database.write_policy == "write_through" else "invalidations"
-    text = (f"{s['stale_reads']} stale reads ({s.get('stale_read_ratio') or 0:.2%} of the reads the nodes "
-            f"served) under write policy '{run.config.database.write_policy}'; {lost} of {sent} {what} "
-            f"were lost. The most in one window: "
-            f"{int(ts.at[i, 'stale_reads'])} at t={ts.at[i, 't']:.1f} s.")
+    text = (
+        f"{s['stale_reads']} stale reads ({s.get('stale_read_ratio') or 0:.2%} of the reads the nodes "
+        f"served) under write policy '{run.config.database.write_policy}'; {lost} of {sent} {what} "
+        f"were lost. The most in one window: "
+        f"{int(ts.at[i, 'stale_reads'])} at t={ts.at[i, 't']:.1f} s."
+    )
     return Finding("stale", text, facts={"stale_reads": s["stale_reads"]})
 
 
@@ -183,21 +215,40 @@ def consistency(run: RunResult) -> Finding | None:
         return None
     bits = []
     if lz.enabled:
-        bits.append(f"Leases refused {s['lease_refused_fills']:,} late fills and told misses to wait "
-                    f"{s['lease_waits']:,} times")
+        bits.append(
+            f"Leases refused {s['lease_refused_fills']:,} late fills and told misses to wait {s['lease_waits']:,} times"
+        )
     if run.config.cluster.gutter_nodes:
-        bits.append(f"The gutter pool ({run.config.cluster.gutter_nodes} node(s), TTL "
-                    f"{run.config.cluster.gutter_ttl_s:g} s) took {s['gutter_requests']:,} reads")
-    bits.append(f"{s['stale_sets']:,} stale sets (fills that stored a version the database had already "
-                f"superseded), stale for {s['stale_entry_time_s']:.3f} s in all")
+        bits.append(
+            f"The gutter pool ({run.config.cluster.gutter_nodes} node(s), TTL "
+            f"{run.config.cluster.gutter_ttl_s:g} s) took {s['gutter_requests']:,} reads"
+        )
+    bits.append(
+        f"{s['stale_sets']:,} stale sets (fills that stored a version the database had already "
+        f"superseded), stale for {s['stale_entry_time_s']:.3f} s in all"
+    )
     if s.get("writes_tracked"):
         c1, c100, c10s = s.get("converged_1ms") or 0, s.get("converged_100ms") or 0, s.get("converged_10s") or 0
-        bits.append(f"of {s['writes_tracked']:,} writes, {c1:.1%} converged within 1 ms, {c100:.1%} within "
-                    f"100 ms ({s.get('convergence_nines_100ms')} nines) and {c10s:.1%} within 10 s; "
-                    f"{s['writes_unconverged']:,} had not converged by the end")
-    facts = {k: _r(s.get(k)) for k in ("stale_sets", "stale_entry_time_s", "lease_waits", "lease_refused_fills",
-                                        "gutter_requests", "writes_tracked", "writes_unconverged",
-                                        "converged_1ms", "converged_100ms", "converged_10s")}
+        bits.append(
+            f"of {s['writes_tracked']:,} writes, {c1:.1%} converged within 1 ms, {c100:.1%} within "
+            f"100 ms ({s.get('convergence_nines_100ms')} nines) and {c10s:.1%} within 10 s; "
+            f"{s['writes_unconverged']:,} had not converged by the end"
+        )
+    facts = {
+        k: _r(s.get(k))
+        for k in (
+            "stale_sets",
+            "stale_entry_time_s",
+            "lease_waits",
+            "lease_refused_fills",
+            "gutter_requests",
+            "writes_tracked",
+            "writes_unconverged",
+            "converged_1ms",
+            "converged_100ms",
+            "converged_10s",
+        )
+    }
     return Finding("stale", "; ".join(bits) + ".", facts=facts)
 
 
@@ -207,10 +258,12 @@ def database(run: RunResult) -> Finding | None:
         return None
     capacity = db.concurrency * 1000.0 / db.service_time_ms
     load = s["db_load_rps"]
-    text = (f"The database handled {load:.0f} operations/s ({s['db_reads']} reads, "
-            f"{s['db_writes']} writes) against a capacity of about {capacity:.0f}/s "
-            f"({db.concurrency} slots x {db.service_time_ms:g} ms): "
-            f"{load / capacity:.0%} utilised.")
+    text = (
+        f"The database handled {load:.0f} operations/s ({s['db_reads']} reads, "
+        f"{s['db_writes']} writes) against a capacity of about {capacity:.0f}/s "
+        f"({db.concurrency} slots x {db.service_time_ms:g} ms): "
+        f"{load / capacity:.0%} utilised."
+    )
     if load >= 0.9 * capacity:
         text += " It is saturated: misses queue there, time out and retry."
     return Finding("database", text, facts={"load_rps": _r(load), "capacity_rps": _r(capacity)})
@@ -225,10 +278,17 @@ def compute_findings(run: RunResult) -> list[Finding]:
 def _compute_findings(run: RunResult) -> list[Finding]:
     incs = incidents(run)
     out: list[Finding | None] = [overview(run)]
-    out += [Finding("incident", i.describe(), i.t, i.end,
-                    {"kind": i.kind, "target": i.target, "t": i.t}) for i in incs]
-    out += [unexplained_anomalies(run, incs), warmup(run), failures(run, incs), latency(run),
-            nodes(run), stale(run), consistency(run), database(run)]
+    out += [Finding("incident", i.describe(), i.t, i.end, {"kind": i.kind, "target": i.target, "t": i.t}) for i in incs]
+    out += [
+        unexplained_anomalies(run, incs),
+        warmup(run),
+        failures(run, incs),
+        latency(run),
+        nodes(run),
+        stale(run),
+        consistency(run),
+        database(run),
+    ]
     from .mechanisms import mechanism_findings  # it builds on Finding: imported here
 
     out += mechanism_findings(run, incs)

@@ -37,26 +37,26 @@ class Incident:
     t: float
     kind: str
     target: str
-    healed_at: float | None          # what undid it (cachesim.events.undoes), if anything did
-    window_end: float                 # end of the searched window
-    detected_at: float | None         # balancer marked the target down (or up, after a restart)
-    hr_before: float | None           # mean window hit ratio over BASELINE_S before the fault
-    hr_low: float | None              # lowest window hit ratio in the window
+    healed_at: float | None  # what undid it (cachesim.events.undoes), if anything did
+    window_end: float  # end of the searched window
+    detected_at: float | None  # balancer marked the target down (or up, after a restart)
+    hr_before: float | None  # mean window hit ratio over BASELINE_S before the fault
+    hr_low: float | None  # lowest window hit ratio in the window
     hr_low_t: float | None
-    dipped: bool                      # the low is a real drop, not noise
-    recovered_at: float | None        # rolling hit ratio back near hr_before
+    dipped: bool  # the low is a real drop, not noise
+    recovered_at: float | None  # rolling hit ratio back near hr_before
     hr_recovered: float | None
-    failed: int                       # requests failed in the window
+    failed: int  # requests failed in the window
     timeouts: int
-    fail_first_t: float | None        # first and last snapshot with failures or timeouts
+    fail_first_t: float | None  # first and last snapshot with failures or timeouts
     fail_last_t: float | None
     p99_before_ms: float | None
     p99_peak_ms: float | None
     p99_peak_t: float | None
     db_reads_before_rps: float | None
     db_reads_peak_rps: float | None
-    stale_reads: int                  # stale reads in the window
-    stale_reads_before: int           # stale reads in an equally long window before the fault
+    stale_reads: int  # stale reads in the window
+    stale_reads_before: int  # stale reads in an equally long window before the fault
     target_kind: str = vocab.TargetKind.ENDPOINTS  # what target names (cachesim.events.TargetKind)
 
     @property
@@ -72,46 +72,53 @@ class Incident:
         on = "the network" if self.target_kind == vocab.TargetKind.NETWORK else self.target or "the network"
         parts = [f"[t={self.t:.1f}-{self.end:.1f} s] chaos {what} {on} at t={self.t:.1f} s"]
         if self.healed_at is not None:
-            parts[0] += (f" (restarted at t={self.healed_at:.1f} s)" if self.kind == K.KILL
-                         else f" (healed at t={self.healed_at:.1f} s)")
+            parts[0] += (
+                f" (restarted at t={self.healed_at:.1f} s)"
+                if self.kind == K.KILL
+                else f" (healed at t={self.healed_at:.1f} s)"
+            )
         if self.detected_at is not None:
             verb = "healthy again" if self.kind == K.RESTART else "down"
-            parts.append(f"the balancer marked it {verb} at t={self.detected_at:.2f} s, "
-                         f"{self.detected_at - self.t:.2f} s later")
+            parts.append(
+                f"the balancer marked it {verb} at t={self.detected_at:.2f} s, {self.detected_at - self.t:.2f} s later"
+            )
         if self.hr_low is not None and self.hr_before is not None:
             if self.dipped:
-                parts.append(f"the hit ratio fell from {self.hr_before:.2f} to {self.hr_low:.2f} "
-                             f"at t={self.hr_low_t:.1f} s, {self.hr_low_t - self.t:.1f} s after it")
+                parts.append(
+                    f"the hit ratio fell from {self.hr_before:.2f} to {self.hr_low:.2f} "
+                    f"at t={self.hr_low_t:.1f} s, {self.hr_low_t - self.t:.1f} s after it"
+                )
                 if self.recovered_at is not None:
-                    parts.append(f"it recovered to {self.hr_recovered:.2f} by "
-                                 f"t={self.recovered_at:.1f} s")
+                    parts.append(f"it recovered to {self.hr_recovered:.2f} by t={self.recovered_at:.1f} s")
                 else:
-                    parts.append(f"it had not recovered to {self.hr_before:.2f} by "
-                                 f"t={self.window_end:.1f} s")
+                    parts.append(f"it had not recovered to {self.hr_before:.2f} by t={self.window_end:.1f} s")
             else:
-                parts.append(f"the hit ratio held near {self.hr_before:.2f} "
-                             f"(lowest window {self.hr_low:.2f})")
+                parts.append(f"the hit ratio held near {self.hr_before:.2f} (lowest window {self.hr_low:.2f})")
         span = f"between t={self.fail_first_t or 0:.1f} and t={self.fail_last_t or 0:.1f} s"
         if self.failed:
-            parts.append(f"{self.failed} requests failed and {self.timeouts} attempts timed out "
-                         + span)
+            parts.append(f"{self.failed} requests failed and {self.timeouts} attempts timed out " + span)
         elif self.timeouts:
-            parts.append(f"no request failed, but {self.timeouts} attempts timed out {span} "
-                         "and were retried")
+            parts.append(f"no request failed, but {self.timeouts} attempts timed out {span} and were retried")
         else:
             parts.append("no request failed")
-        if self.p99_peak_ms is not None and self.p99_before_ms and \
-                self.p99_peak_ms > 2 * self.p99_before_ms:
-            parts.append(f"p99 latency peaked at {self.p99_peak_ms:.0f} ms at "
-                         f"t={self.p99_peak_t:.1f} s "
-                         f"(about {self.p99_before_ms:.0f} ms before)")
-        if self.db_reads_peak_rps and self.db_reads_before_rps and \
-                self.db_reads_peak_rps > 1.3 * self.db_reads_before_rps:
-            parts.append(f"database reads rose from {self.db_reads_before_rps:.0f}/s to a peak of "
-                         f"{self.db_reads_peak_rps:.0f}/s")
+        if self.p99_peak_ms is not None and self.p99_before_ms and self.p99_peak_ms > 2 * self.p99_before_ms:
+            parts.append(
+                f"p99 latency peaked at {self.p99_peak_ms:.0f} ms at "
+                f"t={self.p99_peak_t:.1f} s "
+                f"(about {self.p99_before_ms:.0f} ms before)"
+            )
+        if (
+            self.db_reads_peak_rps
+            and self.db_reads_before_rps
+            and self.db_reads_peak_rps > 1.3 * self.db_reads_before_rps
+        ):
+            parts.append(
+                f"database reads rose from {self.db_reads_before_rps:.0f}/s to a peak of {self.db_reads_peak_rps:.0f}/s"
+            )
         if self.stale_reads > max(10, 3 * self.stale_reads_before):
-            parts.append(f"{self.stale_reads} stale reads followed "
-                         f"({self.stale_reads_before} in as long a stretch before)")
+            parts.append(
+                f"{self.stale_reads} stale reads followed ({self.stale_reads_before} in as long a stretch before)"
+            )
         return "; ".join(parts) + "."
 
 
@@ -145,8 +152,9 @@ def _heal_time(events: pd.DataFrame, ev: pd.Series) -> float | None:
 def _detection(events: pd.DataFrame, ev: pd.Series, t_end: float) -> float | None:
     kind = K.NODE_UP_DETECTED if ev.kind == K.RESTART else K.NODE_DOWN_DETECTED
     targets = vocab.endpoints(ev.target, ev.target_kind)
-    hits = events[(events["kind"] == kind) & (events["t"] >= ev.t) & (events["t"] <= t_end)
-                  & events["target"].isin(targets)]
+    hits = events[
+        (events["kind"] == kind) & (events["t"] >= ev.t) & (events["t"] <= t_end) & events["target"].isin(targets)
+    ]
     return float(hits["t"].iloc[0]) if len(hits) else None
 
 
@@ -191,11 +199,21 @@ def analyse_incident(run: RunResult, ev: pd.Series, next_fault_t: float | None) 
     peak = p99.idxmax() if p99.notna().any() else None
     stale_before = _span(ts, t0 - (window_end - t0), t0)["stale_reads"].sum()
     return Incident(
-        t=t0, kind=str(ev.kind), target=str(ev.target), target_kind=str(ev.target_kind), healed_at=healed,
-        window_end=window_end, detected_at=_detection(events, ev, window_end),
-        hr_before=hr_before, hr_low=hr_low, hr_low_t=hr_low_t, dipped=dipped,
-        recovered_at=recovered_at, hr_recovered=hr_recovered,
-        failed=int(after["failed"].sum()), timeouts=int(after["timeouts"].sum()),
+        t=t0,
+        kind=str(ev.kind),
+        target=str(ev.target),
+        target_kind=str(ev.target_kind),
+        healed_at=healed,
+        window_end=window_end,
+        detected_at=_detection(events, ev, window_end),
+        hr_before=hr_before,
+        hr_low=hr_low,
+        hr_low_t=hr_low_t,
+        dipped=dipped,
+        recovered_at=recovered_at,
+        hr_recovered=hr_recovered,
+        failed=int(after["failed"].sum()),
+        timeouts=int(after["timeouts"].sum()),
         fail_first_t=float(bad["t"].iloc[0]) if len(bad) else None,
         fail_last_t=float(bad["t"].iloc[-1]) if len(bad) else None,
         p99_before_ms=_median(before["latency_p99_ms"]),
@@ -203,7 +221,8 @@ def analyse_incident(run: RunResult, ev: pd.Series, next_fault_t: float | None) 
         p99_peak_t=float(after.at[peak, "t"]) if peak is not None else None,
         db_reads_before_rps=_mean(_rate(before, "db_reads")),
         db_reads_peak_rps=float(np.nanmax(_rate(after, "db_reads"))) if len(after) else None,
-        stale_reads=int(after["stale_reads"].sum()), stale_reads_before=int(stale_before),
+        stale_reads=int(after["stale_reads"].sum()),
+        stale_reads_before=int(stale_before),
     )
 
 
@@ -215,6 +234,6 @@ def incidents(run: RunResult) -> list[Incident]:
     times = list(faults["t"])
     out = []
     for i, (_, ev) in enumerate(faults.iterrows()):
-        later = [t for t in times[i + 1:] if t > ev.t]
+        later = [t for t in times[i + 1 :] if t > ev.t]
         out.append(analyse_incident(run, ev, later[0] if later else None))
     return out

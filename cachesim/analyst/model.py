@@ -73,8 +73,7 @@ def _pick(name: str, secrets: Mapping[str, Any] | None, env: Mapping[str, str]) 
     return str(value).strip() if value not in (None, "") else None
 
 
-def settings_from(secrets: Mapping[str, Any] | None = None,
-                  env: Mapping[str, str] | None = None) -> LLMSettings:
+def settings_from(secrets: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> LLMSettings:
     """Settings from ``secrets`` (e.g. ``st.secrets``), falling back to ``env``."""
     env = os.environ if env is None else env
     key = _pick("OPENAI_API_KEY", secrets, env)

@@ -21,8 +21,7 @@ from .turns import Event, Failure
 OFFLINE, LLM = "offline", "llm"
 
 
-def choose_mode(settings: LLMSettings | None, factory: Callable[[], Any] | None,
-                prefer_offline: bool = False) -> str:
+def choose_mode(settings: LLMSettings | None, factory: Callable[[], Any] | None, prefer_offline: bool = False) -> str:
     """``llm`` when a model can be made (a factory, or settings with a key or server)."""
     if prefer_offline:
         return OFFLINE
@@ -34,10 +33,16 @@ def run_tools(run_id: str, runs: Mapping[str, RunResult]) -> RunTools:
     return RunTools(runs[run_id], run_id, others)
 
 
-def answer_events(run_id: str, runs: Mapping[str, RunResult], question: str,
-                  history: Sequence[Mapping[str, Any]] = (), *, mode: str = OFFLINE,
-                  settings: LLMSettings | None = None,
-                  factory: Callable[[], Any] | None = None) -> Iterator[Event]:
+def answer_events(
+    run_id: str,
+    runs: Mapping[str, RunResult],
+    question: str,
+    history: Sequence[Mapping[str, Any]] = (),
+    *,
+    mode: str = OFFLINE,
+    settings: LLMSettings | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Iterator[Event]:
     """Answer ``question`` about ``runs[run_id]``; every failure is one Failure event."""
     rt = run_tools(run_id, runs)
     findings = compute_findings(rt.run)
@@ -48,9 +53,14 @@ def answer_events(run_id: str, runs: Mapping[str, RunResult], question: str,
 
     def on_error(exc: BaseException):  # type: ignore[no-untyped-def]
         # the server's host is not named: visitors of a public deployment need not know it
-        return describe_error(exc, server="the LLM server" if factory is None else "the model",
-                              model=settings.model, timeout_s=settings.timeout_s,
-                              secrets=settings.secrets())
+        return describe_error(
+            exc,
+            server="the LLM server" if factory is None else "the model",
+            model=settings.model,
+            timeout_s=settings.timeout_s,
+            secrets=settings.secrets(),
+        )
+
     try:
         from .agent import build_agent, stream_agent  # langchain only on this path
 

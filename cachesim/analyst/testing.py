@@ -28,11 +28,9 @@ from pydantic import Field
 Reply = AIMessage | str | Callable[[list[BaseMessage]], "AIMessage | str"]
 
 
-def tool_call(name: str, args: dict[str, Any] | None = None,
-              call_id: str | None = None) -> AIMessage:
+def tool_call(name: str, args: dict[str, Any] | None = None, call_id: str | None = None) -> AIMessage:
     """An assistant message that calls one tool."""
-    call = {"name": name, "args": args or {}, "id": call_id or f"call_{name}",
-            "type": "tool_call"}
+    call = {"name": name, "args": args or {}, "id": call_id or f"call_{name}", "type": "tool_call"}
     return AIMessage(content="", tool_calls=[call])
 
 
@@ -46,10 +44,11 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted-fake"
 
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None,
-                   **kwargs: Any) -> ScriptedChatModel:
-        self.bound_tools = [getattr(t, "name", None) or t.get("name", "?") if isinstance(t, dict)
-                            else getattr(t, "name", str(t)) for t in tools]
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any) -> ScriptedChatModel:
+        self.bound_tools = [
+            getattr(t, "name", None) or t.get("name", "?") if isinstance(t, dict) else getattr(t, "name", str(t))
+            for t in tools
+        ]
         return self
 
     def _next(self, messages: list[BaseMessage]) -> AIMessage:
@@ -60,13 +59,22 @@ class ScriptedChatModel(BaseChatModel):
             reply = reply(list(messages))
         return AIMessage(content=reply) if isinstance(reply, str) else reply
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None,
-                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         msg = self._next(messages)
         text = msg.content if isinstance(msg.content, str) else ""
         for token in re.findall(r"\S+\s*|\s+", text):
@@ -75,24 +83,31 @@ class ScriptedChatModel(BaseChatModel):
                 run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk
         if msg.tool_calls:
-            chunks = [{"name": tc["name"], "args": json.dumps(tc["args"]), "id": tc["id"],
-                       "index": i} for i, tc in enumerate(msg.tool_calls)]
-            yield ChatGenerationChunk(message=AIMessageChunk(content="", id=msg.id,
-                                                             tool_call_chunks=chunks))
+            chunks = [
+                {"name": tc["name"], "args": json.dumps(tc["args"]), "id": tc["id"], "index": i}
+                for i, tc in enumerate(msg.tool_calls)
+            ]
+            yield ChatGenerationChunk(message=AIMessageChunk(content="", id=msg.id, tool_call_chunks=chunks))
 
 
 def demo_model() -> ScriptedChatModel:
     """A fake analyst that looks up the summary and the chaos events, then answers
     from what the tools returned (used by the app's tests)."""
+
     def answer(messages: list[BaseMessage]) -> str:
         events = json.loads(messages[-1].content).get("events", [])
         first = events[0] if events else None
         if first is None:
             return "The event log shows no chaos action in this run."
-        return (f"Scripted answer: chaos event '{first['kind']}' on {first['target']} at "
-                f"[t={first['t']:.1f}-{first['t'] + 2:.1f} s], per the event log.")
-    return ScriptedChatModel(script=[
-        tool_call("get_summary", {}, "call_1"),
-        tool_call("search_events", {"source": "chaos"}, "call_2"),
-        answer,
-    ])
+        return (
+            f"Scripted answer: chaos event '{first['kind']}' on {first['target']} at "
+            f"[t={first['t']:.1f}-{first['t'] + 2:.1f} s], per the event log."
+        )
+
+    return ScriptedChatModel(
+        script=[
+            tool_call("get_summary", {}, "call_1"),
+            tool_call("search_events", {"source": "chaos"}, "call_2"),
+            answer,
+        ]
+    )

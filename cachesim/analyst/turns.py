@@ -37,8 +37,8 @@ class Failure:
 Event = TextDelta | ToolStep | Failure
 
 _RANGE = re.compile(
-    r"\[\s*t\s*=\s*(\d+(?:\.\d+)?)\s*(?:s\s*)?(?:(?:-|–|—|to)\s*(\d+(?:\.\d+)?)\s*)?s?\s*\]",
-    re.IGNORECASE)
+    r"\[\s*t\s*=\s*(\d+(?:\.\d+)?)\s*(?:s\s*)?(?:(?:-|–|—|to)\s*(\d+(?:\.\d+)?)\s*)?s?\s*\]", re.IGNORECASE
+)
 
 
 def cited_ranges(text: str, limit: int = 8) -> list[tuple[float, float]]:
@@ -72,8 +72,7 @@ class Answer:
         if isinstance(event, ToolStep):
             step = next((s for s in self.steps if s["id"] == event.call_id), None)
             if step is None:
-                step = {"id": event.call_id, "name": event.name, "args": dict(event.args),
-                        "result": None}
+                step = {"id": event.call_id, "name": event.name, "args": dict(event.args), "result": None}
                 self.steps.append(step)
             if event.result is not None:
                 step["result"] = event.result
@@ -89,10 +88,15 @@ class Answer:
                 yield piece
 
     def record(self) -> dict[str, Any]:
-        return {"role": "assistant", "content": self.text, "mode": self.mode,
-                "steps": self.steps, "ranges": cited_ranges(self.text),
-                "error": self.error.message if self.error else None,
-                "error_kind": self.error.kind if self.error else None}
+        return {
+            "role": "assistant",
+            "content": self.text,
+            "mode": self.mode,
+            "steps": self.steps,
+            "ranges": cited_ranges(self.text),
+            "error": self.error.message if self.error else None,
+            "error_kind": self.error.kind if self.error else None,
+        }
 
 
 def chunk_words(text: str) -> Iterator[TextDelta]:

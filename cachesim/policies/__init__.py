@@ -36,7 +36,6 @@ EVICTION_POLICIES: dict[str, type[EvictionPolicy]] = {
 }
 
 
-
 def online_eviction_names() -> tuple[str, ...]:
     """Policies a live cache node can run: all registered but the offline ones (Belady
     needs the future, so it runs in trace replay only). ``SimConfig`` takes its names from here."""

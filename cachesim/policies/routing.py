@@ -127,9 +127,7 @@ class ConsistentHash(Router):
     def __init__(self, node_names: Sequence[str], virtual_nodes: int) -> None:
         super().__init__(len(node_names))
         points = sorted(
-            (hash64(f"{name}#{v}"), idx)
-            for idx, name in enumerate(node_names)
-            for v in range(virtual_nodes)
+            (hash64(f"{name}#{v}"), idx) for idx, name in enumerate(node_names) for v in range(virtual_nodes)
         )
         self._hashes = [p[0] for p in points]
         self._owners = [p[1] for p in points]

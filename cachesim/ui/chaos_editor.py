@@ -53,8 +53,9 @@ def events_frame(events_json: str | None) -> pd.DataFrame:
         events = []
     rows = [_applicable({c: e.get(c) for c in COLUMNS}) if isinstance(e, dict) else {} for e in events]
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    return df.astype({"at_s": float, "duration_s": float, "factor": float, "loss_rate": float, "action": object,
-                      "target": object})
+    return df.astype(
+        {"at_s": float, "duration_s": float, "factor": float, "loss_rate": float, "action": object, "target": object}
+    )
 
 
 def _clean(value: Any) -> Any:
@@ -106,8 +107,9 @@ def schedule_spans(schedule: pd.DataFrame, duration_s: float) -> pd.DataFrame:
     at = df["at_s"].to_numpy(dtype=float)
     # the times of each (action, target), sorted once: a row's undoing event is then a
     # binary search per candidate list (O(n log n), not a scan of the table per row)
-    times = {key: np.sort(group.to_numpy(dtype=float))
-             for key, group in df.groupby(["action", "target"], sort=False)["at_s"]}
+    times = {
+        key: np.sort(group.to_numpy(dtype=float)) for key, group in df.groupby(["action", "target"], sort=False)["at_s"]
+    }
     ends = np.empty(len(df))
     for i, (action, tg, kind) in enumerate(zip(df["action"], df["target"], kinds, strict=True)):
         if not np.isnan(dur[i]):
@@ -148,21 +150,35 @@ def render_chaos_editor(duration_s: float, nodes: int) -> None:
         st.session_state[BASE] = events_frame(cs.values().get("chaos.events"))
     targets = ", ".join([f"node-{i}" for i in range(1, min(nodes, 3) + 1)]) + (" …" if nodes > 3 else "")
     st.data_editor(
-        st.session_state[BASE], key=_editor_key(), num_rows="dynamic", on_change=_commit, hide_index=True,
+        st.session_state[BASE],
+        key=_editor_key(),
+        num_rows="dynamic",
+        on_change=_commit,
+        hide_index=True,
         width="stretch",
         column_config={
-            "at_s": st.column_config.NumberColumn("at (s)", min_value=0.0, step=0.5, required=True,
-                                                  help=ChaosEvent.model_fields["at_s"].description),
-            "action": st.column_config.SelectboxColumn("action", options=list(CHAOS_ACTIONS), required=True,
-                                                       help=" | ".join(CHAOS_ACTIONS)),
+            "at_s": st.column_config.NumberColumn(
+                "at (s)", min_value=0.0, step=0.5, required=True, help=ChaosEvent.model_fields["at_s"].description
+            ),
+            "action": st.column_config.SelectboxColumn(
+                "action", options=list(CHAOS_ACTIONS), required=True, help=" | ".join(CHAOS_ACTIONS)
+            ),
             "target": st.column_config.TextColumn(
-                "target", help=f"{ChaosEvent.model_fields['target'].description} This cluster: {targets}"),
+                "target", help=f"{ChaosEvent.model_fields['target'].description} This cluster: {targets}"
+            ),
             "duration_s": st.column_config.NumberColumn(
-                "duration (s)", min_value=0.0, step=0.5, help=ChaosEvent.model_fields["duration_s"].description),
-            "factor": st.column_config.NumberColumn("slow factor", min_value=1.0, step=1.0,
-                                                    help=ChaosEvent.model_fields["factor"].description),
-            "loss_rate": st.column_config.NumberColumn("loss rate", min_value=0.0, max_value=0.99, step=0.05,
-                                                       help=ChaosEvent.model_fields["loss_rate"].description),
+                "duration (s)", min_value=0.0, step=0.5, help=ChaosEvent.model_fields["duration_s"].description
+            ),
+            "factor": st.column_config.NumberColumn(
+                "slow factor", min_value=1.0, step=1.0, help=ChaosEvent.model_fields["factor"].description
+            ),
+            "loss_rate": st.column_config.NumberColumn(
+                "loss rate",
+                min_value=0.0,
+                max_value=0.99,
+                step=0.05,
+                help=ChaosEvent.model_fields["loss_rate"].description,
+            ),
         },
     )
     message = cs.check().fields.get("chaos.events")
@@ -171,14 +187,15 @@ def render_chaos_editor(duration_s: float, nodes: int) -> None:
     schedule = events_frame(cs.values().get("chaos.events"))
     valid = valid_rows(schedule, nodes)
     if not valid.empty:
-        st.altair_chart(charts.chaos_timeline_chart(schedule_spans(valid, duration_s), duration_s),
-                        width="stretch")
+        st.altair_chart(charts.chaos_timeline_chart(schedule_spans(valid, duration_s), duration_s), width="stretch")
     elif schedule.empty:
         st.caption("No scheduled faults. Add a row: e.g. at 10 s, kill, node-2, for 5 s.")
     skipped = len(schedule) - len(valid)
     if skipped:
-        st.caption(f"{skipped} row{'s' if skipped != 1 else ''} with an invalid value "
-                   f"{'are' if skipped != 1 else 'is'} not drawn until fixed.")
+        st.caption(
+            f"{skipped} row{'s' if skipped != 1 else ''} with an invalid value "
+            f"{'are' if skipped != 1 else 'is'} not drawn until fixed."
+        )
 
 
 def valid_rows(schedule: pd.DataFrame, nodes: int) -> pd.DataFrame:
@@ -194,7 +211,11 @@ def valid_rows(schedule: pd.DataFrame, nodes: int) -> pd.DataFrame:
             keep.append(False)
             continue
         targets = ev.targets()
-        ok = all(t in names or (t == vocab.DATABASE and ev.action in vocab.DATABASE_ACTIONS)
-                 or ev.action in vocab.NETWORK_ACTIONS for t in targets)
+        ok = all(
+            t in names
+            or (t == vocab.DATABASE and ev.action in vocab.DATABASE_ACTIONS)
+            or ev.action in vocab.NETWORK_ACTIONS
+            for t in targets
+        )
         keep.append(ok and (bool(targets) or ev.action not in vocab.NEEDS_TARGET))
     return schedule[pd.Series(keep, index=schedule.index, dtype=bool)] if len(schedule) else schedule

@@ -66,12 +66,14 @@ OFFLINE_PACE_BUDGET_S = 1.0
 
 # -- runs (the session's registry: cachesim.ui.state) -----------------------------------
 
+
 def run_label(run_id: str, run: RunResult) -> str:
     name = run.config.to_dict().get("name") or "custom"
     return run_id if name in run_id else f"{run_id} · {name}"
 
 
 # -- settings ----------------------------------------------------------------------------
+
 
 def _secrets() -> Mapping[str, Any] | None:
     try:
@@ -85,6 +87,7 @@ def llm_settings() -> LLMSettings:
 
 
 # -- rendering ---------------------------------------------------------------------------
+
 
 def render_steps(steps: list[dict[str, Any]], expanded: bool = False) -> None:
     if not steps:
@@ -141,6 +144,7 @@ def transcript(run_id: str, history: list[dict[str, Any]]) -> str:
 
 # -- the page ----------------------------------------------------------------------------
 
+
 def _consume_prefill(runs: Mapping[str, RunResult]) -> None:
     pre = st.session_state.pop(PREFILL, None)
     if not isinstance(pre, Mapping):
@@ -153,8 +157,10 @@ def _consume_prefill(runs: Mapping[str, RunResult]) -> None:
 
 
 def _quick_run() -> None:
-    st.info("No finished run yet. Run a scenario here, or configure one on the other pages. Runs live in the "
-            "server's memory (a restart loses them): you can also upload a run you downloaded.")
+    st.info(
+        "No finished run yet. Run a scenario here, or configure one on the other pages. Runs live in the "
+        "server's memory (a restart loses them): you can also upload a run you downloaded."
+    )
     from .analysis import render_run_upload
 
     render_run_upload("analyst_upload_run")
@@ -163,14 +169,21 @@ def _quick_run() -> None:
 
     cfg = cs.current()  # the sidebar's scenario and values: one choice for every page
     if cfg is None:
-        st.warning("The sidebar's config has an invalid value: fix it there, then run it here.",
-                   icon=":material/error:")
+        st.warning(
+            "The sidebar's config has an invalid value: fix it there, then run it here.", icon=":material/error:"
+        )
         return
     problem = control.check(cfg)
-    st.caption(f"The sidebar's config: {plain(cfg.name, 80)} · {cfg.cluster.nodes} nodes · "
-               f"{cfg.workload.rate_rps:,.0f} req/s for {cfg.duration_s:g} s. Pick another scenario in the sidebar.")
-    if st.button(f"Run {plain(cfg.name, 80)} and analyse it", type="primary", key="analyst_quick_run",
-                 disabled=problem is not None):
+    st.caption(
+        f"The sidebar's config: {plain(cfg.name, 80)} · {cfg.cluster.nodes} nodes · "
+        f"{cfg.workload.rate_rps:,.0f} req/s for {cfg.duration_s:g} s. Pick another scenario in the sidebar."
+    )
+    if st.button(
+        f"Run {plain(cfg.name, 80)} and analyse it",
+        type="primary",
+        key="analyst_quick_run",
+        disabled=problem is not None,
+    ):
         with st.spinner(f"Simulating {cfg.name}…"):
             result = cachesim.Simulation(cfg, trace=control._trace(cfg)).run()
         state.add_run(result)  # and makes it current
@@ -192,19 +205,27 @@ def _pick_run(runs: dict[str, RunResult]) -> str:
 
 def _mode(settings: LLMSettings, factory: Callable[[], Any] | None) -> str:
     can_llm = factory is not None or settings.configured
-    offline = st.toggle("Offline analyst", value=not can_llm, disabled=not can_llm,
-                        key="analyst_offline" if can_llm else "analyst_offline_forced",
-                        help="Answers computed from the run itself, without an LLM.")
+    offline = st.toggle(
+        "Offline analyst",
+        value=not can_llm,
+        disabled=not can_llm,
+        key="analyst_offline" if can_llm else "analyst_offline_forced",
+        help="Answers computed from the run itself, without an LLM.",
+    )
     mode = choose_mode(settings, factory, prefer_offline=offline)
     if not can_llm:
-        st.caption("No API key configured, so the **offline analyst** answers (computed from "
-                   "the run, no LLM). Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL, "
-                   "CACHESIM_LLM_MODEL) in .streamlit/secrets.toml or the environment.")
+        st.caption(
+            "No API key configured, so the **offline analyst** answers (computed from "
+            "the run, no LLM). Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL, "
+            "CACHESIM_LLM_MODEL) in .streamlit/secrets.toml or the environment."
+        )
     elif mode == LLM:
         where = "an injected model" if factory is not None else f"model {plain(settings.model, 60)}"
         lim = budget.limits()
-        st.caption(f"LLM analyst: {where}. Tool output is treated as data; limits on model and "
-                   f"tool calls apply, and each session may ask {lim.analyst_questions_per_session} questions.")
+        st.caption(
+            f"LLM analyst: {where}. Tool output is treated as data; limits on model and "
+            f"tool calls apply, and each session may ask {lim.analyst_questions_per_session} questions."
+        )
     else:
         st.caption("Offline analyst: answers computed from the run, no LLM.")
     return mode
@@ -218,12 +239,23 @@ def _usage() -> Usage:
 
 def _quota():  # type: ignore[no-untyped-def]
     lim = budget.limits()
-    return process_quota(lim.analyst_questions_per_session, lim.analyst_tokens_per_session,
-                         lim.analyst_questions_per_hour, lim.analyst_tokens_per_hour)
+    return process_quota(
+        lim.analyst_questions_per_session,
+        lim.analyst_tokens_per_session,
+        lim.analyst_questions_per_hour,
+        lim.analyst_tokens_per_hour,
+    )
 
 
-def _answer(run_id: str, runs: dict[str, RunResult], question: str, history: list,
-            mode: str, settings: LLMSettings, factory: Callable[[], Any] | None) -> None:
+def _answer(
+    run_id: str,
+    runs: dict[str, RunResult],
+    question: str,
+    history: list,
+    mode: str,
+    settings: LLMSettings,
+    factory: Callable[[], Any] | None,
+) -> None:
     quota = _quota() if mode == LLM else None
     refusal = quota.refusal(_usage()) if quota is not None else None
     if refusal:  # nothing is sent to the LLM
@@ -233,9 +265,11 @@ def _answer(run_id: str, runs: dict[str, RunResult], question: str, history: lis
     render_message(history[-1], runs[run_id], key=f"q{len(history)}")
     answer = Answer(mode)
     lim = budget.limits()
-    events = bounded(answer_events(run_id, runs, question, history[:-1], mode=mode,
-                                   settings=settings, factory=factory),
-                     max_chars=lim.analyst_max_answer_chars, max_s=lim.analyst_max_answer_s)
+    events = bounded(
+        answer_events(run_id, runs, question, history[:-1], mode=mode, settings=settings, factory=factory),
+        max_chars=lim.analyst_max_answer_chars,
+        max_s=lim.analyst_max_answer_s,
+    )
     with st.chat_message("assistant"):
         status = st.status("Looking at the run…", expanded=False)
         text = answer.text_stream(_show_steps(events, status))
@@ -243,8 +277,11 @@ def _answer(run_id: str, runs: dict[str, RunResult], question: str, history: lis
         if answer.error is not None:
             st.error(plain(answer.error.message, 400), icon="⚠️")
         n = len(answer.steps)
-        status.update(label=f"{n} tool call{'' if n == 1 else 's'}", expanded=False,
-                      state="complete" if answer.error is None else "error")
+        status.update(
+            label=f"{n} tool call{'' if n == 1 else 's'}",
+            expanded=False,
+            state="complete" if answer.error is None else "error",
+        )
     if quota is not None:
         quota.charge(_usage(), estimate_tokens(question, answer.text, answer.steps))
     history.append(answer.record())
@@ -263,8 +300,9 @@ def _stream_text(pieces: Iterable[str], slot: Any) -> str:
     return text
 
 
-def _paced(pieces: Iterator[str], per_piece_s: float = OFFLINE_PACE_S,
-           budget_s: float = OFFLINE_PACE_BUDGET_S) -> Iterator[str]:
+def _paced(
+    pieces: Iterator[str], per_piece_s: float = OFFLINE_PACE_S, budget_s: float = OFFLINE_PACE_BUDGET_S
+) -> Iterator[str]:
     """The offline answer is ready at once; pace it a little so it reads as it arrives."""
     spent = 0.0
     for piece in pieces:
@@ -285,8 +323,10 @@ def _show_steps(events: Iterable[Event], status: Any) -> Iterator[Event]:
 
 def render_analyst_page() -> None:
     st.title("Analyst")
-    st.caption("Ask about a finished run: why the hit ratio dropped, which node was hot, "
-               "what a chaos action did. Answers cite the run's own numbers and events.")
+    st.caption(
+        "Ask about a finished run: why the hit ratio dropped, which node was hot, "
+        "what a chaos action did. Answers cite the run's own numbers and events."
+    )
     runs = state.get_runs()
     _consume_prefill(runs)
     if not runs:
@@ -301,8 +341,11 @@ def render_analyst_page() -> None:
     history: list[dict[str, Any]] = st.session_state.setdefault(HISTORY, {}).setdefault(run_id, [])
     for i, msg in enumerate(history):
         render_message(msg, run, key=f"{run_id}_{i}")
-    question = st.chat_input("Ask about this run, e.g. why did the hit ratio drop at t=10 s?",
-                             key="analyst_input", max_chars=MAX_QUESTION_CHARS)
+    question = st.chat_input(
+        "Ask about this run, e.g. why did the hit ratio drop at t=10 s?",
+        key="analyst_input",
+        max_chars=MAX_QUESTION_CHARS,
+    )
     pending = st.session_state.pop(PENDING, None)
     question = question or pending
     if question:
@@ -323,9 +366,13 @@ def render_analyst_page() -> None:
                 st.rerun()
     if history:
         c1, c2 = st.columns(2)
-        c1.download_button("Download chat (Markdown)", transcript(run_id, history),
-                           file_name=f"analyst-{run_id}.md", mime="text/markdown",
-                           key="analyst_download")
+        c1.download_button(
+            "Download chat (Markdown)",
+            transcript(run_id, history),
+            file_name=f"analyst-{run_id}.md",
+            mime="text/markdown",
+            key="analyst_download",
+        )
         if c2.button("Clear this chat", key="analyst_clear"):
             st.session_state[HISTORY][run_id] = []
             st.rerun()

@@ -12,17 +12,22 @@ from .text import plain
 
 #: (summary key, column label, column format)
 KPIS = (
-    ("hit_ratio", "hit ratio", "percent"), ("failure_ratio", "failure ratio", "percent"),
+    ("hit_ratio", "hit ratio", "percent"),
+    ("failure_ratio", "failure ratio", "percent"),
     ("latency_p50_ms", "p50 (ms)", "%.2f"),
-    ("latency_p99_ms", "p99 (ms)", "%.2f"), ("throughput_rps", "throughput (req/s)", "%.0f"),
-    ("db_load_rps", "DB load (req/s)", "%.0f"), ("failed", "failed", "%d"), ("stale_reads", "stale reads", "%d"),
+    ("latency_p99_ms", "p99 (ms)", "%.2f"),
+    ("throughput_rps", "throughput (req/s)", "%.0f"),
+    ("db_load_rps", "DB load (req/s)", "%.0f"),
+    ("failed", "failed", "%d"),
+    ("stale_reads", "stale reads", "%d"),
 )
 
 
 def kpi_table(runs: dict[str, RunResult]) -> pd.DataFrame:
     """One row per run (in order), one column per KPI (summary after warm-up)."""
-    return pd.DataFrame([{"run": r, **{label: num(res.summary.get(key)) for key, label, _ in KPIS}}
-                         for r, res in runs.items()])
+    return pd.DataFrame(
+        [{"run": r, **{label: num(res.summary.get(key)) for key, label, _ in KPIS}} for r, res in runs.items()]
+    )
 
 
 #: KPIs that are ratios: their change is a difference in percentage points, not a relative change.
@@ -113,16 +118,20 @@ def config_diff(runs: dict[str, RunResult]) -> pd.DataFrame:
     after (the second), or one "after" column per later run when there are more."""
     ids = list(runs)
     names = ["before", "after"] if len(ids) == 2 else ["before", *(f"after: {r}" for r in ids[1:])]
-    rows = [{"field": k, **{n: _config_text(k, v) for n, v in zip(names, vals, strict=True)}}
-            for k, vals in derived.config_diff({r: res.config.flat() for r, res in runs.items()})]
+    rows = [
+        {"field": k, **{n: _config_text(k, v) for n, v in zip(names, vals, strict=True)}}
+        for k, vals in derived.config_diff({r: res.config.flat() for r, res in runs.items()})
+    ]
     return pd.DataFrame(rows, columns=["field", *names])
 
 
 def render_compare(runs: dict[str, RunResult], current: str) -> None:
     ids = list(runs)
     if len(ids) < 2:
-        st.info("Compare needs two runs or more: run another scenario or change a parameter and run again.",
-                icon=":material/compare_arrows:")
+        st.info(
+            "Compare needs two runs or more: run another scenario or change a parameter and run again.",
+            icon=":material/compare_arrows:",
+        )
         return
     default = [current] + [r for r in reversed(ids) if r != current][:1]
     pair = _changed_pair(ids, current)
@@ -141,16 +150,18 @@ def render_compare(runs: dict[str, RunResult], current: str) -> None:
     frames = {r: res.timeseries() for r, res in picked.items()}
     c1, c2 = st.columns(2)
     for i, metric in enumerate(charts.COMPARE_METRICS):
-        with (c1 if i % 2 == 0 else c2):
+        with c1 if i % 2 == 0 else c2:
             st.altair_chart(charts.compare_chart(frames, metric), width="stretch")
     table = kpi_table(picked)
     st.markdown("**KPIs** (after warm-up)")
     st.dataframe(kpi_display(table), hide_index=True, width="stretch")
     st.markdown(f"**Change against {plain(chosen[0])}**")
     st.dataframe(delta_display(delta_table(table)), hide_index=True, width="stretch")
-    st.caption("Hit ratio and failure ratio change in percentage points (pp: 80% → 83% is +3.0 pp); the other "
-               "KPIs change relative to the first run, in percent. Latency counts completed requests only, so "
-               "read it with the failure ratio. – : not defined (no requests, or a change from 0).")
+    st.caption(
+        "Hit ratio and failure ratio change in percentage points (pp: 80% → 83% is +3.0 pp); the other "
+        "KPIs change relative to the first run, in percent. Latency counts completed requests only, so "
+        "read it with the failure ratio. – : not defined (no requests, or a change from 0)."
+    )
     diff = config_diff(picked)
     st.markdown("**What differs in the configs**")
     if diff.empty:

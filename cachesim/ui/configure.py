@@ -49,8 +49,10 @@ def _import_file() -> None:
         return
     name = short(upload.name, 80)
     if upload.size > max_import_bytes():
-        st.session_state[IMPORT_MSG] = (False, f"{name} is too large for a config ({upload.size:,} bytes; "
-                                               f"at most {max_import_bytes():,}).")
+        st.session_state[IMPORT_MSG] = (
+            False,
+            f"{name} is too large for a config ({upload.size:,} bytes; at most {max_import_bytes():,}).",
+        )
         return
     try:
         text = upload.getvalue().decode("utf-8")
@@ -83,11 +85,17 @@ def _status(check: cs.Check) -> None:
     if check.ok:
         cfg = check.config
         nodes = f"{cfg.cluster.nodes} node{'s' if cfg.cluster.nodes != 1 else ''}"
-        st.success(f"Valid config based on {based}{note}: about {cfg.total_requests():,.0f} requests over "
-                   f"{cfg.duration_s:g} simulated seconds, {nodes}.", icon=":material/check:")
+        st.success(
+            f"Valid config based on {based}{note}: about {cfg.total_requests():,.0f} requests over "
+            f"{cfg.duration_s:g} simulated seconds, {nodes}.",
+            icon=":material/check:",
+        )
     else:
-        st.error(f"Based on {based}{note}; fix {len(check.messages())} problem(s) to run:  \n"
-                 + "  \n".join(f"- {plain(m, 600)}" for m in check.messages()), icon=":material/error:")
+        st.error(
+            f"Based on {based}{note}; fix {len(check.messages())} problem(s) to run:  \n"
+            + "  \n".join(f"- {plain(m, 600)}" for m in check.messages()),
+            icon=":material/error:",
+        )
 
 
 def _section(key: str | None) -> None:
@@ -105,10 +113,20 @@ def _import_export(check: cs.Check) -> None:
     c1, c2 = st.columns(2, gap="large")
     with c1:
         st.markdown("**Import a TOML config**")
-        st.file_uploader("Config file", type=["toml"], key="configure.upload", on_change=_import_file,
-                         help="A file written by Export, the CLI or by hand (see the README's config reference).")
-        st.text_area("…or paste TOML", key="configure.paste", height=120,
-                     placeholder='seed = 7\nduration_s = 20.0\n\n[cluster]\nnodes = 8', max_chars=max_import_bytes())
+        st.file_uploader(
+            "Config file",
+            type=["toml"],
+            key="configure.upload",
+            on_change=_import_file,
+            help="A file written by Export, the CLI or by hand (see the README's config reference).",
+        )
+        st.text_area(
+            "…or paste TOML",
+            key="configure.paste",
+            height=120,
+            placeholder="seed = 7\nduration_s = 20.0\n\n[cluster]\nnodes = 8",
+            max_chars=max_import_bytes(),
+        )
         st.button("Import pasted TOML", key="configure.paste_go", on_click=_import_text, icon=":material/upload:")
         msg = st.session_state.get(IMPORT_MSG)
         if msg:
@@ -117,16 +135,25 @@ def _import_export(check: cs.Check) -> None:
     with c2:
         st.markdown("**Export**")
         cfg = check.config or cs.last_valid()
-        st.download_button("Download config (TOML)", cfg.to_toml(), file_name=f"{cfg.name}.toml",
-                           mime="application/toml", key="configure.export", icon=":material/download:",
-                           disabled=not check.ok, on_click="ignore")
+        st.download_button(
+            "Download config (TOML)",
+            cfg.to_toml(),
+            file_name=f"{cfg.name}.toml",
+            mime="application/toml",
+            key="configure.export",
+            icon=":material/download:",
+            disabled=not check.ok,
+            on_click="ignore",
+        )
         if not check.ok:
             st.caption("Fix the problems above to export; the last valid config is shown below.")
         st.markdown("**Share link**")
         params = share.encode(cfg, cs.scenario())
         st.code(share.link(params), language=None, wrap_lines=True)
-        st.caption("The address bar always holds this link: send it and the other person gets exactly this "
-                   "config (only the fields that differ from the scenario are in it).")
+        st.caption(
+            "The address bar always holds this link: send it and the other person gets exactly this "
+            "config (only the fields that differ from the scenario are in it)."
+        )
         with st.expander("TOML preview"):
             st.code(cfg.to_toml(), language="toml")
 
@@ -137,11 +164,27 @@ def render_configure_page() -> None:
     top = st.columns([4, 1, 1], vertical_alignment="center")
     with top[0]:
         _status(check)
-    top[1].button("Reset to scenario", key="configure.reset", icon=":material/restart_alt:", width="stretch",
-                  on_click=cs.load, args=(cs.scenario(),), disabled=not cs.modified(),
-                  help="Discard the changes: load the scenario again.")
-    if top[2].button("Run", key="configure.run", icon=":material/play_arrow:", type="primary", width="stretch",
-                     disabled=not check.ok) and check.config is not None:
+    top[1].button(
+        "Reset to scenario",
+        key="configure.reset",
+        icon=":material/restart_alt:",
+        width="stretch",
+        on_click=cs.load,
+        args=(cs.scenario(),),
+        disabled=not cs.modified(),
+        help="Discard the changes: load the scenario again.",
+    )
+    if (
+        top[2].button(
+            "Run",
+            key="configure.run",
+            icon=":material/play_arrow:",
+            type="primary",
+            width="stretch",
+            disabled=not check.ok,
+        )
+        and check.config is not None
+    ):
         if start_run(check.config) is None:
             nav.switch_page(nav.LIVE)
     refused = st.session_state.get(REFUSED)

@@ -54,9 +54,13 @@ def start_run(cfg: SimConfig) -> str | None:
     problem = check(cfg)
     if problem is None:
         try:
-            live = LiveRun(cfg, speed=_speed(cfg), trace=_trace(cfg),
-                           pause_at_events=bool(st.session_state.get(PAUSE, False)),
-                           baseline=st.session_state.pop(BASELINE, None))
+            live = LiveRun(
+                cfg,
+                speed=_speed(cfg),
+                trace=_trace(cfg),
+                pause_at_events=bool(st.session_state.get(PAUSE, False)),
+                baseline=st.session_state.pop(BASELINE, None),
+            )
         except (ValueError, OSError) as exc:  # e.g. a named trace the engine cannot load
             problem = f"The run could not start (error {log_error(exc, 'starting a run')}); try another config."
     st.session_state[REFUSED] = problem

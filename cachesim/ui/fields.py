@@ -26,32 +26,63 @@ from .text import plain
 
 #: Short labels for the fields people meet first; others are derived from the name.
 LABELS = {
-    "seed": "Seed", "duration_s": "Duration (simulated s)", "warmup_s": "Warm-up (s)",
-    "snapshot_interval_s": "Snapshot interval (s)", "name": "Run name", "description": "Description",
-    "workload.rate_rps": "Rate (req/s)", "workload.zipf_alpha": "Zipf alpha",
-    "workload.write_ratio": "Write ratio", "workload.keys": "Keys", "workload.clients": "Clients",
-    "cluster.nodes": "Nodes", "cluster.capacity": "Capacity (items/node)", "cluster.eviction": "Eviction",
-    "cluster.routing": "Routing", "network.latency_ms": "Network latency (ms)",
-    "network.loss_rate": "Network loss rate", "cluster.coalesce_misses": "Coalesce concurrent misses",
+    "seed": "Seed",
+    "duration_s": "Duration (simulated s)",
+    "warmup_s": "Warm-up (s)",
+    "snapshot_interval_s": "Snapshot interval (s)",
+    "name": "Run name",
+    "description": "Description",
+    "workload.rate_rps": "Rate (req/s)",
+    "workload.zipf_alpha": "Zipf alpha",
+    "workload.write_ratio": "Write ratio",
+    "workload.keys": "Keys",
+    "workload.clients": "Clients",
+    "cluster.nodes": "Nodes",
+    "cluster.capacity": "Capacity (items/node)",
+    "cluster.eviction": "Eviction",
+    "cluster.routing": "Routing",
+    "network.latency_ms": "Network latency (ms)",
+    "network.loss_rate": "Network loss rate",
+    "cluster.coalesce_misses": "Coalesce concurrent misses",
     "cluster.ttl_s": "TTL (s)",
-    "cluster.leases.enabled": "Leases", "cluster.leases.interval_s": "Lease interval (s)",
-    "cluster.leases.backoff_s": "Lease back-off (s)", "cluster.gutter_nodes": "Gutter nodes",
+    "cluster.leases.enabled": "Leases",
+    "cluster.leases.interval_s": "Lease interval (s)",
+    "cluster.leases.backoff_s": "Lease back-off (s)",
+    "cluster.gutter_nodes": "Gutter nodes",
     "cluster.gutter_ttl_s": "Gutter TTL (s)",
-    "cluster.capacity_bytes": "Capacity (bytes/node)", "workload.size": "Object sizes",
-    "workload.size_bytes": "Object size (bytes)", "workload.size_sigma": "Size sigma (log)",
-    "workload.trace_timing": "Trace timing", "workload.trace_speed": "Trace speed (x)",
+    "cluster.capacity_bytes": "Capacity (bytes/node)",
+    "workload.size": "Object sizes",
+    "workload.size_bytes": "Object size (bytes)",
+    "workload.size_sigma": "Size sigma (log)",
+    "workload.trace_timing": "Trace timing",
+    "workload.trace_speed": "Trace speed (x)",
     "network.bandwidth_mbps": "Bandwidth (Mbit/s)",
 }
 #: Keys of which only one may be non-zero: a widget that sets one zeroes the other.
 ALTERNATIVES = {"cluster.capacity_bytes": "cluster.capacity", "cluster.capacity": "cluster.capacity_bytes"}
 STEPS = {
-    "workload.rate_rps": 100.0, "workload.zipf_alpha": 0.05, "workload.write_ratio": 0.01,
-    "workload.hotspot_fraction": 0.01, "workload.hotspot_share": 0.05, "network.loss_rate": 0.01,
-    "network.latency_ms": 0.1, "network.jitter_ms": 0.1, "duration_s": 5.0, "warmup_s": 1.0,
-    "snapshot_interval_s": 0.05, "cluster.service_time_ms": 0.1, "database.service_time_ms": 0.5,
-    "client.timeout_ms": 10.0, "cluster.ttl_s": 1.0, "cluster.health_check_interval_s": 0.1,
-    "cluster.leases.interval_s": 1.0, "cluster.leases.backoff_s": 0.005, "cluster.gutter_ttl_s": 1.0,
-    "workload.trace_speed": 0.5, "workload.size_sigma": 0.1, "network.bandwidth_mbps": 100.0,
+    "workload.rate_rps": 100.0,
+    "workload.zipf_alpha": 0.05,
+    "workload.write_ratio": 0.01,
+    "workload.hotspot_fraction": 0.01,
+    "workload.hotspot_share": 0.05,
+    "network.loss_rate": 0.01,
+    "network.latency_ms": 0.1,
+    "network.jitter_ms": 0.1,
+    "duration_s": 5.0,
+    "warmup_s": 1.0,
+    "snapshot_interval_s": 0.05,
+    "cluster.service_time_ms": 0.1,
+    "database.service_time_ms": 0.5,
+    "client.timeout_ms": 10.0,
+    "cluster.ttl_s": 1.0,
+    "cluster.health_check_interval_s": 0.1,
+    "cluster.leases.interval_s": 1.0,
+    "cluster.leases.backoff_s": 0.005,
+    "cluster.gutter_ttl_s": 1.0,
+    "workload.trace_speed": 0.5,
+    "workload.size_sigma": 0.1,
+    "network.bandwidth_mbps": 100.0,
 }
 UNITS = (("_rps", "req/s"), ("_ms", "ms"), ("_s", "s"), ("_per_min", "per min"))
 #: Integer fields typed as text: their range (a 64-bit seed) is beyond what a browser's
@@ -112,8 +143,11 @@ def _spec_of(key: str) -> FieldSpec:
 def section_keys(section: str | None) -> list[str]:
     """Dotted keys of a section's scalar fields (None: the top-level fields)."""
     if section is None:
-        return [k for k, f in SimConfig.model_fields.items()
-                if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))]
+        return [
+            k
+            for k, f in SimConfig.model_fields.items()
+            if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))
+        ]
     model = SimConfig.model_fields[section].annotation
     out = []
     for k, f in model.model_fields.items():
@@ -179,8 +213,9 @@ def int_value(value: Any) -> Any:
     return value
 
 
-def field_widget(prefix: str, key: str, *, container: Any = None, label: str | None = None,
-                 errors: dict[str, str] | None = None) -> None:
+def field_widget(
+    prefix: str, key: str, *, container: Any = None, label: str | None = None, errors: dict[str, str] | None = None
+) -> None:
     """Draw the widget for ``key`` bound to the draft, its error (if any) under it."""
     box = container if container is not None else st
     spec = spec_of(key)

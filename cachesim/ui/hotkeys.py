@@ -19,25 +19,29 @@ TOP = 20
 #: Seconds between redraws of the live leaderboard (a table costs more than a chart).
 LIVE_REFRESH_S = 5.0
 BY = {"lookups": "requests", "misses": "misses"}
-NOTE = ("Over the whole run so far (warm-up included). Counts come from a bounded-memory "
-        "heavy-hitters sketch (Space-Saving, up to 1,000 counters per node): each is at most its "
-        "± above the true count. Owner changed: a node other than the key's home served it "
-        "(its node went down, or the balancer routed around it).")
+NOTE = (
+    "Over the whole run so far (warm-up included). Counts come from a bounded-memory "
+    "heavy-hitters sketch (Space-Saving, up to 1,000 counters per node): each is at most its "
+    "± above the true count. Owner changed: a node other than the key's home served it "
+    "(its node went down, or the balancer routed around it)."
+)
 
 
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     """The table shown: rank, key, counts with their error, hit ratio, owners, a mark."""
-    out = pd.DataFrame({
-        "rank": range(1, len(frame) + 1),
-        "key": frame["key"].astype("int64"),
-        "lookups": frame["requests"].astype("int64"),
-        "±": frame["requests_error"].astype("int64"),
-        "misses": frame["misses"].astype("int64"),
-        "hit ratio": frame["hit_ratio"].astype(float),
-        "home": frame["home"].replace("", "-"),
-        "served by": frame["owners"].str.replace(",", ", "),
-        "owner changed": frame["owner_changed"].map({True: "⚠ moved", False: ""}),
-    })
+    out = pd.DataFrame(
+        {
+            "rank": range(1, len(frame) + 1),
+            "key": frame["key"].astype("int64"),
+            "lookups": frame["requests"].astype("int64"),
+            "±": frame["requests_error"].astype("int64"),
+            "misses": frame["misses"].astype("int64"),
+            "hit ratio": frame["hit_ratio"].astype(float),
+            "home": frame["home"].replace("", "-"),
+            "served by": frame["owners"].str.replace(",", ", "),
+            "owner changed": frame["owner_changed"].map({True: "⚠ moved", False: ""}),
+        }
+    )
     return out
 
 
@@ -45,18 +49,25 @@ def _table(frame: pd.DataFrame, key: str | None) -> None:
     if not len(frame):
         st.caption("No lookups yet.")
         return
-    st.dataframe(leaderboard(frame), hide_index=True, width="stretch", key=key, column_config={
-        "hit ratio": st.column_config.NumberColumn("hit ratio", format="percent"),
-        "±": st.column_config.NumberColumn("±", help="The count is at most this much above the truth."),
-    })
+    st.dataframe(
+        leaderboard(frame),
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={
+            "hit ratio": st.column_config.NumberColumn("hit ratio", format="percent"),
+            "±": st.column_config.NumberColumn("±", help="The count is at most this much above the truth."),
+        },
+    )
     moved = int(frame["owner_changed"].sum())
     if moved:
         st.caption(f"{moved} of these keys changed owner during the run.")
 
 
 def _by(key: str) -> str:
-    choice = st.segmented_control("Rank by", list(BY), default="lookups", key=key,
-                                  help="Lookups: hits + misses served by the nodes.")
+    choice = st.segmented_control(
+        "Rank by", list(BY), default="lookups", key=key, help="Lookups: hits + misses served by the nodes."
+    )
     return BY[choice or "lookups"]
 
 

@@ -57,17 +57,35 @@ DISPLAY_POINTS = 200
 #: Colour of each event kind in the log (its words: cachesim.events.LABELS; chaos
 #: actions and anomalies in bold). Every kind has one (tests/engine/test_events.py).
 KIND_COLOR = {
-    K.KILL: "red", K.RESTART: "green", K.SLOW: "orange", K.HEAL: "blue", K.PARTITION: "violet", K.LOSS: "red",
-    K.NODE_DOWN_DETECTED: "red", K.NODE_UP_DETECTED: "green", K.ANOMALY: "orange", K.RECOVERED: "green",
-    K.RUN_STARTED: "gray", K.RUN_FINISHED: "gray",
+    K.KILL: "red",
+    K.RESTART: "green",
+    K.SLOW: "orange",
+    K.HEAL: "blue",
+    K.PARTITION: "violet",
+    K.LOSS: "red",
+    K.NODE_DOWN_DETECTED: "red",
+    K.NODE_UP_DETECTED: "green",
+    K.ANOMALY: "orange",
+    K.RECOVERED: "green",
+    K.RUN_STARTED: "gray",
+    K.RUN_FINISHED: "gray",
 }
 _BOLD = (*CHAOS_ACTIONS, K.ANOMALY)
 KIND_STYLE = {k: f":{c}[{f'**{LABELS[k]}**' if k in _BOLD else LABELS[k]}]" for k, c in KIND_COLOR.items()}
 
 
 #: The timeseries columns the line charts draw (the only ones downsampled per refresh).
-LINE_COLUMNS = ("t", "hit_ratio", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_rps",
-                "db_load_rps", "failures_rps", "failure_ratio")
+LINE_COLUMNS = (
+    "t",
+    "hit_ratio",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "throughput_rps",
+    "db_load_rps",
+    "failures_rps",
+    "failure_ratio",
+)
 #: The charts of a refresh, in :attr:`Update.specs` order (four in the grid, then occupancy).
 CHARTS = ("hit_ratio", "latency", "load", "node_load", "node_occupancy")
 
@@ -107,43 +125,82 @@ def _set_pause() -> None:
 
 
 #: Lets the speed control wrap on a narrow screen (390 px) instead of being cut off.
-WRAP_CSS = ("<style>.st-key-live-speed [data-testid='stButtonGroup'] > div { flex-wrap: wrap; }"
-            ".st-key-live-speed [data-testid='stButtonGroup'] { max-width: 100%; }</style>")
+WRAP_CSS = (
+    "<style>.st-key-live-speed [data-testid='stButtonGroup'] > div { flex-wrap: wrap; }"
+    ".st-key-live-speed [data-testid='stButtonGroup'] { max-width: 100%; }</style>"
+)
 
 
 def _controls(live: LiveRun) -> None:
     c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1.2], vertical_alignment="bottom")
-    c1.button("Stop", icon=":material/stop:", key="live.stop", on_click=_stop, disabled=not live.active,
-              width="stretch", help="Pause the run; the partial run is kept and can be analysed.")
-    c2.button("Resume", icon=":material/play_arrow:", key="live.resume", on_click=_resume,
-              disabled=live.status != "stopped", width="stretch", help="Continue where it stopped.")
-    c3.button("Clear live view", icon=":material/clear_all:", key="live.reset", on_click=_reset, width="stretch",
-              help="Stop the run and empty this page; runs already kept stay on the Analysis page. "
-                   "(The sidebar's \"Reset to scenario\" is another thing: it restores the parameters.)")
+    c1.button(
+        "Stop",
+        icon=":material/stop:",
+        key="live.stop",
+        on_click=_stop,
+        disabled=not live.active,
+        width="stretch",
+        help="Pause the run; the partial run is kept and can be analysed.",
+    )
+    c2.button(
+        "Resume",
+        icon=":material/play_arrow:",
+        key="live.resume",
+        on_click=_resume,
+        disabled=live.status != "stopped",
+        width="stretch",
+        help="Continue where it stopped.",
+    )
+    c3.button(
+        "Clear live view",
+        icon=":material/clear_all:",
+        key="live.reset",
+        on_click=_reset,
+        width="stretch",
+        help="Stop the run and empty this page; runs already kept stay on the Analysis page. "
+        '(The sidebar\'s "Reset to scenario" is another thing: it restores the parameters.)',
+    )
     st.session_state[control.PAUSE] = live.pause_at_events
-    c4.toggle("Pause at each event", key=control.PAUSE, on_change=_set_pause,
-              help="The run pauses at each chaos action and each time the balancer marks a node down or up "
-                   "(not at hit-ratio alerts); read the narration, then press Resume.")
+    c4.toggle(
+        "Pause at each event",
+        key=control.PAUSE,
+        on_change=_set_pause,
+        help="The run pauses at each chaos action and each time the balancer marks a node down or up "
+        "(not at hit-ratio alerts); read the narration, then press Resume.",
+    )
     st.markdown(WRAP_CSS, unsafe_allow_html=True)
     st.session_state["live.speed"] = live.speed
     with st.container(key="live-speed"):
-        st.segmented_control("Speed", SPEEDS, key="live.speed", format_func=_speed_label, on_change=_set_speed,
-                             help="Simulated seconds per wall second: N× plays N simulated seconds per wall "
-                                  "second; max is as fast as the server can.")
+        st.segmented_control(
+            "Speed",
+            SPEEDS,
+            key="live.speed",
+            format_func=_speed_label,
+            on_change=_set_speed,
+            help="Simulated seconds per wall second: N× plays N simulated seconds per wall "
+            "second; max is as fast as the server can.",
+        )
         st.caption("Speed " + speed_meaning(live.speed, live.config.duration_s) + ".")
 
 
 def _ready() -> None:
     cfg = cs.current()
-    st.info("No run yet. Choose a scenario and parameters in the sidebar, then press **Run simulation**.",
-            icon=":material/play_circle:")
+    st.info(
+        "No run yet. Choose a scenario and parameters in the sidebar, then press **Run simulation**.",
+        icon=":material/play_circle:",
+    )
     if cfg is not None:
-        st.caption(f"Ready: **{plain(cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
-                   f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s for "
-                   f"{cfg.duration_s:g} simulated s")
-        st.toggle("Pause at each event", key=control.PAUSE,
-                  help="The run pauses at each chaos action and each time the balancer marks a node down or up; "
-                       "read the narration, then press Resume.")
+        st.caption(
+            f"Ready: **{plain(cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+            f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s for "
+            f"{cfg.duration_s:g} simulated s"
+        )
+        st.toggle(
+            "Pause at each event",
+            key=control.PAUSE,
+            help="The run pauses at each chaos action and each time the balancer marks a node down or up; "
+            "read the narration, then press Resume.",
+        )
         if st.button("Run this config", type="primary", icon=":material/play_arrow:", key="live.start"):
             if start_run(cfg) is None:
                 st.rerun()
@@ -159,20 +216,41 @@ def _kpi_row(k: dict[str, tuple[float | None, float | None]], n: int, cols: list
     """The KPI metrics (``k``: LiveRun.kpis(), ``n`` nodes), one per (placeholder) column."""
     spec = [
         ("Hit ratio", "hit_ratio", fmt.pct, "pct", "normal", "Hits / lookups over the last simulated second."),
-        ("p99 latency", "latency_p99_ms", fmt.ms, "ms", "inverse",
-         "99th percentile of the latencies of the requests completed in the last simulated second."),
+        (
+            "p99 latency",
+            "latency_p99_ms",
+            fmt.ms,
+            "ms",
+            "inverse",
+            "99th percentile of the latencies of the requests completed in the last simulated second.",
+        ),
         ("Throughput", "throughput_rps", fmt.rate, "rate", "normal", "Requests completed per simulated second."),
         ("DB load", "db_load_rps", fmt.rate, "rate", "inverse", "Database reads + writes per simulated second."),
-        ("Stale reads", "stale_reads", lambda v: fmt.count(v) + "/s", "count", "inverse",
-         "Hits that returned an outdated value, last second."),
+        (
+            "Stale reads",
+            "stale_reads",
+            lambda v: fmt.count(v) + "/s",
+            "count",
+            "inverse",
+            "Hits that returned an outdated value, last second.",
+        ),
     ]
     for col, (label, name, show, kind, color, help_text) in zip(cols, spec, strict=False):
         now, before = k[name]
-        col.metric(label, show(now), fmt.delta(now, before, kind), delta_color=color,
-                   help=f"{help_text} The delta compares with the second before.")
+        col.metric(
+            label,
+            show(now),
+            fmt.delta(now, before, kind),
+            delta_color=color,
+            help=f"{help_text} The delta compares with the second before.",
+        )
     up, up_before = k["nodes_up"]
-    cols[5].metric("Nodes up", f"{up:.0f}/{n}" if up is not None else fmt.DASH, fmt.delta(up, up_before, "count"),
-                   help="Cache nodes whose process is alive.")
+    cols[5].metric(
+        "Nodes up",
+        f"{up:.0f}/{n}" if up is not None else fmt.DASH,
+        fmt.delta(up, up_before, "count"),
+        help="Cache nodes whose process is alive.",
+    )
 
 
 def _log(live: LiveRun) -> str:
@@ -215,7 +293,7 @@ def build_update(live: LiveRun, times: dict[str, float] | None = None) -> Update
     domain = charts.live_domain(cfg.duration_s, cfg.snapshot_interval_s, live.window)
     span = domain or (float(ts["t"][0]), float(ts["t"][-1]))
     rules = vega.table(charts.marker_columns(live.marker_columns() if live.event_end else None, span))
-    latest = {c: v[-len(live.node_names):] for c, v in nodes.items()} if live.node_names else nodes
+    latest = {c: v[-len(live.node_names) :] for c, v in nodes.items()} if live.node_names else nodes
 
     base = live.baseline_columns()
 
@@ -229,14 +307,25 @@ def build_update(live: LiveRun, times: dict[str, float] | None = None) -> Update
 
     fast = {"domain": domain, "arrow": True, "canvas": True, "tooltips": False}
     builders: dict[str, tuple[Callable[[], vega.Frames], dict[str, Any]]] = {
-        "hit_ratio": (lambda: {"ts": vega.table(charts.hit_ratio_columns(shown)), **prev("hit_ratio"),
-                               "rules": rules}, fast),
-        "latency": (lambda: {"ts": vega.table(charts.latency_columns(shown)), **prev("latency_p99_ms"),
-                             "fail": vega.table(charts.failure_columns(shown)), "rules": rules}, fast),
+        "hit_ratio": (
+            lambda: {"ts": vega.table(charts.hit_ratio_columns(shown)), **prev("hit_ratio"), "rules": rules},
+            fast,
+        ),
+        "latency": (
+            lambda: {
+                "ts": vega.table(charts.latency_columns(shown)),
+                **prev("latency_p99_ms"),
+                "fail": vega.table(charts.failure_columns(shown)),
+                "rules": rules,
+            },
+            fast,
+        ),
         "load": (lambda: {"ts": vega.table(charts.load_columns(shown)), "rules": rules}, fast),
         "node_load": (node_load, fast),
-        "node_occupancy": (lambda: {"nodes": vega.table(charts.node_occupancy_columns(latest))},
-                           {"arrow": True, "canvas": True, "tooltips": False}),
+        "node_occupancy": (
+            lambda: {"nodes": vega.table(charts.node_occupancy_columns(latest))},
+            {"arrow": True, "canvas": True, "tooltips": False},
+        ),
     }
     if times is not None:
         times["shared"] = time.perf_counter() - t0
@@ -319,7 +408,8 @@ def _fill(live: LiveRun, slots: Slots) -> float:
         slots.footer.caption(
             f"{live.refresh_rate():.1f} refreshes/s (every {live.refresh_s:.2f} s, slower if the browser lags) · "
             f"each draw {spent * 1e3:.0f} ms (the run advances beside the page) · "
-            f"speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots")
+            f"speed {_speed_label(live.speed)} · charts show the last {live.window} snapshots"
+        )
     return spent
 
 
@@ -479,8 +569,10 @@ def render_live_page() -> None:
         return
     cfg = live.config
     worker = state.get_worker()
-    st.caption(f"**{plain(live.run_id or cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
-               f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · seed {cfg.seed}")
+    st.caption(
+        f"**{plain(live.run_id or cfg.name)}** · {cfg.cluster.nodes} nodes × {cfg.cluster.capacity:,} items, "
+        f"{cfg.cluster.eviction}, {cfg.cluster.routing} · {cfg.workload.rate_rps:,.0f} req/s · seed {cfg.seed}"
+    )
     render_live_page_baseline_note(live)
     _controls(live)
     refused = st.session_state.get(control.REFUSED)
@@ -490,19 +582,27 @@ def render_live_page() -> None:
     st.session_state[WINDING] = _winding_down(live)
     failed = worker is not None and worker.live is live and worker.state == "failed"
     if failed:
-        st.error(f"The run stopped on an unexpected error (id {worker.error_id}); the partial run is kept. "
-                 "Quote the id if you report it.", icon=":material/error:")
+        st.error(
+            f"The run stopped on an unexpected error (id {worker.error_id}); the partial run is kept. "
+            "Quote the id if you report it.",
+            icon=":material/error:",
+        )
     elif live.status == "finished":
         st.success(f"Finished: {plain(live.run_id)} is kept for analysis.", icon=":material/check_circle:")
         nav.page_link(nav.ANALYSIS, label="Open it on the Analysis page", icon=":material/analytics:")
         _change_one_thing(live)
     elif live.status == "stopped" and (paused := live.event_at(live.paused_for)) is not None:
         ev = paused[0]
-        st.warning(f"Paused at the {plain(ev.kind)} at t = {ev.t:.2f} s (the narration below says what it does). "
-                   "Resume continues; turn off “Pause at each event” to run through.", icon=":material/pause_circle:")
+        st.warning(
+            f"Paused at the {plain(ev.kind)} at t = {ev.t:.2f} s (the narration below says what it does). "
+            "Resume continues; turn off “Pause at each event” to run through.",
+            icon=":material/pause_circle:",
+        )
     elif live.status == "stopped":
-        st.warning(f"Stopped at t = {live.now:.1f} s: the partial run is kept as {plain(live.run_id)}. "
-                   "Resume continues it.", icon=":material/pause_circle:")
+        st.warning(
+            f"Stopped at t = {live.now:.1f} s: the partial run is kept as {plain(live.run_id)}. Resume continues it.",
+            icon=":material/pause_circle:",
+        )
         if worker is not None and worker.live is live and worker.ended_at is not None:
             ended = datetime.fromtimestamp(worker.ended_at, tz=UTC)
             st.caption(f"The run stopped at {ended:%H:%M:%S}.{ended.microsecond // 1000:03d} UTC (server clock).")
@@ -557,18 +657,34 @@ def _change_clicked(live: LiveRun) -> None:
 
 def _change_one_thing(live: LiveRun) -> None:
     """From a finished run: edit one field, run the same seed again, watch both."""
-    with st.expander("Change one thing and run again (same seed)", icon=":material/difference:",
-                     expanded=bool(st.session_state.get(CHANGE_MSG))):
-        st.caption("The new run keeps every other value and the seed, so any difference comes from this one "
-                   "change. The live charts draw this run's hit ratio and p99 latency dashed under the new run's; "
-                   "Analysis → Compare shows the differences.")
+    with st.expander(
+        "Change one thing and run again (same seed)",
+        icon=":material/difference:",
+        expanded=bool(st.session_state.get(CHANGE_MSG)),
+    ):
+        st.caption(
+            "The new run keeps every other value and the seed, so any difference comes from this one "
+            "change. The live charts draw this run's hit ratio and p99 latency dashed under the new run's; "
+            "Analysis → Compare shows the differences."
+        )
         flat = live.config.flat()
         c1, c2, c3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
         key = c1.selectbox("Field", changeable_fields(live.config), key="live.change.key")
-        c2.text_input("New value", value=str(flat.get(key)), key=f"live.change.value.{key}",
-                      help=f"Now {flat.get(key)}. Numbers, true/false, or one of the allowed names.")
-        c3.button("Run again", type="primary", icon=":material/replay:", key="live.change.run",
-                  on_click=_change_clicked, args=(live,), width="stretch")
+        c2.text_input(
+            "New value",
+            value=str(flat.get(key)),
+            key=f"live.change.value.{key}",
+            help=f"Now {flat.get(key)}. Numbers, true/false, or one of the allowed names.",
+        )
+        c3.button(
+            "Run again",
+            type="primary",
+            icon=":material/replay:",
+            key="live.change.run",
+            on_click=_change_clicked,
+            args=(live,),
+            width="stretch",
+        )
         msg = st.session_state.pop(CHANGE_MSG, None)
         if msg:
             st.error(msg, icon=":material/error:")
@@ -581,8 +697,7 @@ def render_live_page_baseline_note(live: LiveRun) -> None:
     base_id, base = live.baseline
     diff = derived.config_diff({"before": base.config.flat(), "after": live.config.flat()})
     what = ", ".join(f"{k}: {before} → {after}" for k, (before, after) in diff) or "nothing"
-    st.caption(f"Changed one thing from {plain(base_id)} ({plain(what, 300)}); dashed gray lines are "
-               f"{plain(base_id)}.")
+    st.caption(f"Changed one thing from {plain(base_id)} ({plain(what, 300)}); dashed gray lines are {plain(base_id)}.")
 
 
 def render_live_panel() -> None:
@@ -592,5 +707,7 @@ def render_live_panel() -> None:
         _panel(live)
 
 
-RESTART_NOTE = ("Runs live in the server's memory: a server restart loses them. Download a run from the "
-                "Analysis page to keep it; you can upload it back there.")
+RESTART_NOTE = (
+    "Runs live in the server's memory: a server restart loses them. Download a run from the "
+    "Analysis page to keep it; you can upload it back there."
+)

@@ -80,19 +80,31 @@ def default_speed(duration_s: float) -> float:
 def speed_meaning(speed: float | None, duration_s: float) -> str:
     """What a speed means for a run of ``duration_s`` simulated seconds (one line)."""
     if speed is None:
-        return ("max: as fast as the server can simulate (a run may be over before you see it); "
-                "N× plays N simulated seconds per wall second")
+        return (
+            "max: as fast as the server can simulate (a run may be over before you see it); "
+            "N× plays N simulated seconds per wall second"
+        )
     wall = duration_s / speed
-    return (f"{speed:g}× real time: {speed:g} simulated seconds per wall second, so this "
-            f"{duration_s:g} s run plays in about {wall:.0f} s (if the server keeps up); max runs as fast as it can")
+    return (
+        f"{speed:g}× real time: {speed:g} simulated seconds per wall second, so this "
+        f"{duration_s:g} s run plays in about {wall:.0f} s (if the server keeps up); max runs as fast as it can"
+    )
 
 
 class LiveRun:
     """A Simulation with its chart buffers, status and pacing."""
 
-    def __init__(self, config: SimConfig, *, speed: float | None = None, window: int | None = None,
-                 trace=None, pause_at_events: bool = False, baseline: tuple[str, RunResult] | None = None,
-                 max_events: int = 10_000) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        *,
+        speed: float | None = None,
+        window: int | None = None,
+        trace=None,
+        pause_at_events: bool = False,
+        baseline: tuple[str, RunResult] | None = None,
+        max_events: int = 10_000,
+    ) -> None:
         from ..charts import DEFAULT_WINDOW, MARKER_KINDS  # altair loads with the live page, not the home page
 
         if window is None:
@@ -246,8 +258,8 @@ class LiveRun:
             self._nodes = np.empty((len(NODE_VALUES), self._ts.shape[1], len(self._names)))
         if self._end == self._ts.shape[1]:  # full: the last window (minus one row) to the front
             keep = self.window - 1
-            self._ts[:, :keep] = self._ts[:, self._end - keep:self._end]
-            self._nodes[:, :keep] = self._nodes[:, self._end - keep:self._end]
+            self._ts[:, :keep] = self._ts[:, self._end - keep : self._end]
+            self._nodes[:, :keep] = self._nodes[:, self._end - keep : self._end]
             self._end = keep
         i = self._end
         self._ts[:, i] = _snapshot_values(snap)
@@ -342,7 +354,7 @@ class LiveRun:
         """The node names of ``rows`` windows (node by node), a slice of one cached array."""
         if len(self._names_col) < rows * len(self._names):
             self._names_col = np.tile(np.array(self._names, dtype=object), self.window)
-        return self._names_col[:rows * len(self._names)]
+        return self._names_col[: rows * len(self._names)]
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(timeseries, node timeseries) of the visible window as DataFrames (floats;
@@ -351,8 +363,10 @@ class LiveRun:
         if self._frames is None or self._frames_at != self._seen:
             ts_cols, node_cols = self.columns()
             ts = pd.DataFrame({c: v.copy() for c, v in ts_cols.items()}, columns=list(TIMESERIES_COLUMNS))
-            nodes = pd.DataFrame({c: v.astype(bool) if c in _NODE_BOOL else v.copy()
-                                  for c, v in node_cols.items()}, columns=list(NODE_COLUMNS))
+            nodes = pd.DataFrame(
+                {c: v.astype(bool) if c in _NODE_BOOL else v.copy() for c, v in node_cols.items()},
+                columns=list(NODE_COLUMNS),
+            )
             self._frames, self._frames_at = (ts, nodes), self._seen
         return self._frames
 
@@ -369,7 +383,8 @@ class LiveRun:
         if self._markers_at != self.event_end:
             marks = [e for e in self._kept_events() if e.kind in self._marker_kinds]
             self._marker_columns = {"t": np.array([e.t for e in marks], dtype=float)} | {
-                c: np.array([str(getattr(e, c)) for e in marks], dtype=object) for c in ("kind", "target", "message")}
+                c: np.array([str(getattr(e, c)) for e in marks], dtype=object) for c in ("kind", "target", "message")
+            }
             self._markers_at = self.event_end
         return self._marker_columns
 
@@ -383,10 +398,10 @@ class LiveRun:
         of the windows' merged latency histogram."""
         k = _kpi_windows(self.config)
         m = min(2 * k, self.points)
-        cols = {c: self._ts[i, self._end - m:self._end] for i, c in enumerate(SNAPSHOT_COLUMNS) if c in _KPI_COLUMNS}
+        cols = {c: self._ts[i, self._end - m : self._end] for i, c in enumerate(SNAPSHOT_COLUMNS) if c in _KPI_COLUMNS}
         hist = self._latency_counts
         last = ({c: v[-k:] for c, v in cols.items()}, hist[-1] - hist[-1 - min(k, len(hist) - 1)])
-        before = ({c: v[-2 * k:-k] for c, v in cols.items()}, hist[-1 - k] - hist[0] if len(hist) > k + 1 else None)
+        before = ({c: v[-2 * k : -k] for c, v in cols.items()}, hist[-1 - k] - hist[0] if len(hist) > k + 1 else None)
         a, b = _kpis(*last), _kpis(*before)
         return {name: (a[name], b[name]) for name in KPI_NAMES}
 
@@ -411,9 +426,15 @@ def _kpis(cols: dict[str, np.ndarray], latency: np.ndarray | None) -> dict[str, 
     ``latency``: their merged latency histogram)."""
     if not len(cols["interval_s"]) or latency is None:
         return dict.fromkeys(KPI_NAMES)
-    rates = derived.span_rates({c: cols[c] for c in ("interval_s", "hits", "misses", "completed", "db_reads",
-                                                       "db_writes")})
+    rates = derived.span_rates(
+        {c: cols[c] for c in ("interval_s", "hits", "misses", "completed", "db_reads", "db_writes")}
+    )
     (p99,) = quantiles_from_counts(latency, (0.99,))
-    return {"hit_ratio": rates["hit_ratio"], "latency_p99_ms": derived.num(p99),
-            "throughput_rps": rates["throughput_rps"], "db_load_rps": rates["db_load_rps"],
-            "stale_reads": float(np.sum(cols["stale_reads"])), "nodes_up": float(cols["nodes_up"][-1])}
+    return {
+        "hit_ratio": rates["hit_ratio"],
+        "latency_p99_ms": derived.num(p99),
+        "throughput_rps": rates["throughput_rps"],
+        "db_load_rps": rates["db_load_rps"],
+        "stale_reads": float(np.sum(cols["stale_reads"])),
+        "nodes_up": float(cols["nodes_up"][-1]),
+    }

@@ -46,8 +46,9 @@ def decode(params: Mapping[str, str]) -> tuple[SimConfig, str]:
     params = dict(params)
     scenario = params.pop(SCENARIO_PARAM, cs.CUSTOM if params else cs.DEFAULT_SCENARIO)
     if scenario not in cs.scenario_names():
-        raise ConfigError(f"scenario: unknown scenario {short(scenario, 60)!r}; choose one of "
-                          f"{', '.join(cs.scenario_names())}")
+        raise ConfigError(
+            f"scenario: unknown scenario {short(scenario, 60)!r}; choose one of {', '.join(cs.scenario_names())}"
+        )
     problem = trace_problem(params.get("workload.trace"))  # before anything is parsed or opened
     if problem:
         raise ConfigError(problem)
@@ -84,9 +85,15 @@ def apply_once() -> None:
 
 
 def _fallback(message: str, note: str = "") -> None:
-    cs.replace(cs.base_config(cs.DEFAULT_SCENARIO), cs.DEFAULT_SCENARIO, notice=(
-        "error", f"The link's config could not be used: {short(message, 400)}. Showing the "
-                 f"{cs.DEFAULT_SCENARIO} scenario instead.{note}"))
+    cs.replace(
+        cs.base_config(cs.DEFAULT_SCENARIO),
+        cs.DEFAULT_SCENARIO,
+        notice=(
+            "error",
+            f"The link's config could not be used: {short(message, 400)}. Showing the "
+            f"{cs.DEFAULT_SCENARIO} scenario instead.{note}",
+        ),
+    )
 
 
 def sync(cfg: SimConfig | None, scenario: str) -> None:

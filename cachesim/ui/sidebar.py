@@ -45,21 +45,36 @@ def _reset_scenario() -> None:
 def _scenario_picker() -> None:
     names = cs.scenario_names()
     st.session_state["sidebar.scenario"] = cs.scenario()
-    st.selectbox("Scenario", names, key="sidebar.scenario", format_func=_pretty, on_change=_pick_scenario,
-                 help="A built-in starting point; every value below can be changed.")
+    st.selectbox(
+        "Scenario",
+        names,
+        key="sidebar.scenario",
+        format_func=_pretty,
+        on_change=_pick_scenario,
+        help="A built-in starting point; every value below can be changed.",
+    )
     slot = st.empty()  # always there, so the widgets below keep their place in the page
     if cs.modified():
         c1, c2 = slot.container().columns([3, 2], vertical_alignment="center")
         c1.caption(":orange[●] modified from the scenario")
-        c2.button("Reset to scenario", key="sidebar.reset", on_click=_reset_scenario, type="tertiary",
-                  help="Discard your parameter changes and load the scenario's values again (the live run "
-                       "is not touched).")
+        c2.button(
+            "Reset to scenario",
+            key="sidebar.reset",
+            on_click=_reset_scenario,
+            type="tertiary",
+            help="Discard your parameter changes and load the scenario's values again (the live run is not touched).",
+        )
 
 
-PAGES = (("app.py", "Home", ":material/home:"), (nav.CONFIGURE, "Configure", ":material/tune:"),
-         (nav.LIVE, "Live run", ":material/monitoring:"), (nav.ANALYSIS, "Analysis", ":material/analytics:"),
-         (nav.ANALYST, "Analyst", ":material/psychology:"), (nav.SWEEP, "Sweep", ":material/ssid_chart:"),
-         (nav.WORKLOAD, "Workload", ":material/insights:"))
+PAGES = (
+    ("app.py", "Home", ":material/home:"),
+    (nav.CONFIGURE, "Configure", ":material/tune:"),
+    (nav.LIVE, "Live run", ":material/monitoring:"),
+    (nav.ANALYSIS, "Analysis", ":material/analytics:"),
+    (nav.ANALYST, "Analyst", ":material/psychology:"),
+    (nav.SWEEP, "Sweep", ":material/ssid_chart:"),
+    (nav.WORKLOAD, "Workload", ":material/insights:"),
+)
 
 
 def _navigation() -> None:
@@ -70,8 +85,9 @@ def _navigation() -> None:
 
 def live_status_text(live: LiveRun) -> str:
     worker = state.get_worker()
-    label = {"running": ":blue[● running]", "stopped": ":orange[■ stopped]",
-             "finished": ":green[✓ finished]"}[live.status]
+    label = {"running": ":blue[● running]", "stopped": ":orange[■ stopped]", "finished": ":green[✓ finished]"}[
+        live.status
+    ]
     if live.status == "running" and worker is not None and worker.live is live and worker.state == "queued":
         label = ":gray[◌ queued for a free slot]"
     return f"Live run {label} · t = {live.now:.1f} of {live.config.duration_s:g} s ({live.progress:.0%})"
@@ -112,18 +128,25 @@ def render_sidebar(*, live_status: bool = True) -> SimConfig | None:
                     nav.page_link(nav.CONFIGURE, label="Fix it on the Configure page", icon=":material/tune:")
         _estimate(check.config)
         refusal = control.check(check.config) if check.config is not None else None
-        st.button("Run simulation", type="primary", icon=":material/play_arrow:", key="sidebar.run",
-                  on_click=_run_clicked, disabled=not check.ok or refusal is not None, width="stretch",
-                  help="Start a live run of this config." if check.ok and refusal is None
-                  else "Fix the problem shown first.")
+        st.button(
+            "Run simulation",
+            type="primary",
+            icon=":material/play_arrow:",
+            key="sidebar.run",
+            on_click=_run_clicked,
+            disabled=not check.ok or refusal is not None,
+            width="stretch",
+            help="Start a live run of this config." if check.ok and refusal is None else "Fix the problem shown first.",
+        )
         refused_slot = st.empty()
         if refusal:
             refused_slot.error(refusal, icon=":material/block:")
         control.sync()
         live, status_slot = state.get_live(), st.empty()
         if live_status and live is not None:
-            status_slot.caption(live_status_text(live) + ("; it continues on the Live run page." if live.active
-                                                           else ""))
+            status_slot.caption(
+                live_status_text(live) + ("; it continues on the Live run page." if live.active else "")
+            )
     share.sync(check.config, cs.scenario())
     if st.session_state.pop(GO_LIVE, False):  # Run was clicked on another page
         nav.switch_page(nav.LIVE)

@@ -400,8 +400,6 @@ def references(plan: SweepPlan, metric: str) -> pd.DataFrame | None:
 # -- the page -----------------------------------------------------------------------------
 
 
-
-
 def render_sweep_page(cfg: SimConfig | None) -> None:
     st.title("Sweep")
     st.caption(

@@ -66,11 +66,23 @@ def _structure(frames: Frames) -> tuple:
     out = []
     for name, df in frames.items():
         if isinstance(df, pa.Table):
-            out.append((name, tuple(df.column_names), df.num_rows == 0,
-                        tuple(tuple(pc.unique(df[c]).to_pylist()) for c in _STRUCTURAL if c in df.column_names)))
+            out.append(
+                (
+                    name,
+                    tuple(df.column_names),
+                    df.num_rows == 0,
+                    tuple(tuple(pc.unique(df[c]).to_pylist()) for c in _STRUCTURAL if c in df.column_names),
+                )
+            )
         else:
-            out.append((name, tuple(df.columns), df.empty,
-                        tuple(tuple(pd.unique(df[c])) for c in _STRUCTURAL if c in df.columns)))
+            out.append(
+                (
+                    name,
+                    tuple(df.columns),
+                    df.empty,
+                    tuple(tuple(pd.unique(df[c])) for c in _STRUCTURAL if c in df.columns),
+                )
+            )
     return tuple(out)
 
 
@@ -93,8 +105,9 @@ def table(cols: Columns) -> pa.Table:
     return pa.Table.from_arrays([_arrow_column(np.asarray(v)) for v in cols.values()], names=list(cols))
 
 
-def spec(kind: str, frames: Frames, *, domain: Domain = None, arrow: bool = False, canvas: bool = False,
-         **layout: Any) -> dict[str, Any]:
+def spec(
+    kind: str, frames: Frames, *, domain: Domain = None, arrow: bool = False, canvas: bool = False, **layout: Any
+) -> dict[str, Any]:
     """A Vega-Lite dict (datasets = ``frames``) for ``st.vega_lite_chart``, equal to
     ``to_vega_lite(charts.LAYOUTS[kind](frames, domain, **layout))`` but built from a cached
     template when the structure was seen before. ``arrow=True`` hands the datasets over

@@ -356,8 +356,9 @@ def _curve_chart(curves: list[MissRatioCurve], unit: str) -> None:
 
 
 def _apply(spec: str, policy: str, per_node: int, use_bytes: bool = False) -> None:
-    field, other = ("cluster.capacity_bytes", "cluster.capacity") if use_bytes else (
-        "cluster.capacity", "cluster.capacity_bytes")
+    field, other = (
+        ("cluster.capacity_bytes", "cluster.capacity") if use_bytes else ("cluster.capacity", "cluster.capacity_bytes")
+    )
     cs.set_value("workload.trace", spec)
     cs.set_value(field, per_node)
     cs.set_value(other, 0)  # exactly one capacity binds

@@ -14,8 +14,9 @@ from cachesim.analyst.tools import RunTools
 from tests.analyst.test_analyst_tools import INJECTION, with_event
 
 
-def ask(model: ScriptedChatModel, run: cachesim.RunResult, question: str = "Why?",
-        history: tuple = (), **kw: int) -> Answer:
+def ask(
+    model: ScriptedChatModel, run: cachesim.RunResult, question: str = "Why?", history: tuple = (), **kw: int
+) -> Answer:
     answer = Answer(LLM)
     agent = build_agent(model, RunTools(run, "run-1"), **kw)
     list(answer.text_stream(stream_agent(agent, question, list(history))))
@@ -24,12 +25,13 @@ def ask(model: ScriptedChatModel, run: cachesim.RunResult, question: str = "Why?
 
 def test_fake_model_drives_tools_to_a_final_answer(node_failure_run: cachesim.RunResult) -> None:
     final = "node-2 was killed at [t=10.0-11.8 s]; hit ratio fell to 0.64."
-    model = ScriptedChatModel(script=[
-        tool_call("search_events", {"kind": "kill"}, "c1"),
-        tool_call("get_metrics", {"t_start": 9, "t_end": 12, "metrics": ["hit_ratio"],
-                                  "buckets": 3}, "c2"),
-        final,
-    ])
+    model = ScriptedChatModel(
+        script=[
+            tool_call("search_events", {"kind": "kill"}, "c1"),
+            tool_call("get_metrics", {"t_start": 9, "t_end": 12, "metrics": ["hit_ratio"], "buckets": 3}, "c2"),
+            final,
+        ]
+    )
     answer = ask(model, node_failure_run, "Why did the hit ratio drop at t=10 s?")
     assert answer.error is None and answer.text == final
     assert [s["name"] for s in answer.steps] == ["search_events", "get_metrics"]
@@ -43,9 +45,15 @@ def test_fake_model_drives_tools_to_a_final_answer(node_failure_run: cachesim.Ru
     assert model.received[0][-1].content == "Why did the hit ratio drop at t=10 s?"
     tool_msgs = [m for m in model.received[2] if isinstance(m, ToolMessage)]
     assert [m.tool_call_id for m in tool_msgs] == ["c1", "c2"]
-    assert set(model.bound_tools) == {"get_summary", "get_metrics", "search_events",
-                                      "compare_nodes", "get_hot_keys", "what_if_coalescing",
-                                      "get_consistency"}
+    assert set(model.bound_tools) == {
+        "get_summary",
+        "get_metrics",
+        "search_events",
+        "compare_nodes",
+        "get_hot_keys",
+        "what_if_coalescing",
+        "get_consistency",
+    }
     assert answer.record()["ranges"] == [(10.0, 11.8)]
 
 
@@ -70,19 +78,16 @@ def test_model_and_tool_call_limits(node_failure_run: cachesim.RunResult) -> Non
     answer = ask(looping, node_failure_run, max_model_calls=3, max_tool_calls=2)
     assert len(looping.received) == 3  # stopped by the model-call limit
     assert len(answer.steps) == 3
-    results = [json.loads(s["result"]) if s["result"].startswith("{") else s["result"]
-               for s in answer.steps]
+    results = [json.loads(s["result"]) if s["result"].startswith("{") else s["result"] for s in answer.steps]
     assert isinstance(results[0], dict) and "summary" in results[0]
     assert "limit" in str(results[2]).lower()  # the third tool call was refused
     assert answer.error is not None and answer.error.kind == "limit"  # one clear message
     assert "limit of model or tool calls" in answer.error.message
 
 
-def test_injected_event_text_reaches_the_model_only_as_escaped_data(
-        node_failure_run: cachesim.RunResult) -> None:
+def test_injected_event_text_reaches_the_model_only_as_escaped_data(node_failure_run: cachesim.RunResult) -> None:
     poisoned = with_event(node_failure_run, 10.2, INJECTION)
-    model = ScriptedChatModel(script=[tool_call("search_events", {"t_start": 10.1,
-                                                                  "t_end": 10.3}), "done"])
+    model = ScriptedChatModel(script=[tool_call("search_events", {"t_start": 10.1, "t_end": 10.3}), "done"])
     ask(model, poisoned)
     seen = model.received[-1]
     tool_text = next(m.content for m in seen if isinstance(m, ToolMessage))
@@ -99,9 +104,11 @@ def test_injected_event_text_reaches_the_model_only_as_escaped_data(
 
 def test_history_is_passed_and_bounded(node_failure_run: cachesim.RunResult) -> None:
     model = ScriptedChatModel(script=["second answer"])
-    history = [{"role": "user", "content": "first?"},
-               {"role": "assistant", "content": "first answer " + "x" * 5000},
-               {"role": "assistant", "content": "", "error": "failed"}]
+    history = [
+        {"role": "user", "content": "first?"},
+        {"role": "assistant", "content": "first answer " + "x" * 5000},
+        {"role": "assistant", "content": "", "error": "failed"},
+    ]
     ask(model, node_failure_run, "second?", tuple(history))
     contents = [m.content for m in model.received[0][1:]]
     assert contents[0] == "first?" and contents[-1] == "second?"
@@ -117,14 +124,13 @@ def test_compare_tool_only_with_other_runs(node_failure_run: cachesim.RunResult)
 def test_answer_events_with_a_factory_and_a_failing_factory(node_failure_run: cachesim.RunResult) -> None:
     runs = {"run-1": node_failure_run}
     answer = Answer(LLM)
-    text = "".join(answer.text_stream(answer_events("run-1", runs, "what?", mode=LLM,
-                                                    factory=demo_model)))
+    text = "".join(answer.text_stream(answer_events("run-1", runs, "what?", mode=LLM, factory=demo_model)))
     assert text.startswith("Scripted answer: chaos event 'kill' on node-2")
     assert [s["name"] for s in answer.steps] == ["get_summary", "search_events"]
 
     def broken() -> ScriptedChatModel:
         raise ConnectionRefusedError("nope")
+
     failed = Answer(LLM)
-    assert list(failed.text_stream(answer_events("run-1", runs, "what?", mode=LLM,
-                                                 factory=broken))) == []
+    assert list(failed.text_stream(answer_events("run-1", runs, "what?", mode=LLM, factory=broken))) == []
     assert failed.error is not None and failed.error.kind == "connection"

@@ -30,8 +30,7 @@ def test_the_bank_covers_every_scenario_and_the_asked_questions() -> None:
     assert len(CASES) >= 40
     assert {c.scenario for c in CASES} == set(RUN_OVERRIDES) == set(cachesim.list_scenarios())
     questions = {c.question for c in CASES}
-    assert {"Why did the hit ratio drop?", "Which keys are hot?",
-            "What would coalescing change?"} <= questions
+    assert {"Why did the hit ratio drop?", "Which keys are hot?", "What would coalescing change?"} <= questions
 
 
 def test_offline_analyst_scores_at_least_90_percent(runs) -> None:
@@ -45,9 +44,15 @@ def test_checkers_fail_wrong_answers(runs) -> None:
     blank = evaluate(lambda s, r, q: "I could not find that in the data.", runs)
     assert blank.passed == 0, "\n".join(blank.lines())
     # the same questions answered from another scenario's run: almost all must fail
-    swap = {"baseline": "write_heavy", "write_heavy": "baseline", "node_failure": "network_partition",
-            "network_partition": "node_failure", "hot_key": "thundering_herd",
-            "thundering_herd": "hot_key", "lease_herd": "baseline"}
+    swap = {
+        "baseline": "write_heavy",
+        "write_heavy": "baseline",
+        "node_failure": "network_partition",
+        "network_partition": "node_failure",
+        "hot_key": "thundering_herd",
+        "thundering_herd": "hot_key",
+        "lease_herd": "baseline",
+    }
     off = offline_answerer()
     wrong = evaluate(lambda s, r, q: off(swap[s], runs[swap[s]], q), runs)
     assert wrong.ratio <= 0.25, "\n".join(wrong.lines())
@@ -66,8 +71,7 @@ def test_hot_key_description_matches_the_run() -> None:
     assert "key 0" in text and f"on {hk.at[0, 'home']}" in text
     assert f"{hk.at[0, 'home']}, which does {int(lookups[hk.at[0, 'home']]):,}" in text
     assert lookups.idxmax() == hk.at[0, "home"]
-    share = round(100 * res.hot_keys(node=hk.at[0, "home"], top=1)["requests"].iloc[0]
-                  / lookups[hk.at[0, "home"]])
+    share = round(100 * res.hot_keys(node=hk.at[0, "home"], top=1)["requests"].iloc[0] / lookups[hk.at[0, "home"]])
     assert f"{share}% of them key 0" in text
 
 
@@ -92,7 +96,7 @@ class BankHandler(Handler):
         self.end_headers()
         self.wfile.write(_chunk({"role": "assistant", "content": ""}))
         for i in range(0, len(text), 400):
-            self.wfile.write(_chunk({"content": text[i:i + 400]}))
+            self.wfile.write(_chunk({"content": text[i : i + 400]}))
         self.wfile.write(_chunk({}, "stop"))
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
@@ -117,8 +121,19 @@ def server(runs) -> Iterator[BankServer]:
 
 
 def test_eval_analyst_command_scores_a_served_model(server: BankServer, runs, capsys) -> None:
-    status = main(["eval-analyst", "--base-url", server.base_url, "--model", "bank-model",
-                   "--api-key", KEY, "--scenario", "hot_key"])
+    status = main(
+        [
+            "eval-analyst",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "bank-model",
+            "--api-key",
+            KEY,
+            "--scenario",
+            "hot_key",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0
     n = sum(1 for c in CASES if c.scenario == "hot_key")
@@ -132,19 +147,33 @@ def test_eval_analyst_command_scores_a_served_model(server: BankServer, runs, ca
 
 
 def test_eval_analyst_refuses_an_unknown_scenario(capsys) -> None:
-    assert main(["eval-analyst", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-                 "--scenario", "nope"]) == 2
+    assert main(["eval-analyst", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--scenario", "nope"]) == 2
     assert "--scenario: unknown 'nope'" in capsys.readouterr().err
 
 
 def test_an_unreachable_server_scores_zero(runs, capsys, monkeypatch) -> None:
     monkeypatch.setattr("cachesim.analyst.bank.bank_runs", lambda names: {n: runs[n] for n in names})
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert main(["eval-analyst", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m",
-                 "--scenario", "baseline", "--timeout", "2"]) == 0
+    assert (
+        main(
+            [
+                "eval-analyst",
+                "--base-url",
+                f"http://127.0.0.1:{port}/v1",
+                "--model",
+                "m",
+                "--scenario",
+                "baseline",
+                "--timeout",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     n = sum(1 for c in CASES if c.scenario == "baseline")
     assert out.strip().splitlines()[-1] == f"score: 0/{n} (0%)"

@@ -21,19 +21,27 @@ from cachesim.analyst.offline import parse_question
 def custom() -> cachesim.RunResult:
     """Not a built-in scenario: node-3 killed at t=8 s, node-1 slowed at t=12 s, seed 7."""
     base = cachesim.load_scenario("baseline").to_dict()
-    cfg = cachesim.SimConfig.model_validate({
-        **base, "name": "custom", "seed": 7, "duration_s": 16.0, "warmup_s": 2.0,
-        "chaos": {"events": [
-            {"at_s": 8.0, "action": "kill", "target": "node-3"},
-            {"at_s": 12.0, "action": "slow", "target": "node-1", "factor": 20.0, "duration_s": 2.0},
-        ]}})
+    cfg = cachesim.SimConfig.model_validate(
+        {
+            **base,
+            "name": "custom",
+            "seed": 7,
+            "duration_s": 16.0,
+            "warmup_s": 2.0,
+            "chaos": {
+                "events": [
+                    {"at_s": 8.0, "action": "kill", "target": "node-3"},
+                    {"at_s": 12.0, "action": "slow", "target": "node-1", "factor": 20.0, "duration_s": 2.0},
+                ]
+            },
+        }
+    )
     return cachesim.simulate(cfg)
 
 
 @pytest.fixture(scope="module")
 def baseline() -> cachesim.RunResult:
-    return cachesim.simulate(cachesim.load_scenario("baseline").with_overrides(
-        {"duration_s": 12.0, "warmup_s": 2.0}))
+    return cachesim.simulate(cachesim.load_scenario("baseline").with_overrides({"duration_s": 12.0, "warmup_s": 2.0}))
 
 
 def _span(ts: pd.DataFrame, a: float, b: float) -> pd.DataFrame:
@@ -57,16 +65,14 @@ def _check_incident_numbers(run: cachesim.RunResult, inc) -> None:  # type: igno
         at = ts.loc[ts["t"].sub(inc.recovered_at).abs().idxmin()]
         assert rolling[at.name] == pytest.approx(inc.hr_recovered)
         assert inc.hr_recovered >= inc.hr_before - 0.05
-    detect = ev[(ev["kind"] == "node_down_detected") & (ev["target"] == inc.target)
-                & (ev["t"] >= inc.t)]
+    detect = ev[(ev["kind"] == "node_down_detected") & (ev["target"] == inc.target) & (ev["t"] >= inc.t)]
     if inc.kind == "kill":
         assert inc.detected_at == pytest.approx(float(detect["t"].iloc[0]))
 
 
 def test_node_failure_incidents_name_the_node_and_times(node_failure_run: cachesim.RunResult) -> None:
     incs = incidents(node_failure_run)
-    assert [(i.kind, i.target, i.t) for i in incs] == [("kill", "node-2", 10.0),
-                                                       ("restart", "node-2", 20.0)]
+    assert [(i.kind, i.target, i.t) for i in incs] == [("kill", "node-2", 10.0), ("restart", "node-2", 20.0)]
     kill, restart = incs
     for inc in incs:
         _check_incident_numbers(node_failure_run, inc)
@@ -151,14 +157,12 @@ def test_parse_question() -> None:
     assert q.t == 10.0 and q.node == "node-2" and {"hit", "changed"} <= set(q.topics)
     assert parse_question("what happened around 12.5 seconds").t == 12.5
     assert parse_question("p99 latency?").topics == ("latency",)
-    assert parse_question("compare with run-1", ("run-1 · baseline", "run-10 · x")).run_ref == \
-        "run-1 · baseline"
+    assert parse_question("compare with run-1", ("run-1 · baseline", "run-10 · x")).run_ref == "run-1 · baseline"
 
 
 def test_offline_why_did_hit_ratio_drop(node_failure_run: cachesim.RunResult) -> None:
     kill = incidents(node_failure_run)[0]
-    text, steps = OfflineAnalyst(RunTools(node_failure_run)).compose(
-        "Why did the hit ratio drop at t=10 s?")
+    text, steps = OfflineAnalyst(RunTools(node_failure_run)).compose("Why did the hit ratio drop at t=10 s?")
     assert "chaos killed node-2 at t=10.0 s" in text
     assert f"t={kill.detected_at:.2f} s" in text and f"to {kill.hr_low:.2f}" in text
     ts = _span(node_failure_run.timeseries(), 8.0, 13.0)
@@ -169,8 +173,7 @@ def test_offline_why_did_hit_ratio_drop(node_failure_run: cachesim.RunResult) ->
     assert [s.name for s in steps] == ["get_metrics", "search_events"]
 
 
-def test_offline_blames_the_database_when_no_chaos_explains_a_drop(
-        herd_run: cachesim.RunResult) -> None:
+def test_offline_blames_the_database_when_no_chaos_explains_a_drop(herd_run: cachesim.RunResult) -> None:
     text, _ = OfflineAnalyst(RunTools(herd_run)).compose("Why did the hit ratio fall at t=3 s?")
     ts = _span(herd_run.timeseries(), 1.0, 5.0)
     rate = ts["db_reads"].sum() / 4.0
@@ -178,8 +181,7 @@ def test_offline_blames_the_database_when_no_chaos_explains_a_drop(
     assert f"Database reads ran at {rate:.0f}/s there against a capacity of about 1600/s" in text
 
 
-def test_offline_common_questions(node_failure_run: cachesim.RunResult,
-                                  baseline: cachesim.RunResult) -> None:
+def test_offline_common_questions(node_failure_run: cachesim.RunResult, baseline: cachesim.RunResult) -> None:
     s = node_failure_run.summary
     rt = RunTools(node_failure_run, "run-2", {"run-1": baseline})
     off = OfflineAnalyst(rt)

@@ -71,8 +71,7 @@ def test_saturated_database_queue_and_little(herd_run) -> None:
 
 
 def test_stale_cause_names_policy_losses_and_ttl() -> None:
-    run = cachesim.simulate(cachesim.load_scenario("write_heavy").with_overrides(
-        {"duration_s": 6.0, "warmup_s": 1.0}))
+    run = cachesim.simulate(cachesim.load_scenario("write_heavy").with_overrides({"duration_s": 6.0, "warmup_s": 1.0}))
     f = stale_cause(run)
     s = run.summary
     assert f.facts["lost"] == s["invalidations_lost"] > 0 and f.facts["sent"] == s["invalidations_sent"]
@@ -82,8 +81,7 @@ def test_stale_cause_names_policy_losses_and_ttl() -> None:
 
 
 def test_hot_keys_finding_names_the_key_behind_the_imbalance() -> None:
-    run = cachesim.simulate(cachesim.load_scenario("hot_key").with_overrides(
-        {"duration_s": 4.0, "warmup_s": 1.0}))
+    run = cachesim.simulate(cachesim.load_scenario("hot_key").with_overrides({"duration_s": 4.0, "warmup_s": 1.0}))
     f = hot_keys(run)
     nd = run.nodes().set_index("node")
     lookups = nd["hits"] + nd["misses"]
@@ -95,8 +93,7 @@ def test_hot_keys_finding_names_the_key_behind_the_imbalance() -> None:
 
 
 def test_tools_hot_keys_and_what_if() -> None:
-    run = cachesim.simulate(cachesim.load_scenario("baseline").with_overrides(
-        {"duration_s": 3.0, "warmup_s": 1.0}))
+    run = cachesim.simulate(cachesim.load_scenario("baseline").with_overrides({"duration_s": 3.0, "warmup_s": 1.0}))
     rt = RunTools(run)
     out = rt.hot_keys(top=5)
     assert [r["key"] for r in out["keys"]] == list(run.hot_keys(top=5)["key"])
@@ -114,10 +111,8 @@ def test_tools_hot_keys_and_what_if() -> None:
     assert f"database reads {other.summary['db_reads']:,} instead of {run.summary['db_reads']:,}" in text
 
 
-
 def test_what_if_refuses_a_run_over_its_budget(monkeypatch) -> None:
-    run = cachesim.simulate(cachesim.load_scenario("baseline").with_overrides(
-        {"duration_s": 1.0, "warmup_s": 0.0}))
+    run = cachesim.simulate(cachesim.load_scenario("baseline").with_overrides({"duration_s": 1.0, "warmup_s": 0.0}))
     monkeypatch.setattr("cachesim.analyst.mechanisms.WHAT_IF_MAX_REQUESTS", 100)
     w = coalescing_what_if(run)
     assert "the what-if runs only up to 100" in w["error"]

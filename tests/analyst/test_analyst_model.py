@@ -20,8 +20,12 @@ def _status_error(cls: type[openai.APIStatusError], code: int) -> openai.APIStat
 
 
 def test_settings_from_environment_and_secrets() -> None:
-    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": "http://u:pw@localhost:11434/v1",
-           "CACHESIM_LLM_MODEL": "llama3.1", "CACHESIM_LLM_TIMEOUT_S": "12"}
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": "http://u:pw@localhost:11434/v1",
+        "CACHESIM_LLM_MODEL": "llama3.1",
+        "CACHESIM_LLM_TIMEOUT_S": "12",
+    }
     s = settings_from(None, env)
     assert s.model == "llama3.1" and s.timeout_s == 12.0 and s.configured
     assert s.server == "localhost:11434" and "pw" not in s.describe()
@@ -36,6 +40,7 @@ def test_settings_from_environment_and_secrets() -> None:
     class Raising(dict):
         def get(self, *a: object) -> object:
             raise FileNotFoundError("no secrets.toml")
+
     assert settings_from(Raising(), env).model == "llama3.1"
 
 
@@ -48,9 +53,16 @@ def test_choose_mode() -> None:
 
 
 def test_factory_sets_limits() -> None:
-    m = make_chat_model(LLMSettings(model="gpt-x", api_key=SecretStr(KEY),
-                                    base_url="http://127.0.0.1:9/v1", timeout_s=7.0,
-                                    max_retries=2, max_tokens=300))
+    m = make_chat_model(
+        LLMSettings(
+            model="gpt-x",
+            api_key=SecretStr(KEY),
+            base_url="http://127.0.0.1:9/v1",
+            timeout_s=7.0,
+            max_retries=2,
+            max_tokens=300,
+        )
+    )
     assert (m.model_name, m.request_timeout, m.max_retries, m.max_tokens) == ("gpt-x", 7.0, 2, 300)
     assert m.openai_api_base == "http://127.0.0.1:9/v1" and m.streaming
     assert KEY not in repr(m)
@@ -58,20 +70,22 @@ def test_factory_sets_limits() -> None:
     assert local.openai_api_key.get_secret_value() == PLACEHOLDER_KEY
 
 
-@pytest.mark.parametrize(("exc", "kind"), [
-    (lambda: _status_error(openai.AuthenticationError, 401), "auth"),
-    (lambda: _status_error(openai.RateLimitError, 429), "rate_limit"),
-    (lambda: _status_error(openai.InternalServerError, 503), "server"),
-    (lambda: _status_error(openai.NotFoundError, 404), "not_found"),
-    (lambda: _status_error(openai.BadRequestError, 400), "bad_request"),
-    (lambda: openai.APITimeoutError(httpx.Request("POST", "http://x")), "timeout"),
-    (lambda: openai.APIConnectionError(request=httpx.Request("POST", "http://x")), "connection"),
-    (lambda: openai.OpenAIError("The api_key client option must be set"), "no_key"),
-    (lambda: ValueError("weird"), "unknown"),
-])
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (lambda: _status_error(openai.AuthenticationError, 401), "auth"),
+        (lambda: _status_error(openai.RateLimitError, 429), "rate_limit"),
+        (lambda: _status_error(openai.InternalServerError, 503), "server"),
+        (lambda: _status_error(openai.NotFoundError, 404), "not_found"),
+        (lambda: _status_error(openai.BadRequestError, 400), "bad_request"),
+        (lambda: openai.APITimeoutError(httpx.Request("POST", "http://x")), "timeout"),
+        (lambda: openai.APIConnectionError(request=httpx.Request("POST", "http://x")), "connection"),
+        (lambda: openai.OpenAIError("The api_key client option must be set"), "no_key"),
+        (lambda: ValueError("weird"), "unknown"),
+    ],
+)
 def test_errors_map_to_one_message(exc, kind: str) -> None:  # type: ignore[no-untyped-def]
-    err = describe_error(exc(), server="api.example.com", model="gpt-x", timeout_s=30,
-                         secrets=[KEY])
+    err = describe_error(exc(), server="api.example.com", model="gpt-x", timeout_s=30, secrets=[KEY])
     assert err.kind == kind
     assert KEY not in err.message and "\n" not in err.message
     if kind in ("auth", "rate_limit", "server", "connection", "timeout"):

@@ -26,9 +26,13 @@ KEY = "sk-test-DO-NOT-LEAK-0123456789abcdef"
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    body = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "created": 0,
-            "model": "local-model",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    body = {
+        "id": "chatcmpl-local",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "local-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
@@ -51,39 +55,66 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         srv = self.server
-        srv.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                             "body": body})
+        srv.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
         if self.path.rstrip("/") != "/v1/chat/completions":
             return self._json(404, {"error": {"message": "not found"}})
         mode = srv.mode
         if mode == "401":
-            return self._json(401, {"error": {
-                "message": f"Incorrect API key provided: {KEY}.", "type": "invalid_request_error",
-                "code": "invalid_api_key"}})
+            return self._json(
+                401,
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {KEY}.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
         if mode == "429":
-            return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests",
-                                              "code": "rate_limit_exceeded"}})
+            return self._json(
+                429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+            )
         if mode == "500":
             return self._json(500, {"error": {"message": "boom", "type": "server_error"}})
         if mode == "slow":
             time.sleep(srv.delay_s)
         if not body.get("stream"):
-            return self._json(200, {"id": "x", "object": "chat.completion", "created": 0,
-                                    "model": "local-model", "choices": [{
-                                        "index": 0, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": "ok"}}]})
+            return self._json(
+                200,
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "local-model",
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}
+                    ],
+                },
+            )
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         has_tool_result = any(m.get("role") == "tool" for m in body.get("messages", []))
         if not has_tool_result:
             args = json.dumps({"kind": "kill"})
-            self.wfile.write(_chunk({"role": "assistant", "content": None, "tool_calls": [{
-                "index": 0, "id": "call_1", "type": "function",
-                "function": {"name": "search_events", "arguments": ""}}]}))
+            self.wfile.write(
+                _chunk(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "search_events", "arguments": ""},
+                            }
+                        ],
+                    }
+                )
+            )
             for part in (args[:6], args[6:]):
-                self.wfile.write(_chunk({"tool_calls": [{"index": 0,
-                                                          "function": {"arguments": part}}]}))
+                self.wfile.write(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
             self.wfile.write(_chunk({}, "tool_calls"))
         else:
             words = ["Chaos ", "killed ", "node-2 ", "at ", "[t=10.0-11.8 s]."]
@@ -116,8 +147,7 @@ class LocalOpenAI(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalOpenAI]:
     srv = LocalOpenAI()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield srv
     srv.shutdown()
@@ -131,19 +161,26 @@ def runs(node_failure_run: cachesim.RunResult) -> dict[str, cachesim.RunResult]:
 
 def _ask(runs: dict, settings: LLMSettings) -> tuple[Answer, list[str]]:
     answer = Answer(LLM)
-    pieces = list(answer.text_stream(answer_events("run-1 · node_failure", runs,
-                                                   "What did chaos do?", mode=LLM,
-                                                   settings=settings)))
+    pieces = list(
+        answer.text_stream(
+            answer_events("run-1 · node_failure", runs, "What did chaos do?", mode=LLM, settings=settings)
+        )
+    )
     return answer, pieces
 
 
 def _settings(base_url: str, **kw: Any) -> LLMSettings:
-    return LLMSettings(model="local-model", api_key=SecretStr(KEY), base_url=base_url,
-                       timeout_s=kw.pop("timeout_s", 5.0), max_retries=0, **kw)
+    return LLMSettings(
+        model="local-model",
+        api_key=SecretStr(KEY),
+        base_url=base_url,
+        timeout_s=kw.pop("timeout_s", 5.0),
+        max_retries=0,
+        **kw,
+    )
 
 
-def test_tool_call_then_streamed_answer(server: LocalOpenAI, runs: dict,
-                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_tool_call_then_streamed_answer(server: LocalOpenAI, runs: dict, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # the openai/httpx/langchain debug logs, too
     server.mode, server.requests[:] = "agent", []
     answer, pieces = _ask(runs, _settings(server.base_url))
@@ -168,13 +205,17 @@ def test_tool_call_then_streamed_answer(server: LocalOpenAI, runs: dict,
     assert "chat/completions" in caplog.text and KEY not in caplog.text
 
 
-@pytest.mark.parametrize(("mode", "kind", "words"), [
-    ("401", "auth", "rejected the API key (HTTP 401)"),
-    ("429", "rate_limit", "rate-limiting requests (HTTP 429)"),
-    ("500", "server", "internal error (HTTP 500)"),
-])
-def test_http_errors_become_one_message(server: LocalOpenAI, runs: dict, mode: str, kind: str,
-                                        words: str, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("mode", "kind", "words"),
+    [
+        ("401", "auth", "rejected the API key (HTTP 401)"),
+        ("429", "rate_limit", "rate-limiting requests (HTTP 429)"),
+        ("500", "server", "internal error (HTTP 500)"),
+    ],
+)
+def test_http_errors_become_one_message(
+    server: LocalOpenAI, runs: dict, mode: str, kind: str, words: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     server.mode = mode
     answer, pieces = _ask(runs, _settings(server.base_url))

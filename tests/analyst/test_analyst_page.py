@@ -81,8 +81,7 @@ def test_fake_model_through_session_state() -> None:
     assert any("LLM analyst: an injected model" in c.value for c in at.caption)
     ask(at, "What did chaos do?")
     bot = at.chat_message[1]
-    assert texts(bot)[0] == ("Scripted answer: chaos event 'kill' on node-2 at "
-                             "[t=10.0-12.0 s], per the event log.")
+    assert texts(bot)[0] == ("Scripted answer: chaos event 'kill' on node-2 at [t=10.0-12.0 s], per the event log.")
     assert [c.value for c in bot.caption][0] == "LLM analyst"
     assert "**search_events**(source='chaos')" in texts(at.expander[0])
     # the offline toggle switches to the offline analyst
@@ -95,8 +94,7 @@ def test_fake_model_through_session_state() -> None:
 def test_prefill_from_the_analysis_page_is_asked_and_cleared() -> None:
     at = started()
     run_id = at.selectbox(key="analyst_run").value
-    at.session_state["analyst_prefill"] = {"run_id": run_id,
-                                           "question": "What happened at t=20 s?"}
+    at.session_state["analyst_prefill"] = {"run_id": run_id, "question": "What happened at t=20 s?"}
     at.run()
     assert not at.exception
     assert texts(at.chat_message[0]) == ["What happened at t=20 s?"]
@@ -107,8 +105,7 @@ def test_prefill_from_the_analysis_page_is_asked_and_cleared() -> None:
 
 
 @pytest.mark.slow
-def test_llm_errors_are_one_message_and_the_key_stays_hidden(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_llm_errors_are_one_message_and_the_key_stays_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -141,8 +138,7 @@ def test_llm_answer_through_the_real_client(monkeypatch: pytest.MonkeyPatch) -> 
     from tests.analyst.test_analyst_openai import LocalOpenAI
 
     srv = LocalOpenAI()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -168,12 +164,12 @@ def test_a_failing_model_shows_one_message() -> None:
     def unauthorised() -> ScriptedChatModel:
         import httpx
         import openai
+
         resp = httpx.Response(401, request=httpx.Request("POST", "http://x/v1/chat/completions"))
-        raise openai.AuthenticationError(f"Incorrect API key provided: {KEY}", response=resp,
-                                         body=None)
+        raise openai.AuthenticationError(f"Incorrect API key provided: {KEY}", response=resp, body=None)
+
     at = started(factory=unauthorised)
     ask(at, "hello?")
     assert len(at.error) == 1 and "rejected the API key (HTTP 401)" in unescape(at.error[0].value)
     assert KEY not in at.error[0].value
-    assert at.session_state["analyst_history"][at.selectbox(key="analyst_run").value][-1][
-        "error_kind"] == "auth"
+    assert at.session_state["analyst_history"][at.selectbox(key="analyst_run").value][-1]["error_kind"] == "auth"

@@ -47,8 +47,8 @@ def set_number(page, label: str, value: str) -> None:
     field.fill(value)
     field.press("Enter")
     page.wait_for_function(
-        "([label, value]) => document.querySelector(`input[aria-label=\"${label}\"]`).value === value",
-        arg=[label, value])
+        '([label, value]) => document.querySelector(`input[aria-label="${label}"]`).value === value', arg=[label, value]
+    )
 
 
 def pick_scenario(page, name: str) -> None:
@@ -85,7 +85,8 @@ def wait_run_shown(page, run_id: str) -> None:
     """Wait until the analysis page shows ``run_id`` in its run picker."""
     page.wait_for_function(
         "id => { const el = document.querySelector('input[aria-label=\"Run\"]'); return el && el.value === id; }",
-        arg=run_id)
+        arg=run_id,
+    )
 
 
 def wait_chart_moves(page, before: bytes, timeout_s: float = WAIT_S) -> bytes:
@@ -104,7 +105,8 @@ def wait_charts(page, n: int) -> None:
     page.wait_for_function(
         """n => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
                  .filter(el => el.offsetParent !== null && el.querySelector('svg, canvas')).length >= n""",
-        arg=n)
+        arg=n,
+    )
     time.sleep(0.5)  # let the last one finish drawing
 
 
@@ -125,8 +127,10 @@ def stop_click(page) -> None:
     h, m, sec = re.search(r"(\d\d):(\d\d):(\d\d\.\d{3}) UTC", stamp).groups()
     midnight = clicked // 86_400_000 * 86_400_000
     ended = midnight + (int(h) * 3600 + int(m) * 60 + float(sec)) * 1000
-    print(f"[e2e] Stop: the run stopped {ended - clicked:.0f} ms after the click in the browser; "
-          f"'Stopped at' was shown after {shown_ms:.0f} ms (the browser drawing the rerun)")
+    print(
+        f"[e2e] Stop: the run stopped {ended - clicked:.0f} ms after the click in the browser; "
+        f"'Stopped at' was shown after {shown_ms:.0f} ms (the browser drawing the rerun)"
+    )
 
 
 # -- tests ------------------------------------------------------------------------------
@@ -138,8 +142,10 @@ def test_home_and_configure(app_server, page, screenshots):
     page.wait_for_selector("svg >> text=load balancer")  # the diagram is drawn
     expect(page.locator(f'{SIDEBAR} input[aria-label="Nodes"]')).to_have_value("4")  # the sidebar has its values
     warm_render = open_app(page, app_server)  # a new session of a warm server
-    print(f"\n[e2e] server healthy after {os.environ.get('CACHESIM_E2E_HEALTH_S')} s; home page rendered "
-          f"{first_render:.2f} s after navigation (first session), {warm_render:.2f} s (next session)")
+    print(
+        f"\n[e2e] server healthy after {os.environ.get('CACHESIM_E2E_HEALTH_S')} s; home page rendered "
+        f"{first_render:.2f} s after navigation (first session), {warm_render:.2f} s (next session)"
+    )
     page.screenshot(path=str(screenshots / "home.png"))
     card = cachesim.list_scenarios().index("node_failure")  # the cards follow the scenario list
     page.locator("[data-testid='stButton'] button", has_text="Configure").nth(card).click()
@@ -168,8 +174,9 @@ def test_run_watch_stop_analyse_compare(app_server, new_page, screenshots):
     chart2 = wait_chart_moves(page, chart1)  # a busy browser may draw late: wait for it, bounded
     assert t2 > t1 and chart1 != chart2  # the chart moved between two moments of the run
     wait_progress(page, max(22.0, t2 + 1.0))  # past the kill (10 s) and the restart (20 s)
-    print(f"\n[e2e] live page: {refresh_rate(page):.1f} chart refreshes per wall second at t = "
-          f"{progress(page)[0]:.1f} s")
+    print(
+        f"\n[e2e] live page: {refresh_rate(page):.1f} chart refreshes per wall second at t = {progress(page)[0]:.1f} s"
+    )
     page.screenshot(path=str(screenshots / "live_run.png"))
     page.get_by_role("radio", name="1×", exact=True).click()  # slow down to real time
     page.wait_for_selector(FOOTER_SPEED.format("1×"))

@@ -37,8 +37,11 @@ def test_question_gets_a_streamed_answer(app_server: str, page) -> None:  # type
     page.evaluate(WATCH_JS)
     box.fill("Why did the hit ratio drop at t=10 s?")
     box.press("Enter")
-    answer = page.locator('[data-testid="stChatMessage"]').filter(
-        has=page.locator('[data-testid="stChatMessageAvatarAssistant"]')).last
+    answer = (
+        page.locator('[data-testid="stChatMessage"]')
+        .filter(has=page.locator('[data-testid="stChatMessageAvatarAssistant"]'))
+        .last
+    )
     answer.get_by_text(re.compile(r"chaos killed node-2 at t=10\.0 s")).wait_for()
     page.get_by_text(re.compile(r"Tool calls behind this answer \([2-9]\)")).wait_for()
     text = answer.inner_text()

@@ -35,8 +35,7 @@ class Screencast:
         self.frames: list[bytes] = []
         self.cdp = page.context.new_cdp_session(page)
         self.cdp.on("Page.screencastFrame", self._frame)
-        self.cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 70, "maxWidth": width,
-                                               "everyNthFrame": 1})
+        self.cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 70, "maxWidth": width, "everyNthFrame": 1})
 
     def _frame(self, event: dict) -> None:
         self.frames.append(base64.b64decode(event["data"]))
@@ -62,8 +61,7 @@ def test_watch_a_scenario_narrated_then_zoom(app_server, new_page, screenshots):
     page.wait_for_selector("text=Live log")
     page.wait_for_selector("text=1.5× real time")  # the default speed says what it means
     started = time.perf_counter()
-    page.wait_for_function("() => /· (finished|stopped)/.test(document.body.innerText)", timeout=120_000,
-                           polling=200)
+    page.wait_for_function("() => /· (finished|stopped)/.test(document.body.innerText)", timeout=120_000, polling=200)
     _, duration, status = progress(page)
     frames = cast.stop()
     wall = time.perf_counter() - started

@@ -24,8 +24,7 @@ ZERO_TIME = {
     "duration_s": 100.0,
     "snapshot_interval_s": 1.0,
     "workload": {"write_ratio": 0.0, "trace_timing": "trace", "trace_speed": 100.0},
-    "cluster": {"nodes": 1, "service_time_ms": 0.0, "service_distribution": "constant",
-                "concurrency": 64},
+    "cluster": {"nodes": 1, "service_time_ms": 0.0, "service_distribution": "constant", "concurrency": 64},
     "database": {"service_time_ms": 0.0, "service_distribution": "constant", "concurrency": 64},
     "network": {"latency_ms": 0.0, "jitter_ms": 0.0},
     "client": {"timeout_ms": 10_000.0, "retries": 0},
@@ -49,8 +48,12 @@ def zipf_trace(seed: int, n_requests: int = 6000, n_objects: int = 800) -> Trace
     weights = 1.0 / np.arange(1, n_objects + 1) ** 0.9
     ranks = rng.choice(n_objects, size=n_requests, p=weights / weights.sum())
     sizes = rng.integers(1, 4096, size=n_objects)[ranks] + rng.integers(0, 512, size=n_requests)
-    return Trace(keys=(ranks * 31 + 7).astype(np.int64), sizes=sizes.astype(np.int64),
-                 times=np.arange(n_requests, dtype=np.float64), source="zipf")
+    return Trace(
+        keys=(ranks * 31 + 7).astype(np.int64),
+        sizes=sizes.astype(np.int64),
+        times=np.arange(n_requests, dtype=np.float64),
+        source="zipf",
+    )
 
 
 # -- config --------------------------------------------------------------------------------
@@ -107,7 +110,9 @@ def test_sizes_keep_no_table_per_key() -> None:
 @pytest.mark.slow
 def test_all_sizes_one_with_a_byte_capacity_is_the_item_capacity_run() -> None:
     base = {
-        "seed": 5, "duration_s": 3.0, "snapshot_interval_s": 0.25,
+        "seed": 5,
+        "duration_s": 3.0,
+        "snapshot_interval_s": 0.25,
         "workload": {"rate_rps": 3000, "keys": 2000, "write_ratio": 0.1},
         "cluster": {"nodes": 3, "ttl_s": 0.5, "coalesce_misses": True, "eviction": "s3fifo"},
         "network": {"latency_ms": 1.0, "jitter_ms": 0.5, "loss_rate": 0.01},
@@ -115,8 +120,11 @@ def test_all_sizes_one_with_a_byte_capacity_is_the_item_capacity_run() -> None:
     }
     for eviction in ("s3fifo", "lru", "arc"):
         items = _config(base, cluster={"capacity": 150, "eviction": eviction})
-        in_bytes = _config(base, cluster={"capacity": 0, "capacity_bytes": 150, "eviction": eviction},
-                           workload={"size": "fixed", "size_bytes": 1})
+        in_bytes = _config(
+            base,
+            cluster={"capacity": 0, "capacity_bytes": 150, "eviction": eviction},
+            workload={"size": "fixed", "size_bytes": 1},
+        )
         a, b = cachesim.simulate(items), cachesim.simulate(in_bytes)
         assert b.summary == a.summary
         assert a.summary["evictions" if "evictions" in a.summary else "hits"] > 0
@@ -129,8 +137,11 @@ def test_all_sizes_one_with_a_byte_capacity_is_the_item_capacity_run() -> None:
 def test_byte_capacity_engine_at_zero_latency_agrees_with_byte_replay(eviction: str) -> None:
     trace = zipf_trace(3)
     capacity = int(0.1 * np.unique(trace.keys, return_index=True)[1].size * trace.sizes.mean())
-    cfg = _config(ZERO_TIME, cluster={"capacity": 0, "capacity_bytes": capacity, "eviction": eviction},
-                  workload={"trace": "zipf.csv"})
+    cfg = _config(
+        ZERO_TIME,
+        cluster={"capacity": 0, "capacity_bytes": capacity, "eviction": eviction},
+        workload={"trace": "zipf.csv"},
+    )
     s = cachesim.simulate(cfg, trace=trace).summary
     ref = replay(trace, eviction, capacity, use_bytes=True)
     assert (s["issued"], s["completed"]) == (len(trace), len(trace))
@@ -146,8 +157,9 @@ def test_byte_capacity_engine_agrees_with_libcachesim(tmp_path: Path, eviction: 
     trace = zipf_trace(4)
     path = write_trace(trace, tmp_path / "zipf.csv")
     capacity = 200_000
-    params = lcs.ReaderInitParam(has_header=True, delimiter=",", ignore_obj_size=False,
-                                 obj_id_is_num=True, obj_id_is_num_set=True)
+    params = lcs.ReaderInitParam(
+        has_header=True, delimiter=",", ignore_obj_size=False, obj_id_is_num=True, obj_id_is_num_set=True
+    )
     header = path.read_text().splitlines()[0].split(",")
     params.obj_id_field = header.index("key") + 1
     params.obj_size_field = header.index("size") + 1
@@ -159,8 +171,11 @@ def test_byte_capacity_engine_agrees_with_libcachesim(tmp_path: Path, eviction: 
         hit = cache.get(req)
         hits += hit
         hit_bytes += req.obj_size if hit else 0
-    cfg = _config(ZERO_TIME, cluster={"capacity": 0, "capacity_bytes": capacity, "eviction": eviction},
-                  workload={"trace": str(path)})
+    cfg = _config(
+        ZERO_TIME,
+        cluster={"capacity": 0, "capacity_bytes": capacity, "eviction": eviction},
+        workload={"trace": str(path)},
+    )
     s = cachesim.simulate(cfg).summary
     assert (s["issued"], s["hits"], s["misses"]) == (n, hits, n - hits)
     assert s["hit_bytes"] == hit_bytes
@@ -172,12 +187,19 @@ def test_byte_capacity_engine_agrees_with_libcachesim(tmp_path: Path, eviction: 
 
 def _latencies(bandwidth: float, ops: list[bool]) -> dict:
     n = len(ops)
-    trace = Trace(keys=np.array([2 if w else 1 for w in ops], dtype=np.int64),
-                  sizes=np.ones(n, dtype=np.int64), times=np.arange(n, dtype=np.float64),
-                  is_write=np.array(ops), source="hand")
-    cfg = _config(ZERO_TIME, duration_s=float(n + 1),
-                  workload={"trace": "hand.csv", "trace_speed": 1.0, "size": "fixed", "size_bytes": 1000},
-                  network={"latency_ms": 1.0, "bandwidth_mbps": bandwidth})
+    trace = Trace(
+        keys=np.array([2 if w else 1 for w in ops], dtype=np.int64),
+        sizes=np.ones(n, dtype=np.int64),
+        times=np.arange(n, dtype=np.float64),
+        is_write=np.array(ops),
+        source="hand",
+    )
+    cfg = _config(
+        ZERO_TIME,
+        duration_s=float(n + 1),
+        workload={"trace": "hand.csv", "trace_speed": 1.0, "size": "fixed", "size_bytes": 1000},
+        network={"latency_ms": 1.0, "bandwidth_mbps": bandwidth},
+    )
     return cachesim.simulate(cfg, trace=trace).summary
 
 
@@ -217,9 +239,13 @@ def _fire_times(cfg: cachesim.SimConfig, trace: Trace) -> tuple[list[float], dic
 def test_arrivals_are_the_traces_timestamps_scaled() -> None:
     times = np.array([100.0, 100.5, 102.0, 102.0, 110.0, 130.0])
     trace = Trace(keys=np.arange(6, dtype=np.int64), sizes=np.ones(6, dtype=np.int64), times=times, source="t")
-    cfg = cachesim.SimConfig.model_validate({
-        "duration_s": 12.0, "snapshot_interval_s": 0.5,
-        "workload": {"trace": "t.csv", "trace_timing": "trace", "trace_speed": 2.0}})
+    cfg = cachesim.SimConfig.model_validate(
+        {
+            "duration_s": 12.0,
+            "snapshot_interval_s": 0.5,
+            "workload": {"trace": "t.csv", "trace_timing": "trace", "trace_speed": 2.0},
+        }
+    )
     seen, s = _fire_times(cfg, trace)
     assert seen == [0.0, 0.25, 1.0, 1.0, 5.0]  # 130 s is at 15 s: after the run's 12 s
     assert s["issued"] == 5
@@ -230,8 +256,9 @@ def test_arrivals_are_the_traces_timestamps_scaled() -> None:
 def test_writes_come_from_the_op_column(tmp_path: Path) -> None:
     path = tmp_path / "ops.csv"
     path.write_text("time,key,op\n0,1,get\n1,2,set\n2,1,get\n3,3,SET\n4,1,write\n5,4,read\n6,2,get\n")
-    cfg = cachesim.SimConfig.model_validate({
-        "duration_s": 10.0, "workload": {"trace": str(path), "trace_timing": "trace", "write_ratio": 0.9}})
+    cfg = cachesim.SimConfig.model_validate(
+        {"duration_s": 10.0, "workload": {"trace": str(path), "trace_timing": "trace", "write_ratio": 0.9}}
+    )
     s = cachesim.simulate(cfg).summary
     assert (s["issued"], s["db_writes"], s["hits"] + s["misses"]) == (7, 3, 4)
 
@@ -250,10 +277,15 @@ def test_trace_timing_without_a_time_column_is_one_line_naming_the_field(tmp_pat
 
 def test_trace_sizes_fill_a_byte_cache_by_the_latest_request() -> None:
     # capacity 100 bytes: key 1 (60 B) and key 2 (50 B) cannot both stay
-    trace = Trace(keys=np.array([1, 2, 1, 2], dtype=np.int64), sizes=np.array([60, 50, 60, 50], dtype=np.int64),
-                  times=np.arange(4, dtype=np.float64), source="s")
-    cfg = _config(ZERO_TIME, workload={"trace": "s.csv", "trace_speed": 1.0},
-                  cluster={"capacity": 0, "capacity_bytes": 100})
+    trace = Trace(
+        keys=np.array([1, 2, 1, 2], dtype=np.int64),
+        sizes=np.array([60, 50, 60, 50], dtype=np.int64),
+        times=np.arange(4, dtype=np.float64),
+        source="s",
+    )
+    cfg = _config(
+        ZERO_TIME, workload={"trace": "s.csv", "trace_speed": 1.0}, cluster={"capacity": 0, "capacity_bytes": 100}
+    )
     s = cachesim.simulate(cfg, trace=trace).summary
     assert (s["hits"], s["misses"], s["miss_bytes"]) == (0, 4, 220)
     roomy = cachesim.simulate(cfg.with_overrides({"cluster.capacity_bytes": 110}), trace=trace).summary

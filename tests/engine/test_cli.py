@@ -23,7 +23,10 @@ SHORT = ["--set", "duration_s=2", "--set", "warmup_s=0.5"]
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cachesim", *map(str, args)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -90,15 +93,15 @@ def test_bad_set_key() -> None:
 
 
 def test_bad_set_value() -> None:
-    assert_usage_error(cli("run", "--set", "cluster.nodes=0"),
-                       "cluster.nodes", "greater than or equal to 1")
+    assert_usage_error(cli("run", "--set", "cluster.nodes=0"), "cluster.nodes", "greater than or equal to 1")
     assert_usage_error(cli("run", "--set", "cluster.nodes=many"), "cluster.nodes")
     assert_usage_error(cli("run", "--set", "cluster.nodes"), "--set expects KEY=VALUE")
 
 
 def test_missing_files(tmp_path: Path) -> None:
-    assert_usage_error(cli("replay", tmp_path / "none.csv", "--policy", "lru", "--capacity", "5"),
-                       "none.csv: no such file")
+    assert_usage_error(
+        cli("replay", tmp_path / "none.csv", "--policy", "lru", "--capacity", "5"), "none.csv: no such file"
+    )
     assert_usage_error(cli("run", "--config", tmp_path / "none.toml"), "none.toml")
 
 
@@ -113,21 +116,24 @@ def test_bad_config_file(tmp_path: Path) -> None:
 def test_malformed_csv_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("key,size\na,1\nb,2\nc,lots\n")
-    assert_usage_error(cli("replay", path, "--policy", "lru", "--capacity", "5"),
-                       "bad.csv", "line 4", "'lots'")
+    assert_usage_error(cli("replay", path, "--policy", "lru", "--capacity", "5"), "bad.csv", "line 4", "'lots'")
 
 
 def test_truncated_bin_names_the_record(tmp_path: Path) -> None:
     path = tmp_path / "cut.bin"
     path.write_bytes(bytes(24 * 3 + 7))
-    assert_usage_error(cli("replay", path, "--policy", "fifo", "--capacity", "5"),
-                       "cut.bin", "3 whole 24-byte records", "7 trailing bytes", "record 4")
+    assert_usage_error(
+        cli("replay", path, "--policy", "fifo", "--capacity", "5"),
+        "cut.bin",
+        "3 whole 24-byte records",
+        "7 trailing bytes",
+        "record 4",
+    )
 
 
 @pytest.mark.parametrize("capacity", ["0", "-4", "ten"])
 def test_bad_capacity(trace_file: Path, capacity: str) -> None:
-    assert_usage_error(cli("replay", trace_file, "--policy", "lru", "--capacity", capacity),
-                       "--capacity")
+    assert_usage_error(cli("replay", trace_file, "--policy", "lru", "--capacity", capacity), "--capacity")
 
 
 def test_bad_policy_and_missing_arguments(trace_file: Path) -> None:
@@ -152,8 +158,19 @@ def test_run_json_is_deterministic() -> None:
     assert first.stderr == ""  # no progress bar when stderr is not a terminal
     summary = json.loads(first.stdout)
     assert len(first.stdout.strip().splitlines()) == 1
-    for key in ("issued", "completed", "failed", "in_flight", "hits", "misses", "hit_ratio",
-                "latency_p99_ms", "throughput_rps", "db_reads", "db_writes"):
+    for key in (
+        "issued",
+        "completed",
+        "failed",
+        "in_flight",
+        "hits",
+        "misses",
+        "hit_ratio",
+        "latency_p99_ms",
+        "throughput_rps",
+        "db_reads",
+        "db_writes",
+    ):
         assert key in summary
     assert summary["issued"] == summary["completed"] + summary["failed"] + summary["in_flight"]
 

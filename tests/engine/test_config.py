@@ -48,8 +48,7 @@ def _nested(dotted: str, value) -> dict:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(sorted(BAD_VALUES)).flatmap(
-    lambda f: st.tuples(st.just(f), st.sampled_from(BAD_VALUES[f]))))
+@given(st.sampled_from(sorted(BAD_VALUES)).flatmap(lambda f: st.tuples(st.just(f), st.sampled_from(BAD_VALUES[f]))))
 def test_invalid_value_raises_validation_error_naming_the_field(case):
     field, value = case
     with pytest.raises(ValidationError) as info:
@@ -68,8 +67,13 @@ json_values = st.recursive(
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["seed", "duration_s", "workload", "cluster", "chaos",
-                                        "network", "bogus", "warmup_s"]), json_values, max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["seed", "duration_s", "workload", "cluster", "chaos", "network", "bogus", "warmup_s"]),
+        json_values,
+        max_size=4,
+    )
+)
 def test_arbitrary_input_never_raises_anything_but_validation_error(data):
     try:
         SimConfig.model_validate(data)
@@ -78,9 +82,21 @@ def test_arbitrary_input_never_raises_anything_but_validation_error(data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["cluster.nodes", "workload.rate_rps", "network.loss_rate", "seed",
-                        "cluster.eviction", "chaos.events", "workload.trace", "client.retries"]),
-       st.text(max_size=12))
+@given(
+    st.sampled_from(
+        [
+            "cluster.nodes",
+            "workload.rate_rps",
+            "network.loss_rate",
+            "seed",
+            "cluster.eviction",
+            "chaos.events",
+            "workload.trace",
+            "client.retries",
+        ]
+    ),
+    st.text(max_size=12),
+)
 def test_overrides_with_any_string_raise_only_config_errors(key, text):
     try:
         cachesim.load_scenario("baseline").with_overrides({key: text})
@@ -92,8 +108,9 @@ def test_cross_field_checks_name_the_field():
     with pytest.raises(ValidationError, match="warmup_s .* must be less than duration_s"):
         SimConfig.model_validate({"duration_s": 5, "warmup_s": 5})
     with pytest.raises(ValidationError, match=r"chaos.events.0.target: 'node-9' is not a node"):
-        SimConfig.model_validate({"cluster": {"nodes": 3},
-                                  "chaos": {"events": [{"at_s": 1, "action": "kill", "target": "node-9"}]}})
+        SimConfig.model_validate(
+            {"cluster": {"nodes": 3}, "chaos": {"events": [{"at_s": 1, "action": "kill", "target": "node-9"}]}}
+        )
     with pytest.raises(ValidationError, match="needs a target"):
         SimConfig.model_validate({"chaos": {"events": [{"at_s": 1, "action": "kill"}]}})
     with pytest.raises(ValidationError, match="unknown eviction policy 'mru'"):
@@ -128,8 +145,14 @@ def test_scenario_list_and_unknown_scenario():
 
 def test_overrides_take_strings_and_return_new_configs():
     cfg = cachesim.load_scenario("baseline")
-    new = cfg.with_overrides({"cluster.nodes": "8", "network.loss_rate": "0.1",
-                              "cluster.coalesce_misses": "true", "cluster.eviction": "FIFO"})
+    new = cfg.with_overrides(
+        {
+            "cluster.nodes": "8",
+            "network.loss_rate": "0.1",
+            "cluster.coalesce_misses": "true",
+            "cluster.eviction": "FIFO",
+        }
+    )
     assert (new.cluster.nodes, new.network.loss_rate, new.cluster.coalesce_misses) == (8, 0.1, True)
     assert new.cluster.eviction == "fifo" and cfg.cluster.nodes == 4
     events = json.dumps([{"at_s": 2, "action": "kill", "target": "node-2", "duration_s": 1}])
@@ -183,16 +206,29 @@ def test_a_chaos_duration_has_a_floor_and_ttl_zero_means_none():
     assert SimConfig().with_overrides({"cluster.ttl_s": 0}).cluster.ttl_s == 0
 
 
-@pytest.mark.parametrize("overrides", [{"cluster": "1", "cluster.nodes": "2"}, {"cluster.nodes": "2", "cluster": "1"},
-                                       {"workload": "x"}, {"chaos": "[]"}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"cluster": "1", "cluster.nodes": "2"},
+        {"cluster.nodes": "2", "cluster": "1"},
+        {"workload": "x"},
+        {"chaos": "[]"},
+    ],
+)
 def test_a_section_used_as_a_value_is_one_config_error(overrides):
     with pytest.raises(ConfigError) as err:
         SimConfig().with_overrides(overrides)
     assert "is a section, not a value" in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("text", ["a = " + "[" * 1000 + "]" * 1000, "[chaos]\nevents = " + "[" * 1000 + "]" * 1000,
-                                  "a = " + "{b = " * 1000 + "1" + "}" * 1000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 1000 + "]" * 1000,
+        "[chaos]\nevents = " + "[" * 1000 + "]" * 1000,
+        "a = " + "{b = " * 1000 + "1" + "}" * 1000,
+    ],
+)
 def test_deep_toml_is_one_config_error(text):
     with pytest.raises(ConfigError, match="nests more than 16 levels deep"):
         SimConfig.from_toml(text)

@@ -32,8 +32,9 @@ def test_same_config_same_summary_in_separate_processes():
     outs = []
     for hashseed in ("0", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=hashseed)
-        out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout
         outs.append(json.loads(out))
     assert outs[0] == outs[1]
     assert outs[0]["failed"] + outs[0]["timeouts"] > 0  # chaos really happened
@@ -76,9 +77,9 @@ def test_killed_node_fails_requests_until_detected_then_recovers():
     # before the kill nothing times out; after detection (plus the timeouts already
     # running) nothing does either; in between, requests to the dead node time out
     assert ts.loc[:10.0, "timeouts"].sum() == 0
-    in_between = ts.loc[10.0 + 1e-9: detect + 2 * timeout_s + 0.1, "timeouts"].sum()
+    in_between = ts.loc[10.0 + 1e-9 : detect + 2 * timeout_s + 0.1, "timeouts"].sum()
     assert in_between > 20
-    assert ts.loc[detect + 2 * timeout_s + 0.2: 19.9, "timeouts"].sum() == 0
+    assert ts.loc[detect + 2 * timeout_s + 0.2 : 19.9, "timeouts"].sum() == 0
     # the hit ratio dips after the kill and recovers before the restart
     before = ts.loc[8.0:10.0, "hit_ratio"].mean()
     dip = ts.loc[10.0:11.0, "hit_ratio"].min()
@@ -87,7 +88,7 @@ def test_killed_node_fails_requests_until_detected_then_recovers():
     # routing stops sending to node-2 once detected, and it is empty when it returns
     nt = res.node_timeseries()
     n2 = nt[nt.name == "node-2"].set_index("t")
-    assert n2.loc[detect + 0.2: 19.9, "requests"].sum() == 0
+    assert n2.loc[detect + 0.2 : 19.9, "requests"].sum() == 0
     assert n2.loc[10.1:20.0, "occupancy"].max() == 0
     assert not n2.loc[10.1:20.0, "up"].any() and n2.loc[20.1:, "up"].all()
     assert n2.loc[21.0:, "occupancy"].iloc[0] > 0  # refilled once routed to again
@@ -109,8 +110,9 @@ def test_slow_node_raises_latency_and_overload_fails_requests():
     base = cachesim.load_scenario("baseline").with_overrides({"duration_s": 10, "warmup_s": 1})
 
     def slowed(factor):
-        return base.with_overrides({"chaos.events": json.dumps(
-            [{"at_s": 0.5, "action": "slow", "target": "node-1", "factor": factor}])})
+        return base.with_overrides(
+            {"chaos.events": json.dumps([{"at_s": 0.5, "action": "slow", "target": "node-1", "factor": factor}])}
+        )
 
     normal = cachesim.simulate(base).summary
     slow_run = cachesim.simulate(slowed(10))  # 5 ms per request, still below capacity
@@ -206,7 +208,8 @@ def test_summary_latency_quantiles_match_exact_ones_within_one_percent(monkeypat
 
 def test_event_log_is_bounded():
     cfg = cachesim.load_scenario("baseline").with_overrides(
-        {"duration_s": 20, "chaos.random_slow_per_min": 600, "chaos.random_slow_duration_s": 0.05})
+        {"duration_s": 20, "chaos.random_slow_per_min": 600, "chaos.random_slow_duration_s": 0.05}
+    )
     sim = cachesim.Simulation(cfg, max_events=50)
     res = sim.run()
     assert len(res.events()) == 50 and sim.events.total > 100
@@ -228,8 +231,13 @@ def test_no_streamlit_outside_ui():
     if out.returncode == 0:
         assert out.stdout.strip() == "False"
     else:  # analyst/charts not written yet: the core alone
-        out = subprocess.run([sys.executable, "-c", "import sys, cachesim; print('streamlit' in sys.modules)"],
-                             cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", "import sys, cachesim; print('streamlit' in sys.modules)"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert out.stdout.strip() == "False"
 
 
@@ -251,13 +259,18 @@ def test_events_reach_the_snapshot_of_their_window():
     assert all(snap.t - snap.interval_s - 1e-9 <= e.t <= snap.t for snap in snaps for e in snap.events)
 
 
-@pytest.mark.parametrize("scenario, overrides", [
-    ("write_heavy", {}),
-    ("write_heavy", {"database.write_policy": "write_through"}),
-    ("node_failure", {"workload.write_ratio": 0.2, "chaos.random_kill_per_min": 30,
-                      "chaos.random_downtime_s": 0.5}),
-    ("network_partition", {"workload.write_ratio": 0.2}),
-])
+@pytest.mark.parametrize(
+    "scenario, overrides",
+    [
+        ("write_heavy", {}),
+        ("write_heavy", {"database.write_policy": "write_through"}),
+        (
+            "node_failure",
+            {"workload.write_ratio": 0.2, "chaos.random_kill_per_min": 30, "chaos.random_downtime_s": 0.5},
+        ),
+        ("network_partition", {"workload.write_ratio": 0.2}),
+    ],
+)
 @pytest.mark.slow
 def test_lazy_invalidations_equal_applying_each_on_arrival(monkeypatch, scenario, overrides):
     """A write's message reaches only the nodes that hold the key (or fill it before the

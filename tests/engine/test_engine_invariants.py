@@ -92,10 +92,13 @@ def test_cache_values_never_newer_than_database():
 
 
 def test_window_hit_ratio_is_nan_without_lookups():
-    cfg = cachesim.SimConfig.model_validate({
-        "duration_s": 1, "snapshot_interval_s": 0.5,
-        "workload": {"write_ratio": 1.0, "rate_rps": 100},
-    })
+    cfg = cachesim.SimConfig.model_validate(
+        {
+            "duration_s": 1,
+            "snapshot_interval_s": 0.5,
+            "workload": {"write_ratio": 1.0, "rate_rps": 100},
+        }
+    )
     res = cachesim.simulate(cfg)
     assert all(math.isnan(x) for x in res.timeseries()["hit_ratio"])
     assert res.summary["hit_ratio"] is None and res.summary["db_writes"] > 0
@@ -107,26 +110,60 @@ from hypothesis import strategies as st  # noqa: E402
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    nodes=st.integers(1, 5), capacity=st.integers(1, 300), keys=st.integers(1, 2000),
+    nodes=st.integers(1, 5),
+    capacity=st.integers(1, 300),
+    keys=st.integers(1, 2000),
     eviction=st.sampled_from(["lru", "fifo", "lfu", "clock", "sieve"]),
     routing=st.sampled_from(["round_robin", "random", "least_outstanding", "consistent_hash"]),
     write_policy=st.sampled_from(["invalidate", "write_through", "none"]),
-    rate=st.floats(50, 3000), write_ratio=st.floats(0, 1), loss=st.floats(0, 0.5),
-    retries=st.integers(0, 3), timeout_ms=st.floats(1, 200), coalesce=st.booleans(),
-    ttl=st.sampled_from([0.0, 0.05, 1.0]), kill_at=st.floats(0, 1.5), seed=st.integers(0, 10**6),
+    rate=st.floats(50, 3000),
+    write_ratio=st.floats(0, 1),
+    loss=st.floats(0, 0.5),
+    retries=st.integers(0, 3),
+    timeout_ms=st.floats(1, 200),
+    coalesce=st.booleans(),
+    ttl=st.sampled_from([0.0, 0.05, 1.0]),
+    kill_at=st.floats(0, 1.5),
+    seed=st.integers(0, 10**6),
 )
-def test_books_balance_for_any_config(nodes, capacity, keys, eviction, routing, write_policy, rate,
-                                      write_ratio, loss, retries, timeout_ms, coalesce, ttl, kill_at, seed):
-    cfg = cachesim.SimConfig.model_validate({
-        "seed": seed, "duration_s": 2.0, "snapshot_interval_s": 0.25,
-        "workload": {"rate_rps": rate, "keys": keys, "write_ratio": write_ratio},
-        "cluster": {"nodes": nodes, "capacity": capacity, "eviction": eviction, "routing": routing,
-                    "coalesce_misses": coalesce, "ttl_s": ttl, "health_check_interval_s": 0.2},
-        "database": {"write_policy": write_policy},
-        "network": {"loss_rate": loss},
-        "client": {"retries": retries, "timeout_ms": timeout_ms},
-        "chaos": {"events": [{"at_s": kill_at, "action": "kill", "target": "node-1", "duration_s": 0.3}]},
-    })
+def test_books_balance_for_any_config(
+    nodes,
+    capacity,
+    keys,
+    eviction,
+    routing,
+    write_policy,
+    rate,
+    write_ratio,
+    loss,
+    retries,
+    timeout_ms,
+    coalesce,
+    ttl,
+    kill_at,
+    seed,
+):
+    cfg = cachesim.SimConfig.model_validate(
+        {
+            "seed": seed,
+            "duration_s": 2.0,
+            "snapshot_interval_s": 0.25,
+            "workload": {"rate_rps": rate, "keys": keys, "write_ratio": write_ratio},
+            "cluster": {
+                "nodes": nodes,
+                "capacity": capacity,
+                "eviction": eviction,
+                "routing": routing,
+                "coalesce_misses": coalesce,
+                "ttl_s": ttl,
+                "health_check_interval_s": 0.2,
+            },
+            "database": {"write_policy": write_policy},
+            "network": {"loss_rate": loss},
+            "client": {"retries": retries, "timeout_ms": timeout_ms},
+            "chaos": {"events": [{"at_s": kill_at, "action": "kill", "target": "node-1", "duration_s": 0.3}]},
+        }
+    )
     sim = cachesim.Simulation(cfg)
     lookups = _count_lookups(sim)
     seen = 0

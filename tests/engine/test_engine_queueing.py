@@ -28,13 +28,23 @@ def _fifo_latencies(arrivals, c, s):
 @pytest.mark.parametrize("concurrency, rate", [(1, 900.0), (3, 2800.0)])
 def test_node_latency_follows_the_fifo_recursion(monkeypatch, concurrency, rate):
     s_ms = 1.0  # rho = rate * S / c = 0.9 and 0.93: long queues form
-    cfg = cachesim.load_scenario("baseline").with_overrides({
-        "duration_s": 5, "warmup_s": 0, "workload.rate_rps": rate, "workload.keys": 1,
-        "workload.write_ratio": 0, "cluster.nodes": 1, "cluster.concurrency": concurrency,
-        "cluster.service_time_ms": s_ms, "cluster.service_distribution": "constant",
-        "database.service_time_ms": 0, "network.latency_ms": 0, "network.jitter_ms": 0,
-        "client.timeout_ms": 60_000,
-    })
+    cfg = cachesim.load_scenario("baseline").with_overrides(
+        {
+            "duration_s": 5,
+            "warmup_s": 0,
+            "workload.rate_rps": rate,
+            "workload.keys": 1,
+            "workload.write_ratio": 0,
+            "cluster.nodes": 1,
+            "cluster.concurrency": concurrency,
+            "cluster.service_time_ms": s_ms,
+            "cluster.service_distribution": "constant",
+            "database.service_time_ms": 0,
+            "network.latency_ms": 0,
+            "network.jitter_ms": 0,
+            "client.timeout_ms": 60_000,
+        }
+    )
     seen = []
     real = Observer.completed_request
 
@@ -59,11 +69,18 @@ def test_node_latency_follows_the_fifo_recursion(monkeypatch, concurrency, rate)
 def test_kill_loses_the_queue_and_the_work_in_service():
     """An overloaded node killed mid-run: what was queued or in service fails (after
     its timeout); nothing is answered twice; the books balance."""
-    cfg = cachesim.load_scenario("baseline").with_overrides({
-        "duration_s": 4, "warmup_s": 0, "workload.rate_rps": 3000, "cluster.nodes": 1,
-        "cluster.concurrency": 1, "cluster.service_time_ms": 0.5, "client.retries": 0,
-        "chaos.events": json.dumps([{"at_s": 2.0, "action": "kill", "target": "node-1", "duration_s": 1.0}]),
-    })
+    cfg = cachesim.load_scenario("baseline").with_overrides(
+        {
+            "duration_s": 4,
+            "warmup_s": 0,
+            "workload.rate_rps": 3000,
+            "cluster.nodes": 1,
+            "cluster.concurrency": 1,
+            "cluster.service_time_ms": 0.5,
+            "client.retries": 0,
+            "chaos.events": json.dumps([{"at_s": 2.0, "action": "kill", "target": "node-1", "duration_s": 1.0}]),
+        }
+    )
     sim = cachesim.Simulation(cfg)
     queued_at_kill = []
     for snap in sim.stream():

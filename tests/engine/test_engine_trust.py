@@ -87,8 +87,15 @@ def configs(draw) -> cachesim.SimConfig:
     sizes = draw(st.sampled_from(["trace", "fixed", "lognormal"]))  # "trace": no trace, 1 byte each
     in_bytes = draw(st.booleans())
     trace = draw(st.sampled_from([None, None, "sample:zipf", "sample:web"]))
-    timing = {"trace": trace, "trace_timing": draw(st.sampled_from(["poisson", "trace"])),
-              "trace_speed": draw(st.floats(0.5, 2.0))} if trace else {}
+    timing = (
+        {
+            "trace": trace,
+            "trace_timing": draw(st.sampled_from(["poisson", "trace"])),
+            "trace_speed": draw(st.floats(0.5, 2.0)),
+        }
+        if trace
+        else {}
+    )
     return cachesim.SimConfig.model_validate(
         {
             "seed": draw(st.integers(0, 2**32)),

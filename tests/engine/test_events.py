@@ -33,19 +33,25 @@ CONFIG_ACTIONS = typing.get_args(ChaosEvent.model_fields["action"].annotation)
 @pytest.fixture(scope="module")
 def cfg() -> SimConfig:
     """Every chaos action once, open-ended and timed, on one and on several targets."""
-    return SimConfig.model_validate({
-        "seed": 4, "duration_s": 11.0, "snapshot_interval_s": 0.1,
-        "workload": {"rate_rps": 800.0, "keys": 2000},
-        "cluster": {"nodes": 4, "capacity": 300},
-        "chaos": {"events": [
-            {"at_s": 2.0, "action": "kill", "target": "node-1", "duration_s": 2.0},
-            {"at_s": 3.0, "action": "partition", "target": "node-2,node-3", "duration_s": 1.0},
-            {"at_s": 5.0, "action": "slow", "target": "node-4", "factor": 4.0},
-            {"at_s": 6.0, "action": "loss", "loss_rate": 0.1},
-            {"at_s": 7.0, "action": "heal"},
-            {"at_s": 8.0, "action": "loss", "loss_rate": 0.05, "duration_s": 1.0},
-        ]},
-    })
+    return SimConfig.model_validate(
+        {
+            "seed": 4,
+            "duration_s": 11.0,
+            "snapshot_interval_s": 0.1,
+            "workload": {"rate_rps": 800.0, "keys": 2000},
+            "cluster": {"nodes": 4, "capacity": 300},
+            "chaos": {
+                "events": [
+                    {"at_s": 2.0, "action": "kill", "target": "node-1", "duration_s": 2.0},
+                    {"at_s": 3.0, "action": "partition", "target": "node-2,node-3", "duration_s": 1.0},
+                    {"at_s": 5.0, "action": "slow", "target": "node-4", "factor": 4.0},
+                    {"at_s": 6.0, "action": "loss", "loss_rate": 0.1},
+                    {"at_s": 7.0, "action": "heal"},
+                    {"at_s": 8.0, "action": "loss", "loss_rate": 0.05, "duration_s": 1.0},
+                ]
+            },
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +91,9 @@ def test_the_log_carries_kinds_sources_target_kinds_and_ends(run: RunResult):
     assert set(ev["kind"]) <= {k.value for k in K}
     assert all(src == K(kind).source for kind, src in zip(ev["kind"], ev["source"], strict=True))
     chaos = ev[ev["source"] == "chaos"].reset_index(drop=True)
-    got = [(r.t, r.kind, r.target, r.target_kind, None if np.isnan(r.ends_at) else r.ends_at)
-           for r in chaos.itertuples()]
+    got = [
+        (r.t, r.kind, r.target, r.target_kind, None if np.isnan(r.ends_at) else r.ends_at) for r in chaos.itertuples()
+    ]
     assert got == [
         (2.0, "kill", "node-1", "endpoints", 4.0),
         (3.0, "partition", "node-2,node-3", "endpoints", 4.0),
@@ -109,8 +116,14 @@ def test_what_undoes_a_fault_is_one_rule(run: RunResult):
     slowdown, but not the loss (which the next loss replaces); the network's heal the
     timed loss."""
     healed = {(i.kind, i.t): i.healed_at for i in incidents(run)}
-    assert healed == {("kill", 2.0): 4.0, ("partition", 3.0): 4.0, ("restart", 4.0): None,
-                      ("slow", 5.0): 7.0, ("loss", 6.0): 8.0, ("loss", 8.0): 9.0}
+    assert healed == {
+        ("kill", 2.0): 4.0,
+        ("partition", 3.0): 4.0,
+        ("restart", 4.0): None,
+        ("slow", 5.0): 7.0,
+        ("loss", 6.0): 8.0,
+        ("loss", 8.0): 9.0,
+    }
     loss = next(i for i in incidents(run) if i.kind == "loss")
     assert "chaos raised packet loss on the network at t=6.0 s" in loss.describe()
 
@@ -169,8 +182,9 @@ def test_a_registered_routing_policy_is_allowed_offered_and_runs(first_healthy):
 
     assert "first_healthy" in allowed_values("cluster.routing")
     assert "first_healthy" in spec_of("cluster.routing").options
-    cfg = SimConfig.model_validate({"duration_s": 2.0, "workload": {"write_ratio": 0.0},
-                                    "cluster": {"routing": "First_Healthy", "nodes": 3}})
+    cfg = SimConfig.model_validate(
+        {"duration_s": 2.0, "workload": {"write_ratio": 0.0}, "cluster": {"routing": "First_Healthy", "nodes": 3}}
+    )
     assert cfg.cluster.routing == "first_healthy"
     nodes = cachesim.simulate(cfg).nodes().set_index("node")["requests"]
     assert nodes["node-1"] > 1000 and nodes["node-2"] == nodes["node-3"] == 0
@@ -181,7 +195,8 @@ def test_an_unknown_routing_names_the_field_and_the_registry(first_healthy):
         SimConfig.model_validate({"cluster": {"routing": "nearest"}})
     assert format_validation_error(err.value) == (
         "cluster.routing: unknown routing policy 'nearest'; allowed: round_robin, random, least_outstanding, "
-        "consistent_hash, first_healthy (got 'nearest')")
+        "consistent_hash, first_healthy (got 'nearest')"
+    )
 
 
 def test_a_registered_eviction_policy_is_allowed(monkeypatch):

@@ -17,13 +17,12 @@ def _zipf_stream(seed: int, n: int, keys: int, alpha: float) -> np.ndarray:
     return rng.choice(keys, size=n, p=p / p.sum()).astype(np.int64)
 
 
-@pytest.mark.parametrize(("seed", "alpha", "k", "batch"), [(1, 0.9, 100, 4096), (2, 1.2, 50, 1000),
-                                                          (3, 0.6, 200, 777)])
+@pytest.mark.parametrize(("seed", "alpha", "k", "batch"), [(1, 0.9, 100, 4096), (2, 1.2, 50, 1000), (3, 0.6, 200, 777)])
 def test_space_saving_bound_against_exact_counts(seed, alpha, k, batch):
     stream = _zipf_stream(seed, 60_000, 20_000, alpha)
     s = SpaceSaving(k)
     for start in range(0, len(stream), batch):
-        s.update(stream[start:start + batch])
+        s.update(stream[start : start + batch])
     exact = Counter(stream.tolist())
     n = len(stream)
     assert s.n == n and len(s.keys) == k
@@ -79,6 +78,7 @@ def hot_run():
             def both(key, real=real, c=c):
                 c[key] += 1
                 real(key)
+
             setattr(node, attr, both)
     return sim.run(), exact
 
@@ -110,9 +110,9 @@ def test_run_hot_keys_match_exact_counts(hot_run):
 
 def test_hot_keys_do_not_depend_on_the_snapshot_interval():
     cfg = cachesim.load_scenario("node_failure").with_overrides(
-        {"duration_s": 22.0, "warmup_s": 1.0, "workload.rate_rps": 1000.0})  # kill and restart
-    frames = [cachesim.simulate(cfg.with_overrides({"snapshot_interval_s": dt}))
-              for dt in (0.05, 0.25)]
+        {"duration_s": 22.0, "warmup_s": 1.0, "workload.rate_rps": 1000.0}
+    )  # kill and restart
+    frames = [cachesim.simulate(cfg.with_overrides({"snapshot_interval_s": dt})) for dt in (0.05, 0.25)]
     for by in ("requests", "misses"):
         a, b = (r.hot_keys(by=by) for r in frames)
         assert a.equals(b)
@@ -121,8 +121,9 @@ def test_hot_keys_do_not_depend_on_the_snapshot_interval():
 
 
 def test_node_loss_moves_keys_and_marks_owner_changes():
-    res = cachesim.simulate(cachesim.load_scenario("node_failure").with_overrides(
-        {"duration_s": 16.0, "warmup_s": 1.0}))
+    res = cachesim.simulate(
+        cachesim.load_scenario("node_failure").with_overrides({"duration_s": 16.0, "warmup_s": 1.0})
+    )
     moved = res.moved_misses()
     assert len(moved) and set(moved["home"]) == {"node-2"}  # only node-2's keys moved
     assert "node-2" not in set(moved["node"])
@@ -140,14 +141,20 @@ def test_hot_keys_survive_save_and_load(hot_run, tmp_path):
     assert back.hot_keys(by="misses", node="node-1").equals(res.hot_keys(by="misses", node="node-1"))
 
 
-
 @pytest.mark.slow
 def test_large_clusters_hold_bounded_sketches_and_buffers():
     assert sizes(4) == (1000, 4096) and sizes(16) == (1000, 4096)
     assert sizes(256) == (64, 256) and sizes(1024) == (64, 256)
     cfg = cachesim.load_scenario("baseline").with_overrides(
-        {"cluster.nodes": 256, "workload.keys": 1_000_000, "workload.rate_rps": 20_000.0,
-         "duration_s": 2.0, "warmup_s": 0.0, "cluster.routing": "random"})
+        {
+            "cluster.nodes": 256,
+            "workload.keys": 1_000_000,
+            "workload.rate_rps": 20_000.0,
+            "duration_s": 2.0,
+            "warmup_s": 0.0,
+            "cluster.routing": "random",
+        }
+    )
     sim = cachesim.Simulation(cfg)
     sim.run()
     rec = sim.obs.hot

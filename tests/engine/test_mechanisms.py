@@ -14,7 +14,8 @@ MS = 0.001
 def tiny(**over) -> cachesim.SimConfig:
     """One node, one key, constant service, no random traffic (requests are injected)."""
     base = {
-        "duration_s": 1.0, "snapshot_interval_s": 0.1,
+        "duration_s": 1.0,
+        "snapshot_interval_s": 0.1,
         "workload": {"rate_rps": 1e-6, "keys": 1},
         "cluster": {"nodes": 1, "capacity": 10, "service_time_ms": 0.5, "service_distribution": "constant"},
         "database": {"service_time_ms": 5.0, "service_distribution": "constant", "write_policy": "invalidate"},
@@ -40,6 +41,7 @@ def inject(sim: cachesim.Simulation, at: float, is_write: bool, key: int = 0) ->
 
 def slow_reply(sim: cachesim.Simulation, reply_s: float) -> None:
     """Every hop takes 1 ms, but the database's answer to a node takes ``reply_s``."""
+
     def transit(src, dst):
         return reply_s if (src, dst) == ("database", "node-1") else MS
 
@@ -94,7 +96,8 @@ def test_a_fill_whose_invalidation_is_still_on_its_way_is_no_stale_set():
 
 def test_no_stale_set_with_zero_latency():
     cfg = cachesim.load_scenario("write_heavy").with_overrides(
-        {"network.latency_ms": 0, "network.jitter_ms": 0, "duration_s": 4, "warmup_s": 0})
+        {"network.latency_ms": 0, "network.jitter_ms": 0, "duration_s": 4, "warmup_s": 0}
+    )
     assert cachesim.simulate(cfg).summary["stale_sets"] == 0
     with_latency = cfg.with_overrides({"network.latency_ms": 1, "network.jitter_ms": 1})
     assert cachesim.simulate(with_latency).summary["stale_sets"] > 0
@@ -144,8 +147,11 @@ def herd(**over) -> dict:
 
 @pytest.fixture(scope="module")
 def herds() -> dict:
-    return {"off": herd(), "leases": herd(**{"cluster.leases.enabled": True}),
-            "write_through": herd(**{"database.write_policy": "write_through"})}
+    return {
+        "off": herd(),
+        "leases": herd(**{"cluster.leases.enabled": True}),
+        "write_through": herd(**{"database.write_policy": "write_through"}),
+    }
 
 
 @pytest.mark.slow
@@ -210,7 +216,8 @@ def test_nines():
 
 def outage(gutter: int) -> tuple[dict, object]:
     cfg = cachesim.load_scenario("node_failure").with_overrides(
-        {"duration_s": 22.0, "cluster.gutter_nodes": gutter, "cluster.gutter_ttl_s": 10.0})
+        {"duration_s": 22.0, "cluster.gutter_nodes": gutter, "cluster.gutter_ttl_s": 10.0}
+    )
     res = cachesim.simulate(cfg)
     ts = res.timeseries()
     return res.summary, ts[(ts.t > 10.0) & (ts.t <= 20.0)]  # node-2 is down from 10 s to 20 s
@@ -248,7 +255,8 @@ def test_the_analyst_knows_the_mechanisms():
     from cachesim.analyst.tools import RunTools
 
     cfg = cachesim.load_scenario("lease_herd").with_overrides(
-        {"duration_s": 4.0, "cluster.leases.enabled": True, "cluster.gutter_nodes": 1})
+        {"duration_s": 4.0, "cluster.leases.enabled": True, "cluster.gutter_nodes": 1}
+    )
     run = cachesim.simulate(cfg)
     s = run.summary
     tools = RunTools(run)
@@ -272,22 +280,54 @@ def test_config_fields_reach_the_link_toml_and_cli(tmp_path):
     from cachesim.ui.fields import section_keys, spec_of
 
     keys = section_keys("cluster")
-    for k in ("cluster.leases.enabled", "cluster.leases.interval_s", "cluster.leases.backoff_s",
-              "cluster.gutter_nodes", "cluster.gutter_ttl_s"):
+    for k in (
+        "cluster.leases.enabled",
+        "cluster.leases.interval_s",
+        "cluster.leases.backoff_s",
+        "cluster.gutter_nodes",
+        "cluster.gutter_ttl_s",
+    ):
         assert k in keys and spec_of(k).help
     assert spec_of("cluster.leases.enabled").kind == "bool"
     cfg = cachesim.load_scenario("baseline").with_overrides(
-        {"cluster.leases.enabled": "true", "cluster.leases.backoff_s": "0.02", "cluster.gutter_nodes": "2"})
+        {"cluster.leases.enabled": "true", "cluster.leases.backoff_s": "0.02", "cluster.gutter_nodes": "2"}
+    )
     assert cachesim.SimConfig.model_validate(unflatten(cfg.flat())) == cfg  # the share link's round trip
     assert cachesim.SimConfig.from_toml(cfg.to_toml()) == cfg
     with pytest.raises(Exception, match="cluster.leases.backoff_s"):
         cfg.with_overrides({"cluster.leases.backoff_s": "0"})
     with pytest.raises(Exception, match="gutter_nodes"):
         cfg.with_overrides({"cluster.gutter_nodes": "65"})
-    out = subprocess.run([sys.executable, "-m", "cachesim", "run", "--scenario", "baseline", "--set",
-                          "duration_s=1", "--set", "warmup_s=0", "--set", "cluster.leases.enabled=true", "--json"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cachesim",
+            "run",
+            "--scenario",
+            "baseline",
+            "--set",
+            "duration_s=1",
+            "--set",
+            "warmup_s=0",
+            "--set",
+            "cluster.leases.enabled=true",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     summary = json.loads(out.stdout)
-    for k in ("stale_sets", "stale_entry_time_s", "lease_waits", "lease_refused_fills", "gutter_requests",
-              "converged_1ms", "converged_10s", "convergence_nines_100ms", "writes_unconverged"):
+    for k in (
+        "stale_sets",
+        "stale_entry_time_s",
+        "lease_waits",
+        "lease_refused_fills",
+        "gutter_requests",
+        "converged_1ms",
+        "converged_10s",
+        "convergence_nines_100ms",
+        "writes_unconverged",
+    ):
         assert k in summary

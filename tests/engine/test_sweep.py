@@ -299,8 +299,11 @@ def test_series_are_returned_when_asked():
 # -- failures, stop, progress -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("executor", [SerialExecutor, pytest.param(lambda: ProcessExecutor(2), marks=pytest.mark.slow)],
-                         ids=["serial", "processes"])
+@pytest.mark.parametrize(
+    "executor",
+    [SerialExecutor, pytest.param(lambda: ProcessExecutor(2), marks=pytest.mark.slow)],
+    ids=["serial", "processes"],
+)
 def test_a_run_that_raises_is_reported_and_the_sweep_goes_on(tmp_path, executor):
     good = tmp_path / "good.csv"
     good.write_text("key\n" + "\n".join(str(i % 7) for i in range(200)) + "\n")
@@ -334,7 +337,8 @@ def test_progress_counts_up_with_an_eta():
 
 
 @pytest.mark.parametrize(
-    "executor", [SerialExecutor, pytest.param(lambda: ProcessExecutor(2, window=2), marks=pytest.mark.slow)],
+    "executor",
+    [SerialExecutor, pytest.param(lambda: ProcessExecutor(2, window=2), marks=pytest.mark.slow)],
     ids=["serial", "processes"],
 )
 def test_stop_keeps_the_finished_runs(executor, serial_table):

@@ -14,9 +14,18 @@ from cachesim.workload import popularity
 def one_node(**over):
     """One node, reads only, no loss, no network delay: the independent reference model."""
     base = {
-        "seed": 7, "duration_s": 12.0, "warmup_s": 2.0, "snapshot_interval_s": 1.0,
-        "workload": {"rate_rps": 20000, "clients": 1, "keys": 10000, "distribution": "zipf",
-                     "zipf_alpha": 0.8, "write_ratio": 0.0},
+        "seed": 7,
+        "duration_s": 12.0,
+        "warmup_s": 2.0,
+        "snapshot_interval_s": 1.0,
+        "workload": {
+            "rate_rps": 20000,
+            "clients": 1,
+            "keys": 10000,
+            "distribution": "zipf",
+            "zipf_alpha": 0.8,
+            "write_ratio": 0.0,
+        },
         "cluster": {"nodes": 1, "capacity": 1000, "service_time_ms": 0.0, "concurrency": 64},
         "database": {"service_time_ms": 0.0, "concurrency": 64},
         "network": {"latency_ms": 0.0, "jitter_ms": 0.0, "loss_rate": 0.0},
@@ -54,15 +63,25 @@ def test_lru_beats_fifo_and_bigger_caches_hit_more():
 
 
 def _queue_cfg(rate: float, servers: int):
-    return cachesim.SimConfig.model_validate({
-        "seed": 3, "duration_s": 80.0, "warmup_s": 2.0, "snapshot_interval_s": 1.0,
-        "workload": {"rate_rps": rate, "clients": 1, "keys": 50, "write_ratio": 0.0},
-        "cluster": {"nodes": 1, "capacity": 50, "service_time_ms": 0.5,
-                    "service_distribution": "exponential", "concurrency": servers},
-        "database": {"service_time_ms": 0.0},
-        "network": {"latency_ms": 0.0, "jitter_ms": 0.0},
-        "client": {"timeout_ms": 60_000, "retries": 0},
-    })
+    return cachesim.SimConfig.model_validate(
+        {
+            "seed": 3,
+            "duration_s": 80.0,
+            "warmup_s": 2.0,
+            "snapshot_interval_s": 1.0,
+            "workload": {"rate_rps": rate, "clients": 1, "keys": 50, "write_ratio": 0.0},
+            "cluster": {
+                "nodes": 1,
+                "capacity": 50,
+                "service_time_ms": 0.5,
+                "service_distribution": "exponential",
+                "concurrency": servers,
+            },
+            "database": {"service_time_ms": 0.0},
+            "network": {"latency_ms": 0.0, "jitter_ms": 0.0},
+            "client": {"timeout_ms": 60_000, "retries": 0},
+        }
+    )
 
 
 @pytest.mark.slow
@@ -91,7 +110,7 @@ def test_consistent_hash_moves_only_the_dead_nodes_keys():
     ring.set_healthy([i for i in range(10) if i != 3])
     after = {k: ring.pick(k) for k in keys}
     moved = [k for k in keys if before[k] != after[k]]
-    assert all(before[k] == 3 for k in moved)          # only node-4's keys move
+    assert all(before[k] == 3 for k in moved)  # only node-4's keys move
     assert not any(after[k] == 3 for k in keys)
     assert len(moved) / len(keys) == pytest.approx(1 / 10, abs=0.03)
     share = np.bincount([before[k] for k in keys], minlength=10) / len(keys)

@@ -24,7 +24,8 @@ def failure_run() -> cachesim.RunResult:
 @pytest.fixture(scope="module")
 def theory_run() -> cachesim.RunResult:
     cfg = cachesim.load_scenario("baseline").with_overrides(
-        {"cluster.nodes": "1", "workload.write_ratio": "0", "duration_s": "10", "warmup_s": "3"})
+        {"cluster.nodes": "1", "workload.write_ratio": "0", "duration_s": "10", "warmup_s": "3"}
+    )
     return cachesim.simulate(cfg)
 
 
@@ -53,18 +54,34 @@ def test_renders_a_run_held_in_session_state(failure_run):
     at = analysis({"run-1 · node_failure": failure_run})
     assert at.selectbox(key="analysis.run").value == "run-1 · node_failure"
     kpis = {m.label: m.value for m in at.metric}
-    assert list(kpis) == ["Hit ratio", "p50 latency", "p99 latency", "Throughput", "DB load", "Failed", "Stale reads",
-                          "Failure ratio",  # beside the latency distribution
-                          "Stale sets", "Stale entry time", "Lease waits / refused fills", "Gutter reads"]
+    assert list(kpis) == [
+        "Hit ratio",
+        "p50 latency",
+        "p99 latency",
+        "Throughput",
+        "DB load",
+        "Failed",
+        "Stale reads",
+        "Failure ratio",  # beside the latency distribution
+        "Stale sets",
+        "Stale entry time",
+        "Lease waits / refused fills",
+        "Gutter reads",
+    ]
     assert kpis["Stale sets"] == f"{failure_run.summary['stale_sets']:,}"
     assert kpis["Lease waits / refused fills"] == "leases off" and kpis["Gutter reads"] == "no gutter"
     assert kpis["Failure ratio"] == f"{failure_run.summary['failure_ratio']:.2%}"
     assert kpis["Hit ratio"] == f"{failure_run.summary['hit_ratio']:.1%}"
     assert kpis["Failed"] == f"{failure_run.summary['failed']:,}"
     titles = [s.get("title") for s in chart_specs(at)]
-    for title in ("Hit ratio", charts.LATENCY_TITLE, "Throughput, DB load and failures",
-                  "Per-node load and state", "Latency distribution (CDF)",
-                  "Write convergence: no node serves an older version"):
+    for title in (
+        "Hit ratio",
+        charts.LATENCY_TITLE,
+        "Throughput, DB load and failures",
+        "Per-node load and state",
+        "Latency distribution (CDF)",
+        "Write convergence: no node serves an older version",
+    ):
         assert title in titles
     hit = next(s for s in chart_specs(at) if s.get("title") == "Hit ratio")
     rule = hit["layer"][-1]
@@ -146,7 +163,8 @@ def test_investigate_hands_the_event_to_the_analyst(failure_run, monkeypatch):
 
 def test_investigate_questions():
     assert investigate_question(20.0, "restart", "node-2", "x") == (
-        "Why did the metrics change when node-2 restarted at t=20.0 s?")
+        "Why did the metrics change when node-2 restarted at t=20.0 s?"
+    )
     q = investigate_question(10.4, "anomaly", "", "hit ratio fell to 0.64 from a recent average of 0.82")
     assert q == "Why did this happen at t=10.4 s: hit ratio fell to 0.64 from a recent average of 0.82?"
 
@@ -164,7 +182,8 @@ def test_downloads_round_trip(failure_run, tmp_path):
 
 def test_a_byte_sized_run_shows_its_byte_hit_ratio():
     cfg = cachesim.load_scenario("baseline").with_overrides(
-        {"duration_s": "6", "warmup_s": "1", "cluster.capacity_bytes": "2000000", "workload.size": "lognormal"})
+        {"duration_s": "6", "warmup_s": "1", "cluster.capacity_bytes": "2000000", "workload.size": "lognormal"}
+    )
     res = cachesim.simulate(cfg)
     at = analysis({"run-1 · bytes": res})
     kpis = {m.label: m.value for m in at.metric}

@@ -33,8 +33,12 @@ def draft(at: AppTest) -> SimConfig:
 
 def test_every_field_has_a_widget_with_help():
     at = configure()
-    widgets = {w.key: w for kind in ("number_input", "selectbox", "text_input", "text_area", "toggle")
-               for w in getattr(at, kind) if w.key and w.key.startswith("cf:")}
+    widgets = {
+        w.key: w
+        for kind in ("number_input", "selectbox", "text_input", "text_area", "toggle")
+        for w in getattr(at, kind)
+        if w.key and w.key.startswith("cf:")
+    }
     for section in (None, "workload", "cluster", "database", "network", "client", "chaos"):
         for key in section_keys(section):
             assert f"cf:{key}" in widgets, key
@@ -61,11 +65,14 @@ def test_invalid_field_shows_its_error_here_and_disables_run():
     assert any("client.timeout_ms" in unescape(e.value) for e in at.sidebar.error)  # not a sidebar field: listed there
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("seed = [", "not valid TOML"),
-    ("[cluster]\nnodes = 0\n", "cluster.nodes"),
-    ("[cluster]\nbogus = 1\n", "cluster.bogus: unknown field"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("seed = [", "not valid TOML"),
+        ("[cluster]\nnodes = 0\n", "cluster.nodes"),
+        ("[cluster]\nbogus = 1\n", "cluster.bogus: unknown field"),
+    ],
+)
 def test_bad_pasted_toml_gives_an_error_and_keeps_the_config(text, expected):
     at = configure()
     at.number_input(key="cf:cluster.nodes").set_value(5).run()
@@ -125,12 +132,15 @@ def test_share_link_round_trip_restores_exactly_the_config():
     assert [unescape(i.value) for i in other.sidebar.info] == ["Config loaded from the link."]
 
 
-@pytest.mark.parametrize("params, problem", [
-    ({"scenario": "nope"}, "unknown scenario 'nope'"),
-    ({"cluster.nodes": "many"}, "cluster.nodes"),
-    ({"scenario": "baseline", "cluster.nodez": "3"}, "unknown config key 'cluster.nodez'"),
-    ({"scenario": "baseline", "chaos.events": "[{"}, "chaos.events"),
-])
+@pytest.mark.parametrize(
+    "params, problem",
+    [
+        ({"scenario": "nope"}, "unknown scenario 'nope'"),
+        ({"cluster.nodes": "many"}, "cluster.nodes"),
+        ({"scenario": "baseline", "cluster.nodez": "3"}, "unknown config key 'cluster.nodez'"),
+        ({"scenario": "baseline", "chaos.events": "[{"}, "chaos.events"),
+    ],
+)
 def test_bad_share_link_shows_an_error_and_falls_back(params, problem):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update(params)
@@ -153,14 +163,19 @@ def test_share_encode_decode_is_exact_for_every_scenario():
 def test_chaos_editor_edits_become_events():
     base = chaos_editor.events_frame(cachesim.load_scenario("node_failure").flat()["chaos.events"])
     assert list(base["action"]) == ["kill", "restart"]
-    rows = chaos_editor.apply_edits(base, {
-        "edited_rows": {"0": {"at_s": 12.5, "duration_s": 4.0}},
-        "added_rows": [{"at_s": 3.0, "action": "slow", "target": "node-1", "factor": 20.0}, {}],
-        "deleted_rows": [1]})
+    rows = chaos_editor.apply_edits(
+        base,
+        {
+            "edited_rows": {"0": {"at_s": 12.5, "duration_s": 4.0}},
+            "added_rows": [{"at_s": 3.0, "action": "slow", "target": "node-1", "factor": 20.0}, {}],
+            "deleted_rows": [1],
+        },
+    )
     events = chaos_editor.rows_to_events(rows)
     assert events == [  # only the cells each action uses (a kill has no slow factor nor loss rate)
         {"at_s": 12.5, "action": "kill", "target": "node-2", "duration_s": 4.0},
-        {"at_s": 3.0, "action": "slow", "target": "node-1", "factor": 20.0}]
+        {"at_s": 3.0, "action": "slow", "target": "node-1", "factor": 20.0},
+    ]
     cfg = cachesim.load_scenario("node_failure").with_overrides({"chaos.events": json.dumps(events)})
     assert [e.action for e in cfg.chaos.events] == ["kill", "slow"]
     assert chaos_editor.events_frame("not json").empty
@@ -174,29 +189,45 @@ def test_chaos_tab_shows_the_schedule():
 
 
 def test_chaos_editor_blanks_cells_that_do_not_apply_and_skips_invalid_rows_on_the_timeline():
-    text = json.dumps([
-        {"at_s": 1.0, "action": "kill", "target": "node-2", "duration_s": None, "factor": 10.0, "loss_rate": 0.2},
-        {"at_s": 2.0, "action": "slow", "target": "node-1", "duration_s": 3.0, "factor": 5.0, "loss_rate": 0.2},
-        {"at_s": 3.0, "action": "loss", "target": "", "duration_s": 1.0, "factor": 10.0, "loss_rate": 0.3},
-        {"at_s": 4.0, "action": "restart", "target": "node-2", "duration_s": 2.0, "factor": 10.0, "loss_rate": 0.2}])
+    text = json.dumps(
+        [
+            {"at_s": 1.0, "action": "kill", "target": "node-2", "duration_s": None, "factor": 10.0, "loss_rate": 0.2},
+            {"at_s": 2.0, "action": "slow", "target": "node-1", "duration_s": 3.0, "factor": 5.0, "loss_rate": 0.2},
+            {"at_s": 3.0, "action": "loss", "target": "", "duration_s": 1.0, "factor": 10.0, "loss_rate": 0.3},
+            {"at_s": 4.0, "action": "restart", "target": "node-2", "duration_s": 2.0, "factor": 10.0, "loss_rate": 0.2},
+        ]
+    )
     frame = chaos_editor.events_frame(text)
     cells = frame[["factor", "loss_rate", "duration_s"]].to_numpy().tolist()
     nan = float("nan")
     assert [[None if c != c else c for c in row] for row in cells] == [
-        [None, None, None], [5.0, None, 3.0], [None, 0.3, 1.0], [None, None, None]]
+        [None, None, None],
+        [5.0, None, 3.0],
+        [None, 0.3, 1.0],
+        [None, None, None],
+    ]
     assert nan != nan  # blank cells are NaN in the float columns: shown empty, never "None"
-    bad = pd.concat([frame, pd.DataFrame([
-        {"at_s": 5.0, "action": "kill", "target": "node-9"},      # no such node in a 4-node cluster
-        {"at_s": -1.0, "action": "kill", "target": "node-1"},     # before the run
-        {"at_s": 6.0, "action": None, "target": "node-1"},        # no action yet
-    ])], ignore_index=True)
+    bad = pd.concat(
+        [
+            frame,
+            pd.DataFrame(
+                [
+                    {"at_s": 5.0, "action": "kill", "target": "node-9"},  # no such node in a 4-node cluster
+                    {"at_s": -1.0, "action": "kill", "target": "node-1"},  # before the run
+                    {"at_s": 6.0, "action": None, "target": "node-1"},  # no action yet
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     valid = chaos_editor.valid_rows(bad, nodes=4)
     assert list(valid["at_s"]) == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_chaos_tab_says_an_invalid_row_is_not_drawn():
-    events = json.dumps([{"at_s": 10, "action": "kill", "target": "node-2"},
-                         {"at_s": 12, "action": "kill", "target": "node-99"}])
+    events = json.dumps(
+        [{"at_s": 10, "action": "kill", "target": "node-2"}, {"at_s": 12, "action": "kill", "target": "node-99"}]
+    )
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"scenario": "node_failure"})
     at.run()
@@ -205,7 +236,8 @@ def test_chaos_tab_says_an_invalid_row_is_not_drawn():
     at.switch_page("pages/1_Configure.py").run()
     assert not at.exception
     assert any("1 row with an invalid value is not drawn" in c.value for c in at.caption)
-    chart = next(c for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
-                 if '"Chaos schedule"' in c.proto.spec)
+    chart = next(
+        c for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart") if '"Chaos schedule"' in c.proto.spec
+    )
     drawn = chart.proto.SerializeToString()  # the chart with its Arrow table
     assert b"node-2" in drawn and b"node-99" not in drawn

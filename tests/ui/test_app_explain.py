@@ -98,8 +98,9 @@ def test_change_one_thing_reruns_the_same_seed_with_the_old_run_overlaid():
 
 @pytest.fixture(scope="module")
 def failure_result():
-    cfg = cachesim.load_scenario("node_failure").with_overrides({"duration_s": 14, "warmup_s": 0,
-                                                                 "workload.rate_rps": 600})
+    cfg = cachesim.load_scenario("node_failure").with_overrides(
+        {"duration_s": 14, "warmup_s": 0, "workload.rate_rps": 600}
+    )
     return cachesim.simulate(cfg)
 
 
@@ -113,10 +114,16 @@ def test_the_analysis_charts_share_one_zoom(failure_result):
     strip, *views = spec["vconcat"]
     (param,) = spec["params"]
     assert {k: v for k, v in param.items() if k != "views"} == {
-        "name": charts.ZOOM, "select": {"type": "interval", "encodings": ["x"]}}  # dblclick clears it
+        "name": charts.ZOOM,
+        "select": {"type": "interval", "encodings": ["x"]},
+    }  # dblclick clears it
     assert param["views"] == [strip["layer"][0]["name"]]  # the brush is on the strip
-    assert [v["title"] for v in views] == ["Hit ratio", charts.LATENCY_TITLE, "Throughput, DB load and failures",
-                                           "Per-node load and state"]
+    assert [v["title"] for v in views] == [
+        "Hit ratio",
+        charts.LATENCY_TITLE,
+        "Throughput, DB load and failures",
+        "Per-node load and state",
+    ]
     for view in views:  # every chart, every layer: the x domain is the brushed range
         for unit in view["layer"]:
             if unit["encoding"]["x"].get("field") == "t":
@@ -191,8 +198,11 @@ def test_the_analyst_page_sets_its_title_and_runs_the_sidebars_scenario(monkeypa
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CACHESIM_LLM_MODEL"):
         monkeypatch.delenv(name, raising=False)
     page = ROOT / "pages" / "4_Analyst.py"
-    calls = [n for n in ast.walk(ast.parse(page.read_text())) if isinstance(n, ast.Call)
-             and getattr(n.func, "attr", "") == "set_page_config"]
+    calls = [
+        n
+        for n in ast.walk(ast.parse(page.read_text()))
+        if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "set_page_config"
+    ]
     (call,) = calls
     kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
     assert kw["page_title"] == "Analyst · cachesim" and kw["layout"] == "wide"

@@ -41,8 +41,7 @@ def test_analysis_page_shows_the_top_20_and_follows_the_node_filter(node_failure
     assert list(board["key"]) == list(node_failure_16s.hot_keys(node="node-3", top=20)["key"])
     at.segmented_control(key="hotkeys.analysis.by").set_value("misses").run()
     assert not at.exception
-    assert list(_board(at)["misses"]) == list(node_failure_16s.hot_keys(node="node-3", by="misses",
-                                                                   top=20)["misses"])
+    assert list(_board(at)["misses"]) == list(node_failure_16s.hot_keys(node="node-3", by="misses", top=20)["misses"])
 
 
 @pytest.mark.slow

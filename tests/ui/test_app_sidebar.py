@@ -50,10 +50,21 @@ def test_sidebar_values_become_the_config():
     sb.number_input(key="sb:duration_s").set_value(12.0)
     sb.text_input(key="sb:seed").set_value("42").run()
     assert not at.exception and not sidebar_errors(at)
-    expected = cachesim.load_scenario("baseline").with_overrides({
-        "cluster.nodes": 8, "cluster.capacity": 250, "cluster.eviction": "fifo", "cluster.routing": "round_robin",
-        "workload.rate_rps": 3500.0, "workload.zipf_alpha": 1.1, "workload.write_ratio": 0.2,
-        "network.latency_ms": 2.5, "network.loss_rate": 0.01, "duration_s": 12.0, "seed": 42})
+    expected = cachesim.load_scenario("baseline").with_overrides(
+        {
+            "cluster.nodes": 8,
+            "cluster.capacity": 250,
+            "cluster.eviction": "fifo",
+            "cluster.routing": "round_robin",
+            "workload.rate_rps": 3500.0,
+            "workload.zipf_alpha": 1.1,
+            "workload.write_ratio": 0.2,
+            "network.latency_ms": 2.5,
+            "network.loss_rate": 0.01,
+            "duration_s": 12.0,
+            "seed": 42,
+        }
+    )
     assert draft_config(at) == expected
     assert at.sidebar.button(key="sidebar.run").disabled is False
     assert at.query_params["cluster.nodes"] == "8" and at.query_params["cluster.eviction"] == "fifo"
@@ -134,8 +145,10 @@ def test_a_fractional_node_count_and_a_too_large_seed_are_refused_with_a_message
     at.sidebar.number_input(key="sb:cluster.nodes").set_value(2.7).run()
     assert not at.exception
     errors = sidebar_errors(at)
-    assert any(e.startswith("cluster.nodes: Input should be a valid integer, got a number with a fractional part")
-               for e in errors), errors
+    assert any(
+        e.startswith("cluster.nodes: Input should be a valid integer, got a number with a fractional part")
+        for e in errors
+    ), errors
     assert at.sidebar.button(key="sidebar.run").disabled is True
     assert at.sidebar.number_input(key="sb:cluster.nodes").value == 2.7  # shown as typed, not truncated
     at.sidebar.number_input(key="sb:cluster.nodes").set_value(3.0).run()

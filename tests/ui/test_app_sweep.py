@@ -257,8 +257,11 @@ def test_link_round_trip_and_budget_helpers(monkeypatch):
     assert "at most 2,000" in ui.budget_error(big, 1e30)
 
 
-@pytest.mark.parametrize("make", [SerialExecutor, pytest.param(lambda: ProcessExecutor(2), marks=pytest.mark.slow)],
-                         ids=["serial", "processes"])
+@pytest.mark.parametrize(
+    "make",
+    [SerialExecutor, pytest.param(lambda: ProcessExecutor(2), marks=pytest.mark.slow)],
+    ids=["serial", "processes"],
+)
 def test_a_job_runs_off_the_calling_thread(make):
     cfg = cachesim.load_scenario("baseline").with_overrides(SMALL)
     plan = plan_sweep(cfg, {"cluster.capacity": [100, 1000]}, 2)

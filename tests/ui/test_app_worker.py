@@ -158,8 +158,9 @@ def test_release_returns_arrow_pool_pages_to_the_system():
 
     if rss_mb() is None:
         pytest.skip("RSS is read from /proc (Linux)")
-    built = [pa.concat_arrays([pa.array(np.full(1_000_000, float(i))), pa.array(np.zeros(1_000_000))])
-             for i in range(20)]
+    built = [
+        pa.concat_arrays([pa.array(np.full(1_000_000, float(i))), pa.array(np.zeros(1_000_000))]) for i in range(20)
+    ]
     assert pa.total_allocated_bytes() >= 300e6
     peak = rss_mb()
     del built

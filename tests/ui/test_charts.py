@@ -26,8 +26,9 @@ def records(spec: dict, layer: dict) -> list[dict]:
 
 
 def layer_with_mark(spec: dict, mark: str) -> dict:
-    return next(lay for lay in layers(spec) if (lay["mark"]["type"] if isinstance(lay["mark"], dict)
-                                               else lay["mark"]) == mark)
+    return next(
+        lay for lay in layers(spec) if (lay["mark"]["type"] if isinstance(lay["mark"], dict) else lay["mark"]) == mark
+    )
 
 
 # -- windows and frames -----------------------------------------------------------------
@@ -70,8 +71,14 @@ def test_markers_filters_kinds_and_domain(node_failure_25s):
 
 
 def test_node_state_order_of_precedence():
-    df = pd.DataFrame({"up": [True, False, True, True, True], "partitioned": [False, False, True, False, False],
-                       "routed": [True, False, True, False, True], "slow_factor": [1.0, 1.0, 1.0, 1.0, 10.0]})
+    df = pd.DataFrame(
+        {
+            "up": [True, False, True, True, True],
+            "partitioned": [False, False, True, False, False],
+            "routed": [True, False, True, False, True],
+            "slow_factor": [1.0, 1.0, 1.0, 1.0, 10.0],
+        }
+    )
     assert list(charts.node_state(df)) == ["up", "down", "partitioned", "unrouted", "slow"]
 
 
@@ -171,8 +178,19 @@ def test_node_load_marks_the_killed_node_down(node_failure_25s):
 def test_node_load_bounds_the_marks_for_big_clusters():
     t = np.repeat(np.arange(1, 601) * 0.1, 100)
     names = np.tile([f"node-{i}" for i in range(1, 101)], 600)
-    node_ts = pd.DataFrame({"t": t, "name": names, "up": True, "routed": True, "partitioned": False,
-                            "slow_factor": 1.0, "requests": 5, "occupancy": 10, "capacity": 100})
+    node_ts = pd.DataFrame(
+        {
+            "t": t,
+            "name": names,
+            "up": True,
+            "routed": True,
+            "partitioned": False,
+            "slow_factor": 1.0,
+            "requests": 5,
+            "occupancy": 10,
+            "capacity": 100,
+        }
+    )
     frames = charts.node_load_data(node_ts, max_marks=6000)
     cells = frames["cells"]
     assert 0 < len(cells) <= 6000 and cells["name"].nunique() == 100 and frames["off"].empty
@@ -194,8 +212,9 @@ def test_node_occupancy_chart(node_failure_25s):
 
 def test_latency_cdf_reaches_one_with_quantile_rules(node_failure_25s):
     s = node_failure_25s.summary
-    spec = charts.latency_cdf_chart(node_failure_25s.latency_histogram(), {"p50": s["latency_p50_ms"],
-                                                               "p99": s["latency_p99_ms"]}).to_dict()
+    spec = charts.latency_cdf_chart(
+        node_failure_25s.latency_histogram(), {"p50": s["latency_p50_ms"], "p99": s["latency_p99_ms"]}
+    ).to_dict()
     line = layer_with_mark(spec, "line")
     cdf = [r["cdf"] for r in records(spec, line)]
     assert cdf == sorted(cdf) and cdf[-1] == pytest.approx(1.0)
@@ -219,15 +238,23 @@ def test_compare_chart_overlays_runs(node_failure_25s):
 
 
 def test_chaos_timeline_spans():
-    schedule = pd.DataFrame({"at_s": [10.0, 12.0, 20.0, 25.0], "action": ["kill", "slow", "restart", "partition"],
-                             "target": ["node-2", "node-1", "node-2", "node-3"], "duration_s": [None, 5.0, None, None]})
+    schedule = pd.DataFrame(
+        {
+            "at_s": [10.0, 12.0, 20.0, 25.0],
+            "action": ["kill", "slow", "restart", "partition"],
+            "target": ["node-2", "node-1", "node-2", "node-3"],
+            "duration_s": [None, 5.0, None, None],
+        }
+    )
     spec = charts.chaos_timeline_chart(schedule_spans(schedule, 30.0), 30.0).to_dict()
     rows = records(spec, spec)
     spans = [(r["action"], r["at_s"], r["end_s"]) for r in rows]
-    assert spans == [("kill", 10.0, 20.0),            # until the restart of node-2
-                     ("slow", 12.0, 17.0),            # its own duration
-                     ("restart", 20.0, 20.2),         # an instant (drawn 1/150 of the run wide)
-                     ("partition", 25.0, 30.0)]       # never healed: to the end
+    assert spans == [
+        ("kill", 10.0, 20.0),  # until the restart of node-2
+        ("slow", 12.0, 17.0),  # its own duration
+        ("restart", 20.0, 20.2),  # an instant (drawn 1/150 of the run wide)
+        ("partition", 25.0, 30.0),
+    ]  # never healed: to the end
     assert spec["encoding"]["x2"]["field"] == "end_s"
 
 
@@ -288,9 +315,17 @@ def test_fast_spec_arrow_datasets(node_failure_25s):
 
 
 def test_window_rates_are_defined_from_counts_and_nan_where_undefined():
-    cols = {"interval_s": [0.1, 0.1, 0.0], "hits": [3, 0, 0], "misses": [1, 0, 0], "hit_bytes": [30, 0, 0],
-            "miss_bytes": [90, 0, 0], "completed": [4, 0, 0], "failed": [1, 0, 2], "db_reads": [1, 0, 0],
-            "db_writes": [2, 0, 0]}
+    cols = {
+        "interval_s": [0.1, 0.1, 0.0],
+        "hits": [3, 0, 0],
+        "misses": [1, 0, 0],
+        "hit_bytes": [30, 0, 0],
+        "miss_bytes": [90, 0, 0],
+        "completed": [4, 0, 0],
+        "failed": [1, 0, 2],
+        "db_reads": [1, 0, 0],
+        "db_writes": [2, 0, 0],
+    }
     r = derived.window_rates(cols)
     assert list(r) == list(derived.WINDOW_RATES)
     np.testing.assert_allclose(r["hit_ratio"], [0.75, np.nan, np.nan])
@@ -299,8 +334,9 @@ def test_window_rates_are_defined_from_counts_and_nan_where_undefined():
     np.testing.assert_allclose(r["throughput_rps"], [40.0, 0.0, np.nan])
     np.testing.assert_allclose(r["db_load_rps"], [30.0, 0.0, np.nan])
     np.testing.assert_allclose(r["failures_rps"], [10.0, 0.0, np.nan])
-    span = derived.span_rates({k: cols[k][:2] for k in ("interval_s", "hits", "misses", "completed", "db_reads",
-                                                          "db_writes")})
+    span = derived.span_rates(
+        {k: cols[k][:2] for k in ("interval_s", "hits", "misses", "completed", "db_reads", "db_writes")}
+    )
     assert span == {"hit_ratio": 0.75, "throughput_rps": pytest.approx(20.0), "db_load_rps": pytest.approx(15.0)}
 
 
@@ -313,8 +349,9 @@ def test_timeseries_carries_the_rates_the_charts_draw(node_failure_25s):
     for _ in zip(range(3), sim.stream(), strict=False):
         pass
     row = sim.snapshots[2]  # a Snapshot rebuilt from the log: the same rates as the frame row
-    assert (row.hit_ratio, row.failure_ratio, row.throughput_rps) == tuple(ts.loc[2, ["hit_ratio", "failure_ratio",
-                                                                                     "throughput_rps"]])
+    assert (row.hit_ratio, row.failure_ratio, row.throughput_rps) == tuple(
+        ts.loc[2, ["hit_ratio", "failure_ratio", "throughput_rps"]]
+    )
 
 
 def test_a_run_saved_without_the_rates_gets_them_on_load(node_failure_25s, tmp_path):
@@ -326,15 +363,26 @@ def test_a_run_saved_without_the_rates_gets_them_on_load(node_failure_25s, tmp_p
 
 
 def test_undefined_values_become_none_once():
-    assert [derived.num(x) for x in (float("nan"), np.float64("nan"), None, np.int64(3), np.bool_(True), 0.5)] == \
-        [None, None, None, 3, True, 0.5]
+    assert [derived.num(x) for x in (float("nan"), np.float64("nan"), None, np.int64(3), np.bool_(True), 0.5)] == [
+        None,
+        None,
+        None,
+        3,
+        True,
+        0.5,
+    ]
     assert type(derived.num(np.int64(3))) is int
     assert derived.ratio(1, 0) is None and derived.ratio(1, 4) == 0.25
 
 
 def test_config_diff_lists_the_keys_that_differ_in_order():
     base = cachesim.load_scenario("baseline")
-    flats = {"a": base.flat(), "b": base.with_overrides({"cluster.nodes": "8"}).flat(),
-             "c": base.with_overrides({"seed": "9", "description": "other words"}).flat()}
-    assert derived.config_diff(flats) == [("cluster.nodes", [base.cluster.nodes, 8, base.cluster.nodes]),
-                                          ("seed", [base.seed, base.seed, 9])]
+    flats = {
+        "a": base.flat(),
+        "b": base.with_overrides({"cluster.nodes": "8"}).flat(),
+        "c": base.with_overrides({"seed": "9", "description": "other words"}).flat(),
+    }
+    assert derived.config_diff(flats) == [
+        ("cluster.nodes", [base.cluster.nodes, 8, base.cluster.nodes]),
+        ("seed", [base.seed, base.seed, 9]),
+    ]

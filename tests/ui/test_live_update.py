@@ -86,9 +86,9 @@ def reference_kpis(rows: list[dict], k: int, cum: list[np.ndarray]) -> dict:
             return float(sum(r["stale_reads"] for r in rs))
         return float(rs[-1]["nodes_up"])
 
-    rows = rows[-2 * k:]
+    rows = rows[-2 * k :]
     last, before = cum[n] - cum[max(0, n - k)], cum[max(0, n - k)] - cum[max(0, n - 2 * k)]
-    return {name: (kpi(name, rows[-k:], last), kpi(name, rows[-2 * k:-k], before)) for name in KPI_NAMES}
+    return {name: (kpi(name, rows[-k:], last), kpi(name, rows[-2 * k : -k], before)) for name in KPI_NAMES}
 
 
 def assert_same_specs(got: list[dict], want: list[dict]) -> None:
@@ -115,18 +115,19 @@ def test_ring_buffers_equal_the_run_from_scratch(node_failure_25s):
         points = min(seen, SMALL_WINDOW)
         assert live.points == points
         ts, nodes = live.frames()
-        want_ts = ts_all.iloc[seen - points:seen].reset_index(drop=True).astype(float)
+        want_ts = ts_all.iloc[seen - points : seen].reset_index(drop=True).astype(float)
         pd.testing.assert_frame_equal(ts, want_ts, check_exact=True)
-        want_nodes = nodes_all.iloc[(seen - points) * n_nodes:seen * n_nodes].reset_index(drop=True)
-        want_nodes = want_nodes.astype({c: float for c in NODE_COLUMNS if c not in ("name", "up", "routed",
-                                                                                      "partitioned")})
+        want_nodes = nodes_all.iloc[(seen - points) * n_nodes : seen * n_nodes].reset_index(drop=True)
+        want_nodes = want_nodes.astype(
+            {c: float for c in NODE_COLUMNS if c not in ("name", "up", "routed", "partitioned")}
+        )
         pd.testing.assert_frame_equal(nodes, want_nodes, check_exact=True)
         cols_ts, cols_nodes = live.columns()
         assert list(cols_ts) == list(TIMESERIES_COLUMNS) and list(cols_nodes) == list(NODE_COLUMNS)
         for c in TIMESERIES_COLUMNS:  # the rates a Snapshot lacks, too, made as the result makes them
             np.testing.assert_array_equal(cols_ts[c], want_ts[c].to_numpy())
         rows = want_ts.to_dict("records")
-        got, want = live.kpis(), reference_kpis(rows, 10, cum[:seen + 1])
+        got, want = live.kpis(), reference_kpis(rows, 10, cum[: seen + 1])
         assert list(got) == list(want)
         for name, pair in want.items():  # sums in another order: equal to the last bits
             assert got[name] == tuple(None if v is None else pytest.approx(v, rel=1e-12) for v in pair), name
@@ -155,7 +156,8 @@ def test_events_and_markers_are_kept_as_they_arrive(node_failure_25s):
 def test_the_live_run_keeps_one_bounded_event_log_and_one_status():
     """The live page reads the simulation's own event log (bounded) and status: no second list."""
     cfg = cachesim.load_scenario("baseline").with_overrides(
-        {"duration_s": 10, "chaos.random_slow_per_min": 600, "chaos.random_slow_duration_s": 0.05})
+        {"duration_s": 10, "chaos.random_slow_per_min": 600, "chaos.random_slow_duration_s": 0.05}
+    )
     live = LiveRun(cfg, window=SMALL_WINDOW, max_events=50)
     assert live.status == "running" and live.sim.status == "ready"  # before the first snapshot
     for _ in steps(live):
@@ -165,7 +167,7 @@ def test_the_live_run_keeps_one_bounded_event_log_and_one_status():
     total = live.sim.events.total
     assert total == len(full) > 100 and live.event_end == total
     kept = live.events_frame()
-    pd.testing.assert_frame_equal(kept, full.iloc[total - 50:].reset_index(drop=True))
+    pd.testing.assert_frame_equal(kept, full.iloc[total - 50 :].reset_index(drop=True))
     assert live.event_at(live.event_start - 1) is None and live.event_at(total) is None
     told = live.recent_events(3)
     assert [e.t for e, _ in told] == list(full["t"].iloc[-3:])
@@ -215,8 +217,10 @@ def test_spec_from_arrow_tables_equals_spec_from_dataframes(node_failure_25s):
     ts = charts.window(node_failure_25s.timeseries(), 600)
     frames = charts.load_data(ts, node_failure_25s.events(), domain=(0.0, 25.0))
     from_df = vega.spec("load", frames, domain=(0.0, 25.0), arrow=True)
-    tables = {"ts": vega.table(charts.load_columns(ts)),
-              "rules": vega.table(charts.marker_columns(node_failure_25s.events(), (0.0, 25.0)))}
+    tables = {
+        "ts": vega.table(charts.load_columns(ts)),
+        "rules": vega.table(charts.marker_columns(node_failure_25s.events(), (0.0, 25.0))),
+    }
     from_tables = vega.spec("load", tables, domain=(0.0, 25.0), arrow=True)
     fresh = vega.to_vega_lite(charts.LAYOUTS["load"](frames, (0.0, 25.0)), frames)  # Altair, from scratch
     assert {k: v for k, v in from_df.items() if k != "datasets"} == json.loads(json.dumps(fresh))
@@ -234,10 +238,16 @@ def test_node_load_on_rows_in_any_order(node_failure_25s):
     step = int(np.ceil(len(times) * nts["name"].nunique() / 600))
     df = nts[nts["t"].isin(times[::step])]
     state = charts.node_state(df)
-    cells = pd.DataFrame({
-        "t": df["t"].to_numpy(), "t0": df["t"].to_numpy() - float(times[1] - times[0]) * step,
-        "name": df["name"].to_numpy(), "state": state, "rps": df["requests"].to_numpy() / float(times[1] - times[0]),
-        "fill": df["occupancy"].to_numpy() / df["capacity"].to_numpy()})
+    cells = pd.DataFrame(
+        {
+            "t": df["t"].to_numpy(),
+            "t0": df["t"].to_numpy() - float(times[1] - times[0]) * step,
+            "name": df["name"].to_numpy(),
+            "state": state,
+            "rps": df["requests"].to_numpy() / float(times[1] - times[0]),
+            "fill": df["occupancy"].to_numpy() / df["capacity"].to_numpy(),
+        }
+    )
     serving = np.isin(state, ["up", "slow"])
     pd.testing.assert_frame_equal(got["cells"], cells[serving].reset_index(drop=True), check_exact=True)
     pd.testing.assert_frame_equal(got["off"], cells[~serving].reset_index(drop=True), check_exact=True)

@@ -71,8 +71,9 @@ def test_partition_node_and_database(partition):
 
 
 def test_slow_uses_the_scheduled_factor(node_failure):
-    cfg = node_failure.with_overrides({"chaos.events": '[{"at_s": 5, "action": "slow", "target": "node-3", '
-                                                       '"duration_s": 3, "factor": 20}]'})
+    cfg = node_failure.with_overrides(
+        {"chaos.events": '[{"at_s": 5, "action": "slow", "target": "node-3", "duration_s": 3, "factor": 20}]'}
+    )
     text = narrate("slow", "node-3", 5.0, cfg)
     assert text.startswith("node-3 slowed 20× at t=5.0 s until t=8.0 s")
     assert "10 ms instead of 0.5 ms" in text
@@ -86,8 +87,11 @@ def test_anomaly_keeps_the_observers_numbers(node_failure):
 
 
 def test_narrate_events_tracks_nodes_down(node_failure):
-    evs = [Event(10.0, "kill", "chaos", "m", "node-2"), Event(12.0, "kill", "chaos", "m", "node-1"),
-           Event(14.0, "run_finished", "engine", "plain message")]
+    evs = [
+        Event(10.0, "kill", "chaos", "m", "node-2"),
+        Event(12.0, "kill", "chaos", "m", "node-1"),
+        Event(14.0, "run_finished", "engine", "plain message"),
+    ]
     texts = narrate_events(evs, node_failure)
     assert "node-2 (" not in texts[1]  # node-2 is already down: it inherits nothing from node-1
     assert texts[2] == "plain message"
