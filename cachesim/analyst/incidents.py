@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import derived
 from .. import events as vocab
 from ..events import EventKind as K
 from ..results import RunResult
@@ -159,7 +160,7 @@ def _detection(events: pd.DataFrame, ev: pd.Series, t_end: float) -> float | Non
 
 
 def _rate(df: pd.DataFrame, col: str) -> pd.Series:
-    return df[col] / df["interval_s"].where(df["interval_s"] > 0)
+    return pd.Series(derived.ratios(df[col], df["interval_s"]), index=df.index)  # per second, NaN for no time
 
 
 def analyse_incident(run: RunResult, ev: pd.Series, next_fault_t: float | None) -> Incident:

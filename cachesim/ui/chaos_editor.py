@@ -11,14 +11,13 @@ editor's own state loses nothing.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from .. import charts
+from .. import charts, derived
 from .. import events as vocab
 from ..config import CHAOS_ACTIONS, ChaosEvent
 from . import config_state as cs
@@ -58,17 +57,11 @@ def events_frame(events_json: str | None) -> pd.DataFrame:
     )
 
 
-def _clean(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
-
-
 def rows_to_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Editor rows -> event dicts for SimConfig (empty cells left out, blank rows dropped)."""
     out = []
     for row in rows:
-        event = {c: _clean(row.get(c)) for c in COLUMNS}
+        event = {c: derived.num(row.get(c)) for c in COLUMNS}
         if all(v in (None, "") for v in event.values()):
             continue
         event["target"] = event.get("target") or ""
@@ -204,7 +197,7 @@ def valid_rows(schedule: pd.DataFrame, nodes: int) -> pd.DataFrame:
     names = {f"node-{i}" for i in range(1, nodes + 1)}
     keep = []
     for row in schedule.to_dict("records"):
-        event = {k: v for k, v in ((c, _clean(row.get(c))) for c in COLUMNS) if v is not None}
+        event = {k: v for k, v in ((c, derived.num(row.get(c))) for c in COLUMNS) if v is not None}
         try:
             ev = ChaosEvent.model_validate({**event, "target": event.get("target") or ""})
         except (ValueError, TypeError):
