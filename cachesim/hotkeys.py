@@ -186,24 +186,31 @@ class Recorder:
         self.moved: list[tuple[float, int, int, int]] = []
         self._was_down = False
 
-    def snapshot(self, t: float, routed: Sequence[bool]) -> None:
-        """At a snapshot: count this window's misses on moved keys, fold whole batches."""
+    def snapshot(self, t: float, routed: Sequence[bool], touched: Sequence[int] | None = None) -> None:
+        """At a snapshot: count this window's misses on moved keys, fold whole batches.
+        ``touched``: the nodes (indices, ascending) that may have looked a key up since
+        the last snapshot; the others' buffers have not changed (default: every node)."""
+        idx = range(len(self.names)) if touched is None else touched
         down = not all(routed)
         if self._home is not None and (down or self._was_down):
-            self._count_moved(t)  # a window that touches an outage (routed around at either end)
+            self._count_moved(t, idx)  # a window that touches an outage (routed around at either end)
         self._was_down = down
+        batch, mark = self.batch, self._miss_mark
         for buffers, sketches in ((self.hits, self.hit_sketch), (self.misses, self.miss_sketch)):
-            for i, buf in enumerate(buffers):
-                whole = len(buf) - len(buf) % self.batch
-                for start in range(0, whole, self.batch):
-                    sketches[i].update(np.frombuffer(buf[start : start + self.batch], dtype=np.int64))
+            for i in idx:
+                buf = buffers[i]
+                whole = len(buf) - len(buf) % batch
                 if whole:
+                    for start in range(0, whole, batch):
+                        sketches[i].update(np.frombuffer(buf[start : start + batch], dtype=np.int64))
                     del buf[:whole]
-        self._miss_mark = [len(b) for b in self.misses]
+        for i in idx:
+            mark[i] = len(self.misses[i])
 
-    def _count_moved(self, t: float) -> None:
+    def _count_moved(self, t: float, idx: Sequence[int]) -> None:
         pick = self._home.pick  # type: ignore[attr-defined]
-        for i, buf in enumerate(self.misses):
+        for i in idx:
+            buf = self.misses[i]
             window = np.frombuffer(buf[self._miss_mark[i] :], dtype=np.int64)
             if not len(window):
                 continue

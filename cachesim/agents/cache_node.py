@@ -112,6 +112,7 @@ class CacheNode:
         "_size_of",
         "_slots",
         "_stale",
+        "_touch",
         "_transit",
         "_versions",
         "_wake_armed",
@@ -223,6 +224,22 @@ class CacheNode:
         self._conv_keys: dict = {}
         #: the node's lease tokens, with ``cluster.leases`` on (else None: no lease work)
         self.leases: Leases | None = Leases(self, c.leases) if c.leases.enabled else None
+        #: ``touched.add`` of the set of nodes whose record may have changed since the
+        #: last snapshot (see :meth:`report_changes_to`); a set of its own until then
+        self._touch = set().add
+
+    def report_changes_to(self, touched: set[int]) -> None:
+        """Add this node's index to ``touched`` whenever anything that its snapshot
+        record shows may change: a request arrives, a message from the database or an
+        answer to a miss comes in, or it is killed, restarted or slowed. The engine
+        builds a snapshot's node table from the touched nodes only (and the nodes that
+        still had work in hand), so a snapshot costs the nodes that did something, not
+        the cluster's size."""
+        self._touch = touched.add
+
+    def touch(self) -> None:
+        """Mark the node's record as changed (for a change made from outside: chaos)."""
+        self._touch(self.index)
 
     def connect_consistency(self, conv) -> None:
         self._conv = conv
@@ -313,6 +330,7 @@ class CacheNode:
     # -- requests -----------------------------------------------------------------------
 
     def on_request(self, req: Request) -> None:
+        self._touch(self.index)
         if not self.alive:
             self.dropped += 1
             return
@@ -454,6 +472,7 @@ class CacheNode:
     def on_fetched(self, req: Request) -> None:
         if not self.alive or req.epoch != self.epoch:
             return
+        self._touch(self.index)
         now = self.env.now
         if self._inbox and self._inbox[0][0] <= now:
             self._apply_inbox(now)
@@ -527,11 +546,13 @@ class CacheNode:
         of order among themselves, or one twice, is harmless: an invalidation removes
         the key, an update only ever raises its version."""
         heappush(self._inbox, (arrival, key, version))
+        self._touch(self.index)
 
     # -- faults -------------------------------------------------------------------------
 
     def kill(self) -> None:
         self.catch_up()  # what arrived, and the answers that left, before the failure
+        self._touch(self.index)
         self.alive = False
         self.down_since = self.env.now
         self.epoch += 1  # work in service or in the queue is lost
@@ -551,6 +572,7 @@ class CacheNode:
 
     def restart(self) -> None:
         self.catch_up()  # what arrived while it was down is lost
+        self._touch(self.index)
         self.alive = True
         self.down_since = None
         self.slow_factor = 1.0

@@ -79,6 +79,7 @@ class ChaosMonkey:
         elif ev.action == K.SLOW:
             for name in targets:
                 self.nodes[name].slow_factor = ev.factor
+                self.nodes[name].touch()
                 self._log(K.SLOW, name, f"chaos slowed {name} {ev.factor:g}x{until}", ends_at=end)
                 if end is not None:
                     self._at(end, self._unslow, name)
@@ -122,6 +123,7 @@ class ChaosMonkey:
 
     def _unslow(self, name: str) -> None:
         self.nodes[name].slow_factor = 1.0
+        self.nodes[name].touch()
         self._log(K.HEAL, name, f"{name} back to normal speed")
 
     def _heal(self, targets: list[str] | None) -> None:
@@ -131,6 +133,7 @@ class ChaosMonkey:
         for name in names:
             if name in self.nodes:
                 self.nodes[name].slow_factor = 1.0
+                self.nodes[name].touch()
         if targets:
             self._log(K.HEAL, ",".join(targets), f"chaos healed {', '.join(targets)}")
         else:
@@ -167,6 +170,7 @@ class ChaosMonkey:
         node = self.nodes[name]
         if node.alive and node.slow_factor == 1.0:
             node.slow_factor = self.cfg.random_slow_factor
+            node.touch()
             end = self.env.now + self.cfg.random_slow_duration_s
             self._log(
                 K.SLOW,

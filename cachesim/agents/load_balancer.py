@@ -69,11 +69,21 @@ class LoadBalancer:
         ev.callbacks.append(self._check)
 
     def _check(self, _ev) -> None:
-        """Probe every node; a node answers if it is alive and reachable."""
+        """Probe every node; a node answers if it is alive and reachable. (The answers
+        are gathered in one pass, and compared with what the balancer believes as one
+        list: most checks change nothing, and a check then costs little per node.)"""
+        net = self.net
+        if net.partitioned():
+            reachable, me = net.reachable, self.ENDPOINT
+            answers = [n.alive and reachable(me, n.name) for n in self.nodes]
+        else:
+            answers = [n.alive for n in self.nodes]
+        if answers == self.believed_up:
+            self._schedule_check()
+            return
         changed = False
         now = self.env.now
-        for node in self.nodes:
-            ok = node.alive and self.net.reachable(self.ENDPOINT, node.name)
+        for node, ok in zip(self.nodes, answers):
             if ok != self.believed_up[node.index]:
                 self.believed_up[node.index] = ok
                 changed = True
