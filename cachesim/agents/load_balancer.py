@@ -83,7 +83,7 @@ class LoadBalancer:
             return
         changed = False
         now = self.env.now
-        for node, ok in zip(self.nodes, answers):
+        for node, ok in zip(self.nodes, answers, strict=True):
             if ok != self.believed_up[node.index]:
                 self.believed_up[node.index] = ok
                 changed = True
