@@ -38,6 +38,28 @@ def _malloc_trim() -> bool:
         return False
 
 
+#: glibc's mallopt parameter for the number of malloc arenas
+_M_ARENA_MAX = -8
+
+
+def tune_allocators(arenas: int = 2) -> None:
+    """Fewer malloc arenas (glibc makes up to 8 per core, one per thread that contends:
+    each run's worker thread fragments its own, which trim cannot shrink while one live
+    object pins a page), and Arrow on the system allocator, so that ``malloc_trim``
+    reaches what Arrow frees too. Idempotent; called once at import."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
+    try:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+    except ImportError:
+        pass
+
+
 def rss_mb() -> float | None:
     """The process's resident memory in MB (Linux; None elsewhere)."""
     try:
@@ -102,3 +124,4 @@ def _mb(v: float | None) -> str:
 
 #: The process's janitor.
 JANITOR = Janitor()
+tune_allocators()

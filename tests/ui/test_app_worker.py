@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import time
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,27 @@ def test_release_returns_arrow_pool_pages_to_the_system():
     del built
     release()
     assert peak - rss_mb() >= 200, (peak, rss_mb())
+
+
+def test_the_app_puts_arrow_on_the_system_allocator():
+    """With Arrow on glibc's malloc and few malloc arenas, the janitor's malloc_trim
+    reaches what Arrow freed too (``benchmarks/bench_load.py`` gives the figures). The
+    app's memory module does it when imported: checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pyarrow as pa; before = pa.default_memory_pool().backend_name; "
+        "import cachesim.ui.memory; "
+        "print(before, pa.default_memory_pool().backend_name, pa.array([1.0, 2.0]).sum().as_py())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    before, after, total = out.stdout.split()
+    assert before != "system"  # Arrow's own pool (mimalloc or jemalloc) by default
+    assert (after, total) == ("system", "3.0")
