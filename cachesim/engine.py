@@ -276,7 +276,7 @@ class Simulation:
             nodes[i].catch_up()  # answers sent and messages arrived by now count in this window
         for g in self._gutter_nodes:
             g.catch_up()
-        idx = sorted(touched)
+        idx = sorted(touched)  # again: a catch-up's answers may have touched more nodes
         touched.clear()
         cum, routed, rows = self._cum, self.balancer.believed_up, []
         for i in idx:  # one record per touched node (fields in NODE_DTYPE's order)
