@@ -284,9 +284,9 @@ class Simulation:
             r, h, m = n.requests, n.hits, n.misses
             pr, ph, pm = cum[i]  # the window's counts: cumulative ones minus those at the last reading
             cum[i] = (r, h, m)
-            q, b = len(n.queue), len(n._slots)
+            q, b = len(n.queue), n.in_service
             rows.append((n.alive, routed[i], False, n.slow_factor, r - pr, h - ph, m - pm, n.occupancy, q, b))
-            if q or b or n._inbox:
+            if q or b or n.has_inbox:
                 touched.add(i)  # work in hand: read it again at the next snapshot
         self._last_touched = idx
         if len(idx) == len(nodes):  # every node did something (a small cluster, mostly)

@@ -241,6 +241,16 @@ class CacheNode:
         """Mark the node's record as changed (for a change made from outside: chaos)."""
         self._touch(self.index)
 
+    @property
+    def in_service(self) -> int:
+        """How many requests hold a service slot now."""
+        return len(self._slots)
+
+    @property
+    def has_inbox(self) -> bool:
+        """Whether database messages have arrived that the node has not applied yet."""
+        return bool(self._inbox)
+
     def connect_consistency(self, conv) -> None:
         self._conv = conv
         self._conv_keys = conv.keys
