@@ -140,6 +140,42 @@ def finished_elsewhere(page) -> bool:  # type: ignore[no-untyped-def]
     return page.locator(f"{SIDEBAR} >> text=✓ finished").count() > 0
 
 
+def smaps_summary(pid: int) -> str:
+    """Where the server's resident memory is, by kind of mapping (Linux's smaps): the
+    main heap, anonymous mappings (glibc's other arenas, Python's object arenas, large
+    allocations, thread stacks) by size, and files (libraries)."""
+    kinds: dict[str, float] = {}
+    size_kb, name = 0, ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                size_kb, name = (hi - lo) // 1024, head[5] if len(head) > 5 else ""
+            elif head[0] == "Rss:":
+                if name.startswith("/"):
+                    kind = "files"
+                elif name:
+                    kind = name
+                elif size_kb <= 1024:
+                    kind = "anon <= 1 MB"
+                elif size_kb <= 65536:
+                    kind = "anon 1-64 MB"
+                else:
+                    kind = "anon > 64 MB"
+                kinds[kind] = kinds.get(kind, 0.0) + int(head[1]) / 1024
+    ranked = sorted(kinds.items(), key=lambda kv: -kv[1])
+    return "resident by mapping: " + ", ".join(f"{k} {v:.0f} MB" for k, v in ranked)
+
+
+def settle(browser, url: str, reconnect_s: float) -> None:  # type: ignore[no-untyped-def]
+    """Wait out Streamlit's reconnect window for closed sessions, then open one page so
+    the runtime drops the expired ones (and the server's janitor releases their memory)."""
+    time.sleep(reconnect_s)
+    ctx, _ = open_page(browser, url, "/")
+    ctx.close()
+
+
 def load(args: argparse.Namespace) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -155,8 +191,12 @@ def load(args: argparse.Namespace) -> None:
             read_elsewhere(page)
             page.wait_for_selector("[data-testid='stMetric']")
             ctx.close()
+            if os.environ.get("CACHESIM_MEMORY_CENSUS"):  # the server logs a census at each release:
+                settle(browser, url, args.reconnect_s)  # one for idle too, after the warm-up is freed
             time.sleep(2)
             idle = rss_mb(proc.pid)
+            if args.smaps:
+                print(smaps_summary(proc.pid))
             print(
                 f"server idle: {idle:.0f} MB RSS (after one warm-up session: a 2 s run, Live and Analysis)", flush=True
             )
@@ -190,15 +230,15 @@ def load(args: argparse.Namespace) -> None:
             for ctx, _ in sessions:
                 ctx.close()
             closed = time.perf_counter()
-            time.sleep(args.reconnect_s)  # Streamlit keeps closed sessions for a reconnect
-            ctx, page = open_page(browser, url, "/")  # the runtime drops the expired sessions
-            ctx.close()
+            settle(browser, url, args.reconnect_s)
             time.sleep(5)
             after = rss_mb(proc.pid)
             print(
                 f"after the sessions closed (+{time.perf_counter() - closed:.0f} s): {after:.0f} MB RSS "
                 f"({after / idle:.2f}x idle)"
             )
+            if args.smaps:
+                print(smaps_summary(proc.pid))
             released = [ln for ln in SERVER_LOG.read_text(errors="replace").splitlines() if "memory released" in ln]
             print(
                 f"the server released memory {len(released)} time(s) as sessions were freed"
@@ -259,6 +299,7 @@ def main() -> None:
         default=125.0,
         help="how long Streamlit keeps a closed session for a reconnect (2 minutes)",
     )
+    parser.add_argument("--smaps", action="store_true", help="print where the server's memory is, after close")
     parser.add_argument("--seconds", type=float, default=30.0, help="refresh: how long to watch")
     args = parser.parse_args()
     (refresh if args.mode == "refresh" else load)(args)

@@ -116,6 +116,33 @@ class Janitor:
             release()
             self.releases += 1
             log.info("sessions freed: memory released, RSS %s -> %s MB", _mb(before), _mb(rss_mb()))
+            if os.environ.get("CACHESIM_MEMORY_CENSUS"):
+                log.info("memory census: %s", census())
+
+
+def census(top: int = 12) -> str:
+    """What the process holds, for finding what a closed session left behind (the
+    janitor logs it after each release when ``CACHESIM_MEMORY_CENSUS`` is set): Python's
+    allocated blocks, the sessions Streamlit still lists, the media files it keeps, and
+    the most numerous object types."""
+    import sys
+    from collections import Counter
+
+    parts = [f"rss {_mb(rss_mb())} MB", f"blocks {sys.getallocatedblocks()}"]
+    try:
+        from streamlit.runtime import Runtime
+
+        if Runtime.exists():
+            rt = Runtime.instance()
+            parts.append(f"sessions {len(rt._session_mgr.list_sessions())}")
+            files = getattr(rt.media_file_mgr._storage, "_files_by_id", {})
+            parts.append(f"media {len(files)} files {sum(len(f.content) for f in files.values()) / 1e6:.1f} MB")
+    except Exception as exc:  # noqa: BLE001 - a diagnostic: never fail the janitor
+        parts.append(f"runtime ? ({type(exc).__name__})")
+    objs = gc.get_objects()
+    counts = Counter(type(o).__qualname__ for o in objs)
+    parts.append(f"gc objects {len(objs)}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common(top)))
+    return "; ".join(parts)
 
 
 def _mb(v: float | None) -> str:
