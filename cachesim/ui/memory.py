@@ -16,7 +16,9 @@ import ctypes
 import ctypes.util
 import gc
 import os
+import sys
 import threading
+import types
 import weakref
 
 from streamlit.logger import get_logger
@@ -46,7 +48,9 @@ def tune_allocators(arenas: int = 2) -> None:
     """Fewer malloc arenas (glibc makes up to 8 per core, one per thread that contends:
     each run's worker thread fragments its own, which trim cannot shrink while one live
     object pins a page), and Arrow on the system allocator, so that ``malloc_trim``
-    reaches what Arrow frees too. Idempotent; called once at import."""
+    reaches what Arrow frees too. Idempotent; called once at import. (A fixed mmap
+    threshold was tried too: 10 sessions x 1 run still ended at 1.49x idle, as without
+    it, so it is not set.)"""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(_M_ARENA_MAX, arenas)
@@ -72,8 +76,6 @@ def rss_mb() -> float | None:
 def _arrow_release() -> bool:
     """Ask Arrow's memory pool (jemalloc or mimalloc: the tables the pages send) to
     return its unused pages; False when Arrow is not loaded."""
-    import sys
-
     pa = sys.modules.get("pyarrow")
     if pa is None:
         return False
@@ -118,14 +120,15 @@ class Janitor:
             log.info("sessions freed: memory released, RSS %s -> %s MB", _mb(before), _mb(rss_mb()))
             if os.environ.get("CACHESIM_MEMORY_CENSUS"):
                 log.info("memory census: %s", census())
+                sys._debugmallocstats()  # pymalloc's arenas and pools, to stderr (the server log)
 
 
 def census(top: int = 12) -> str:
     """What the process holds, for finding what a closed session left behind (the
     janitor logs it after each release when ``CACHESIM_MEMORY_CENSUS`` is set): Python's
     allocated blocks, the sessions Streamlit still lists, the media files it keeps, and
-    the most numerous object types."""
-    import sys
+    the most numerous object types, how many runs, frames and sessions are alive, and
+    who holds the first run or frame found."""
     from collections import Counter
 
     parts = [f"rss {_mb(rss_mb())} MB", f"blocks {sys.getallocatedblocks()}"]
@@ -142,7 +145,41 @@ def census(top: int = 12) -> str:
     objs = gc.get_objects()
     counts = Counter(type(o).__qualname__ for o in objs)
     parts.append(f"gc objects {len(objs)}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common(top)))
+    names = ("RunResult", "LiveRun", "Simulation", "RunWorker", "DataFrame", "SessionState", "AppSession", "_Owner")
+    parts.append("kept: " + ", ".join(f"{n} {counts.get(n, 0)}" for n in names))
+    for n in ("RunResult", "LiveRun", "Simulation", "DataFrame"):
+        found = next((o for o in objs if type(o).__qualname__ == n), None)
+        if found is not None:
+            parts.append(f"held {n}: {_holders(found, objs)}")
+            break
     return "; ".join(parts)
+
+
+def _holders(obj: object, objs: list, depth: int = 8) -> str:
+    """A chain of referrers from ``obj`` towards a root, by type (and dict keys)."""
+    chain, seen = [], {id(objs), id(sys._getframe())}
+    for _ in range(depth):
+        refs = [r for r in gc.get_referrers(obj) if id(r) not in seen and not isinstance(r, types.FrameType)]
+        seen.add(id(refs))
+        refs.sort(key=lambda r: isinstance(r, types.CellType | tuple))  # closures last
+        if not refs:
+            chain.append("(no referrer)")
+            break
+        seen.add(id(obj))
+        descr = []
+        for r in refs[:4]:
+            d = type(r).__qualname__
+            if isinstance(r, dict):
+                keys = [k for k, v in r.items() if v is obj][:2]
+                d += f"[{keys!r:.60}]" if keys else f"({len(r)} keys: {list(r)[:4]!r:.80})"
+            descr.append(d)
+        chain.append(" | ".join(descr))
+        seen.update(id(r) for r in refs)
+        obj = refs[0]
+        if isinstance(obj, types.ModuleType):
+            chain.append(f"module {obj.__name__}")
+            break
+    return " <- ".join(chain)
 
 
 def _mb(v: float | None) -> str:

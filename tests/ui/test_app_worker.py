@@ -5,6 +5,7 @@ Stop acts within one slice. Waits poll conditions with generous deadlines."""
 from __future__ import annotations
 
 import gc
+import re
 import time
 import weakref
 from pathlib import Path
@@ -191,3 +192,17 @@ def test_the_app_puts_arrow_on_the_system_allocator():
     before, after, total = out.stdout.split()
     assert before != "system"  # Arrow's own pool (mimalloc or jemalloc) by default
     assert (after, total) == ("system", "3.0")
+
+
+def test_the_census_says_who_holds_a_frame():
+    """The memory census (logged after each release with CACHESIM_MEMORY_CENSUS) counts
+    the frames alive and follows one back to the dict that keeps it."""
+    import pandas as pd
+
+    from cachesim.ui.memory import _holders, census
+
+    frame = pd.DataFrame({"a": [1, 2]})
+    keeper = {"kept_frames_for_the_census": [frame]}
+    assert re.search(r"kept: .*DataFrame [1-9]", census())
+    assert "kept_frames_for_the_census" in _holders(frame, []).split(" <- ")[1]
+    keeper.clear()
