@@ -116,6 +116,7 @@ class Simulation:
         self.n_snapshots = max(1, math.ceil(round(cfg.duration_s / cfg.snapshot_interval_s, 9)))
         self.status = "ready"  # ready | running | stopped | finished
         self._stop_requested = False
+        self._final: RunRecord | None = None  # the record of a retired run (retire())
         self._names = names
         # the node table's state between snapshots (see _node_table): every node starts touched
         n = len(names)
@@ -140,7 +141,23 @@ class Simulation:
 
     @property
     def now(self) -> float:
-        return self.env.now
+        return self.env.now if self._final is None else self._final.sim_time_s
+
+    def retire(self) -> bool:
+        """Let go of the engine of a finished run (the nodes' caches, the clients, the
+        network, the event queue): its record is kept, so ``result()``, ``hot_keys()``,
+        ``now``, ``snapshots`` and ``events`` still answer. A live page's finished run
+        otherwise holds all of it until the session's next run. True if retired (a run
+        that has not finished keeps its engine: it may resume)."""
+        if self.status != "finished":
+            return False
+        if self._final is None:
+            self._final = self.record()
+            self.env = self.net = self.db = self.gutter = self.clients = None  # type: ignore[assignment]
+            self.balancer = self.chaos = self.convergence = None  # type: ignore[assignment]
+            self.nodes, self._all_nodes, self._gutter_nodes = [], (), ()
+            self.obs.hot = None
+        return True
 
     @property
     def finished(self) -> bool:
@@ -178,6 +195,8 @@ class Simulation:
         after the snapshot being taken); a later ``stream()`` resumes exactly. Safe to
         call from another thread."""
         self._stop_requested = True
+        if self._final is not None:
+            return  # retired: finished, nothing to stop
         self.env.interrupt()
         if self.status in ("ready", "running"):
             self.status = "stopped"
@@ -197,6 +216,8 @@ class Simulation:
 
     def record(self) -> RunRecord:
         """Everything a RunResult is built from, as plain data (also mid-run)."""
+        if self._final is not None:
+            return self._final
         for n in self._all_nodes:
             n.catch_up()
         out = self.balancer.outstanding_counts()
@@ -244,7 +265,12 @@ class Simulation:
     def hot_keys(self, node: str | None = None, by: str = "requests", top: int = 20) -> pd.DataFrame:
         """The hot-key leaderboard so far (also mid-run): ``result().hot_keys(...)``
         without building the rest of the result."""
-        hot = self.obs.hot.summary() if self.obs.hot is not None else empty_summary(self._names)
+        if self._final is not None:
+            hot = self._final.hot_keys
+        else:
+            hot = self.obs.hot.summary() if self.obs.hot is not None else None
+        if hot is None:
+            hot = empty_summary(self._names)
         return hot.frame(node, by, top, home_router(self.config))
 
     def result(self) -> RunResult:

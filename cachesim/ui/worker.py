@@ -240,6 +240,9 @@ class RunWorker:
                 self._end_early()  # stop() or the session going away stopped the run mid-advance: say why
                 return
             if status != "running":  # finished, or paused (stopped by the run itself or a caller holding the lock)
+                if status == "finished":
+                    with self.lock:
+                        live.sim.retire()  # the session keeps the run's record, not its engine
                 self.state = status
                 return
             if n == 0 and live.speed:  # real-time mode, caught up: wait for the clock

@@ -325,3 +325,28 @@ def test_a_thousand_nodes_run():
     assert len(res.node_timeseries()) == 1024 * len(res.timeseries())
     assert res.nodes()["up"].sum() == 1023 and not res.nodes()["up"][1]  # node-2 was killed at t=10
     assert not math.isnan(res.summary["hit_ratio"])
+
+
+def test_a_retired_run_answers_as_before():
+    """A finished run lets go of its engine (``retire``) and still gives the same result,
+    hot keys and clock; a run that has not finished keeps its engine (it may resume)."""
+    cfg = cachesim.load_scenario("node_failure").with_overrides({"duration_s": 20, "seed": 3})
+    sim = cachesim.Simulation(cfg)
+    it = sim.stream()
+    next(it)
+    assert not sim.retire() and sim.nodes  # running: not retired
+    for _ in it:
+        pass
+    before = sim.result()
+    hot_before = sim.hot_keys(top=5)
+    assert sim.retire() and sim.retire()  # idempotent
+    assert sim.nodes == [] and sim.env is None and sim.clients is None
+    after = sim.result()
+    assert sim.now == cfg.duration_s == after.summary["sim_time_s"]
+    assert after.summary == before.summary
+    assert after.timeseries().equals(before.timeseries())
+    assert after.nodes().equals(before.nodes())
+    assert after.events().equals(before.events())
+    assert sim.hot_keys(top=5).equals(hot_before) and len(hot_before)
+    sim.stop()  # nothing to stop: no error
+    assert sim.status == "finished" and list(sim.stream()) == []

@@ -43,6 +43,20 @@ def test_a_worker_stops_and_frees_its_run_when_the_session_state_is_gone():
     assert ref() is None  # nothing holds the run any more: its memory is freed
 
 
+def test_a_finished_run_keeps_its_record_not_its_engine():
+    """Once a run finishes, its worker retires the engine: the page's LiveRun (kept in
+    the session until the next run) no longer holds the nodes' caches and the clients,
+    and its result is the one the run ended with."""
+    live = LiveRun(SimConfig.model_validate({"duration_s": 5.0, "snapshot_interval_s": 0.5}))
+    engine = weakref.ref(live.sim.env)  # the event queue, and through it every agent
+    worker = RunWorker(live, RunSlots(2)).start()
+    assert worker.wait(60) and worker.state == "finished"
+    gc.collect()
+    assert live.sim.nodes == [] and engine() is None
+    res = live.result()
+    assert res.summary["sim_time_s"] == 5.0 and len(res.timeseries()) == 10
+
+
 def test_a_worker_stops_when_the_runtime_no_longer_lists_its_session():
     connected = [True]
     live = endless()
