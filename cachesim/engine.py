@@ -141,7 +141,8 @@ class Simulation:
 
     @property
     def now(self) -> float:
-        return self.env.now if self._final is None else self._final.sim_time_s
+        env = self.env  # retire() records first, then lets go of env: read it once
+        return env.now if env is not None else self._final.sim_time_s  # type: ignore[union-attr]
 
     def retire(self) -> bool:
         """Let go of the engine of a finished run (the nodes' caches, the clients, the
