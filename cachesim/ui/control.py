@@ -12,11 +12,14 @@ from contextlib import nullcontext
 from typing import Any
 
 import streamlit as st
+from streamlit.logger import get_logger
 
 from ..config import SimConfig
 from . import budget, state
 from .runner import LiveRun, default_speed
 from .worker import RunWorker, log_error, process_slots, runtime_session_check
+
+log = get_logger(__name__)  # Streamlit's handler and level (info): the server log says who stopped a run
 
 #: The live page's "Pause at each event" toggle (a new run starts with its value).
 PAUSE = "live.pause"
@@ -66,7 +69,7 @@ def start_run(cfg: SimConfig) -> str | None:
     st.session_state[REFUSED] = problem
     if problem is not None:
         return problem
-    stop_live()
+    stop_live("a new run")
     state.set_live(live)
     _start_worker(live)
     return None
@@ -102,11 +105,14 @@ def _start_worker(live: LiveRun) -> RunWorker:
     return worker.start()
 
 
-def stop_live() -> bool:
-    """Stop the live run (if running) and keep it; True once the worker has let go."""
+def stop_live(why: str = "") -> bool:
+    """Stop the live run (if running) and keep it; True once the worker has let go.
+    ``why`` (the control that stopped it) goes to the server log with the run's clock."""
     live, worker = state.get_live(), state.get_worker()
     if live is None:
         return True
+    if live.active:
+        log.info("live run %s stopped by %s at t=%.2f s", live.run_id or live.config.name, why or "?", live.now)
     released = worker is None or worker.live is not live or worker.stop(STOP_WAIT_S)
     if released:
         with lock_of(live):
@@ -133,7 +139,7 @@ def resume_live() -> None:
 def reset_live() -> None:
     live = state.get_live()
     if live is not None and live.sim.snapshots:
-        stop_live()
+        stop_live("Clear live view")
     state.set_live(None)
     state.set_worker(None)
 

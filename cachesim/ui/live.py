@@ -100,7 +100,7 @@ def _speed_label(speed: float | None) -> str:
 def _stop() -> None:
     live = state.get_live()
     if live is not None and live.status == "running":
-        control.stop_live()
+        control.stop_live("the Stop button")
 
 
 def _resume() -> None:

@@ -9,6 +9,8 @@ worker's speed depends on the machine and on what else runs on it.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 
 import pytest
@@ -62,9 +64,18 @@ def test_stop_keeps_the_partial_run_and_resume_continues_it():
     at = live_page(LONG, **REAL_TIME)  # 1 x real time: the run is still going when Stop is clicked
     live, worker = start(at)
     wait_for(lambda: live.now >= 0.5, what="the run reaching t=0.5 s")
-    at.button(key="live.stop").click().run()
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("cachesim.ui.control").addHandler(handler)
+    try:
+        at.button(key="live.stop").click().run()
+    finally:
+        logging.getLogger("cachesim.ui.control").removeHandler(handler)
     assert not at.exception
     assert not worker.alive and worker.state == "stopped"
+    # the server log says which control stopped the run, and when (to find a stop nobody asked for)
+    assert any(re.fullmatch(r"live run \S+ stopped by the Stop button at t=\d+\.\d\d s", m) for m in said), said
     print(f"\nstop: the worker let go {worker.stopped_after_s * 1e3:.1f} ms after stop()")
     stopped_at = live.now
     assert live.status == "stopped" and 0 < stopped_at < 60 and "Stopped at" in at.warning[0].value
