@@ -80,9 +80,9 @@ def stop_run(page, timeout_s: float = WAIT_S) -> None:
     stopped, not finished). Waits on what the page shows, never on a fixed time:
     - On a host loaded far past its cores the browser can be half a minute behind the
       server: the click has stopped the run (the server log says "stopped by the Stop
-      button") while the page has not drawn the answer yet, and Stop may already be
-      drawn disabled (Streamlit disables widgets while it reconnects). So after a click
-      the helper waits for the page to say so, however late, and does not click again.
+      button") while the page has not drawn "Stopped at" yet, and Stop may already be
+      drawn disabled. So after a click the helper waits for the page to say so, however
+      late, and never clicks a disabled Stop.
     - The click itself can be lost (a dropped connection takes it along): while the page
       still shows the run going, Stop enabled, and no answer came for a while, it clicks
       again, as a user would."""
